@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make run` (default experiment) and `make test`.
+# Both create the virtual environment first when it is missing or out of date.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format venv report clean
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores all
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt .
+
+report: $(STAMP)
+	$(BIN)/snakemake --report report.zip
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml envs/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --constraint envs/constraints.txt --editable ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,38 @@
+"""Defenses against model stealing of CNNs: one DAG from data to the papers' tables.
+
+Run `snakemake --cores all` for the embedded default experiment (config/config.yaml).
+"""
+
+from snakemake.utils import min_version, validate
+
+from msdefense.config import check_config
+
+min_version("9.20")
+
+
+# A config given with --configfile replaces the default experiment instead of being merged
+# into it (otherwise a paper config would also run the default victims).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+check_config(config)
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/victims.smk"
+include: "rules/defenses.smk"
+include: "rules/attacks.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

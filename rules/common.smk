@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from msdefense.config import knockoff_runs
+from msdefense.data import get_dataset_spec
+
+OUT = f"results/{config['experiment']}"
+DATA_ROOT = config["data"]["root"]
+GPU = config["resources"]["gpu"]
+MEM_MB = config["resources"]["mem_mb"]
+RUNTIME = config["resources"]["runtime"]
+
+
+wildcard_constraints:
+    victim="[A-Za-z0-9_.-]+",
+    transfer="[A-Za-z0-9_.-]+",
+    defense="[A-Za-z0-9_.-]+",
+    param="[0-9][0-9.e+-]*",
+    dataset="[A-Za-z0-9_-]+",
+
+
+def dataset_flags(*datasets):
+    """The prepare_dataset flags of the datasets that must be downloaded first."""
+    return [
+        f"{DATA_ROOT}/{d}/.prepared"
+        for d in dict.fromkeys(datasets)
+        if get_dataset_spec(d).needs_download
+    ]
+
+
+def victim_data(wildcards):
+    return dataset_flags(config["victims"][wildcards.victim]["dataset"])
+
+
+def victim_and_transfer_data(wildcards):
+    transfer = config["transfer_sets"][wildcards.transfer]
+    extra = [transfer["dataset"]] if transfer["source"] == "dataset" else []
+    return dataset_flags(config["victims"][wildcards.victim]["dataset"], *extra)
+
+
+def knockoff_metrics():
+    return [
+        f"{OUT}/attacks/knockoff/{v}/{t}/{d}/{p}/metrics.json"
+        for v, t, d, p in knockoff_runs(config)
+    ]
+
+
+def final_targets():
+    return [
+        f"{OUT}/tables/knockoff.csv",
+        f"{OUT}/tables/knockoff.md",
+        f"{OUT}/figures/knockoff_tradeoff.png",
+        f"{OUT}/figures/knockoff_tradeoff.pdf",
+    ]

@@ -1,0 +1,26 @@
+rule train_victim:
+    """Train a victim (teacher) with the reference recipe."""
+    input:
+        victim_data,
+    output:
+        model=f"{OUT}/victims/{{victim}}/model.safetensors",
+        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
+        history=f"{OUT}/victims/{{victim}}/history.csv",
+    log:
+        f"{OUT}/logs/train_victim/{{victim}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_victim/{{victim}}.tsv"
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 2
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim=lambda wc: config["victims"][wc.victim],
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/train_victim.py"

@@ -1,0 +1,70 @@
+"""Config checks beyond the JSON schema: names against the registries, cross-references.
+
+``config/schema.yaml`` validates types, ranges, required keys and fills defaults (Snakemake's
+``validate``); :func:`check_config` then checks every name against the registries so a typo
+fails before any job runs, with the offending key and the known names in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .data import DATASETS, TRANSFER_SOURCES
+from .defenses import DEFENSES
+from .models import ARCHITECTURES
+
+
+class ConfigError(ValueError):
+    """The config names something that does not exist or does not fit together."""
+
+
+def _known(kind: str, value: object, known: Mapping[str, Any] | tuple[str, ...], key: str) -> None:
+    if value not in known:
+        raise ConfigError(
+            f"config key {key}: unknown {kind} {value!r}; known {kind}s: {', '.join(sorted(known))}"
+        )
+
+
+def format_param(value: float) -> str:
+    """The canonical text of a sweep value, used in file paths (``0.1``, ``1.5``, ``0.0025``)."""
+    return repr(float(value))
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first bad key of an already schema-validated config."""
+    transfers = config["transfer_sets"]
+    for name, t in transfers.items():
+        _known("transfer source", t["source"], TRANSFER_SOURCES, f"transfer_sets.{name}.source")
+        if t["source"] == "dataset":
+            if "dataset" not in t:
+                raise ConfigError(f"config key transfer_sets.{name}.dataset is required for source 'dataset'")
+            _known("dataset", t["dataset"], DATASETS, f"transfer_sets.{name}.dataset")
+        if t["source"] == "photo_crops" and "size" not in t:
+            raise ConfigError(f"config key transfer_sets.{name}.size is required for source 'photo_crops'")
+        if t["source"] == "heldout" and config["data"]["attacker_holdout"] <= 0:
+            raise ConfigError(
+                f"config key data.attacker_holdout must be > 0 for the heldout transfer set {name!r}"
+            )
+    for name, v in config["victims"].items():
+        _known("dataset", v["dataset"], DATASETS, f"victims.{name}.dataset")
+        _known("architecture", v["arch"], ARCHITECTURES, f"victims.{name}.arch")
+        for t in v["transfer_sets"]:
+            _known("transfer set", t, transfers, f"victims.{name}.transfer_sets")
+    for name, d in config["defenses"].items():
+        _known("defense", d["method"], DEFENSES, f"defenses.{name}.method")
+        if d["method"] == "None" and list(map(float, d["params"])) != [0.0]:
+            raise ConfigError(f"config key defenses.{name}.params: the None defense takes params [0.0]")
+        texts = [format_param(p) for p in d["params"]]
+        if len(set(texts)) != len(texts):
+            raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
+    _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
+
+
+def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """Every (victim, transfer set, defense, param text) KnockoffNets run of the experiment."""
+    for victim, v in config["victims"].items():
+        for transfer in v["transfer_sets"]:
+            for defense, d in config["defenses"].items():
+                for p in d["params"]:
+                    yield victim, transfer, defense, format_param(p)

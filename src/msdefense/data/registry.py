@@ -1,0 +1,54 @@
+"""Dataset registry: every dataset the workflow can use is looked up here by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+# loader(root, split, augment, download) -> Dataset yielding (image tensor [C, H, W], int label)
+Loader = Callable[[Path, str, bool, bool], Dataset]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the workflow needs to know about a dataset.
+
+    ``loader(root, split, augment, download)`` returns a map-style dataset of
+    ``(normalised image tensor, label)``; ``split`` is ``"train"`` or ``"test"``;
+    ``augment`` selects the training transform (otherwise the deterministic query/test
+    transform); ``download`` allows fetching into ``root`` (only the ``prepare_dataset``
+    rule sets it).  Missing files with ``download=False`` raise ``DatasetMissingError``.
+    """
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+    loader: Loader
+    needs_download: bool = True
+    description: str = ""
+    splits: tuple[str, ...] = ("train", "test")
+
+
+class DatasetMissingError(FileNotFoundError):
+    """A dataset is not on disk and may not be downloaded here."""
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in DATASETS:
+        raise ValueError(f"dataset {spec.name!r} registered twice")
+    DATASETS[spec.name] = spec
+    return spec
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None

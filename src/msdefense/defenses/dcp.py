@@ -1,0 +1,65 @@
+"""DCP, the defense of Khaled et al., "Efficient Defense Against Model Stealing Attacks on
+Convolutional Neural Networks" (ICMLA 2023, arXiv 2309.01838), as specified by the paper's code
+(reference seed-efficient-defense.md §7.1).
+
+For a posterior y with max-softmax confidence m and sweep value β:
+
+    a   = 1 / (1 + exp(ν (m − β)))                 gate, ν = 1000 (≈1 when m < β)
+    o_k = y_k / (1 − y_k)                           odds, clipped to [1e-12, 1 − 1e-12] by default
+    r_k = β (σ(γ ln o_k) − 1/2)                     reverse-sigmoid term (Lee et al. 2019)
+    ŷ   = y − a r ;   ỹ = ŷ / Σ_k ŷ_k
+
+β is both the confidence threshold of the gate and the magnitude of the reverse sigmoid.
+With the original code's upper odds clip just below 1, classes with y_k ≥ 0.5 get r_k = 0 and
+every other class gains mass (docs/deviations.md). ``clip_odds=False`` gives the unclipped
+reverse sigmoid of Lee et al.; there ŷ can in principle go negative for large β, so it is
+clamped at 0 before renormalising.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Defense
+
+ODDS_EPS = 1e-12
+
+
+def reverse_sigmoid_term(probs: Tensor, params: Tensor, gamma: float, clip_odds: bool) -> Tensor:
+    """r = β (σ(γ ln odds(y)) − 1/2), shape ``[E, B, K]`` (shared by DCP and ReverseSigmoid)."""
+    y = probs.clamp(ODDS_EPS, 1 - ODDS_EPS)
+    odds = y / (1 - y)
+    odds = odds.clamp(ODDS_EPS, 1 - ODDS_EPS) if clip_odds else odds.clamp_min(ODDS_EPS)
+    shape = torch.sigmoid(gamma * torch.log(odds)) - 0.5  # [B, K]
+    return params.view(-1, 1, 1) * shape.unsqueeze(0)
+
+
+def renormalise(yhat: Tensor) -> Tensor:
+    """Clamp at 0 and divide by the row sum (a zero row falls back to uniform)."""
+    yhat = yhat.clamp_min(0)
+    total = yhat.sum(-1, keepdim=True)
+    uniform = torch.full_like(yhat, 1.0 / yhat.shape[-1])
+    return torch.where(total > 0, yhat / total.clamp_min(torch.finfo(yhat.dtype).tiny), uniform)
+
+
+class DCP(Defense):
+    """Deceptive perturbation gated on low confidence (reference §7.1)."""
+
+    method = "DCP"
+
+    def __init__(self, gamma: float = 0.2, nu: float = 1000.0, clip_odds: bool = True) -> None:
+        if gamma <= 0 or nu <= 0:
+            raise ValueError(f"DCP needs gamma > 0 and nu > 0, got gamma={gamma}, nu={nu}")
+        self.gamma, self.nu, self.clip_odds = float(gamma), float(nu), bool(clip_odds)
+
+    def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
+        confidence = probs.max(-1).values  # [B]
+        gate = torch.sigmoid(-self.nu * (confidence.unsqueeze(0) - params.view(-1, 1)))  # [E, B]
+        r = reverse_sigmoid_term(probs, params, self.gamma, self.clip_odds)
+        return renormalise(probs.unsqueeze(0) - gate.unsqueeze(-1) * r)
+
+    def describe(self) -> dict[str, Any]:
+        return {"method": self.method, "gamma": self.gamma, "nu": self.nu, "clip_odds": self.clip_odds}

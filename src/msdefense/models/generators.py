@@ -1,0 +1,92 @@
+"""Image generators of the data-free extraction attacks DFME and MAZE.
+
+Both map z ∈ R^nz to a **pre-tanh** image tensor [B, nc, image_size, image_size]; callers apply ``torch.tanh``
+themselves (the zeroth-order estimators of DFME and MAZE perturb in pre-tanh space). Layout shared by both
+(``init_size = image_size // 4``): Linear(nz → 128·s²) → reshape (128, s, s) → BN → nearest ×2 → conv3×3
+128→128 → BN → LeakyReLU(0.2) → nearest ×2 → conv3×3 128→64 → BN → LeakyReLU(0.2) → conv3×3 64→nc → BN(nc).
+Convs have biases; PyTorch default init; BN default eps / momentum.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from msdefense.models.registry import register_generator
+
+
+class GeneratorA(nn.Module):
+    """DFME generator (Truong et al., CVPR 2021; ``dfme/network/gan.py``, ``seed-misleader-dfme.md`` §2.2).
+
+    ``ngf = 64`` → 2·ngf = 128 feature maps; final BN is affine-free. 2,329,091 params for nz=256, nc=3, 32 px.
+    ``forward`` returns the pre-tanh image (the original's ``pre_x=True`` path).
+    """
+
+    def __init__(self, nz: int = 256, ngf: int = 64, nc: int = 3, img_size: int = 32) -> None:
+        super().__init__()
+        self.init_size = img_size // 4
+        self.l1 = nn.Sequential(nn.Linear(nz, ngf * 2 * self.init_size**2))
+        self.conv_blocks0 = nn.Sequential(nn.BatchNorm2d(ngf * 2))
+        self.conv_blocks1 = nn.Sequential(
+            nn.Conv2d(ngf * 2, ngf * 2, 3, stride=1, padding=1),
+            nn.BatchNorm2d(ngf * 2),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.conv_blocks2 = nn.Sequential(
+            nn.Conv2d(ngf * 2, ngf, 3, stride=1, padding=1),
+            nn.BatchNorm2d(ngf),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ngf, nc, 3, stride=1, padding=1),
+            nn.BatchNorm2d(nc, affine=False),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.l1(z.view(z.shape[0], -1))
+        out = out.view(out.shape[0], -1, self.init_size, self.init_size)
+        img = F.interpolate(self.conv_blocks0(out), scale_factor=2)
+        img = F.interpolate(self.conv_blocks1(img), scale_factor=2)
+        return self.conv_blocks2(img)
+
+
+class Conv3Gen(nn.Module):
+    """MAZE generator ``conv3_gen`` (Kariyappa et al., CVPR 2021; ``seed-misleader-dfme.md`` §3.1).
+
+    Same layout as :class:`GeneratorA` with 128/64 maps but an **affine** final BN; the original uses z = 100 and
+    ``start_dim`` 8 (32 px) or 7 (28 px). 1,051,145 params for nz=100, nc=3, 32 px. ``forward`` returns ``x_pre``.
+    """
+
+    def __init__(self, nz: int = 100, out_channels: int = 3, img_size: int = 32) -> None:
+        super().__init__()
+        self.start_dim = img_size // 4
+        self.linear = nn.Linear(nz, 128 * self.start_dim**2)
+        self.bn0 = nn.BatchNorm2d(128)
+        self.up1 = nn.Upsample(scale_factor=2)
+        self.conv1 = nn.Conv2d(128, 128, 3, stride=1, padding=1)
+        self.bn1 = nn.BatchNorm2d(128)
+        self.relu1 = nn.LeakyReLU(0.2, inplace=True)
+        self.up2 = nn.Upsample(scale_factor=2)
+        self.conv2 = nn.Conv2d(128, 64, 3, stride=1, padding=1)
+        self.bn2 = nn.BatchNorm2d(64)
+        self.relu2 = nn.LeakyReLU(0.2, inplace=True)
+        self.conv3 = nn.Conv2d(64, out_channels, 3, stride=1, padding=1)
+        self.bn3 = nn.BatchNorm2d(out_channels, affine=True)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.linear(z.view(z.shape[0], -1)).view(-1, 128, self.start_dim, self.start_dim)
+        x = self.bn0(x)
+        x = self.relu1(self.bn1(self.conv1(self.up1(x))))
+        x = self.relu2(self.bn2(self.conv2(self.up2(x))))
+        return self.bn3(self.conv3(x))
+
+
+@register_generator("dfme")
+def dfme_generator(nz: int = 256, out_channels: int = 3, image_size: int = 32) -> GeneratorA:
+    """DFME ``GeneratorA`` (ngf 64, pre-tanh output; DFME default nz = 256)."""
+    return GeneratorA(nz=nz, ngf=64, nc=out_channels, img_size=image_size)
+
+
+@register_generator("maze")
+def maze_generator(nz: int = 100, out_channels: int = 3, image_size: int = 32) -> Conv3Gen:
+    """MAZE ``conv3_gen`` (pre-tanh output; MAZE default nz = 100)."""
+    return Conv3Gen(nz=nz, out_channels=out_channels, img_size=image_size)

@@ -1,0 +1,42 @@
+"""ImageNet-style torchvision ResNets for 224-px datasets (CUB-200, Caltech-256, ...).
+
+Source: He et al., CVPR 2016 (torchvision ``resnet34`` / ``resnet50``); used by Khaled et al. and Mazeika et al.
+for CUB-200 victims / adversaries with a new ``fc`` head (``seed-efficient-defense.md`` §4).
+
+Builders never download anything: models are created with ``weights=None`` (random init) and a ``num_classes``
+``fc`` head. The original experiments start from ImageNet-pretrained weights; those must be supplied by the
+caller as a local state-dict file and loaded into the backbone (not implemented here; future issue).
+For ``in_channels != 3`` the 7×7 stem ``conv1`` is replaced by a freshly initialised one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+from torchvision.models import ResNet, resnet34, resnet50
+
+from msdefense.models.registry import register_architecture
+
+
+def _build(factory: Callable[..., ResNet], num_classes: int, in_channels: int) -> ResNet:
+    model = factory(weights=None, num_classes=num_classes)
+    if in_channels != 3:
+        old = model.conv1
+        model.conv1 = nn.Conv2d(
+            in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False
+        )
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
+
+
+@register_architecture("resnet34_imagenet")
+def resnet34_imagenet(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
+    """torchvision ResNet-34 (7×7/2 stem + max-pool), random init, ``fc`` 512→K (Khaled CUB-200 models)."""
+    return _build(resnet34, num_classes, in_channels)
+
+
+@register_architecture("resnet50_imagenet")
+def resnet50_imagenet(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
+    """torchvision ResNet-50 (bottleneck), random init, ``fc`` 2048→K (GRAD² / Mazeika CUB-200 models)."""
+    return _build(resnet50, num_classes, in_channels)

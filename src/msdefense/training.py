@@ -1,0 +1,207 @@
+"""Training loops: supervised victims (reference §5) and soft-label distillation (§6, §9.1).
+
+Both use the reference recipe: SGD with momentum and Nesterov, weight decay, and a cosine
+learning-rate schedule stepped every iteration (T_max = epochs × iterations per epoch).
+On CUDA they use bfloat16 autocast and channels_last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class SGDRecipe:
+    """Optimiser and schedule of one training run (config ``train`` / ``knockoff`` sections)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    num_workers: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> SGDRecipe:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in cfg.items() if k in names})
+
+
+class IndexedDataset(Dataset):
+    """Wraps a dataset so that items are ``(image, index)``: pairs images with stored answers."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.base[i][0], i
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle: bool, workers: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+    )
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, data: Dataset, device: torch.device, batch_size: int = 512) -> Tensor:
+    """Softmax outputs ``[N, K]`` (float32, CPU) of ``model`` on ``data`` in order."""
+    model.eval()
+    outs = []
+    for x, _ in _loader(data, batch_size, device, shuffle=False, workers=0):
+        with _autocast(device):
+            outs.append(torch.softmax(model(x.to(device, non_blocking=True)).float(), -1).cpu())
+    return torch.cat(outs)
+
+
+def dataset_labels(data: Dataset) -> Tensor:
+    """Labels of a dataset in order (without decoding images when the dataset allows)."""
+    return torch.tensor([int(data[i][1]) for i in range(len(data))])  # type: ignore[arg-type]
+
+
+def accuracy(probs: Tensor, labels: Tensor) -> float:
+    """Exact fraction of correct argmax predictions (not an average of per-batch accuracies)."""
+    return float((probs.argmax(-1) == labels).double().mean())
+
+
+def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Distillation loss at T = 1: −mean_i Σ_k q_ik log softmax(z_i)_k, with q clamped to
+    [1e-12, 1] and renormalised (reference §6, ``distillation_loss_clf``)."""
+    q = targets.clamp(1e-12, 1.0)
+    q = q / q.sum(-1, keepdim=True)
+    return -(q * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def _fit(
+    model: nn.Module,
+    loader: DataLoader,
+    recipe: SGDRecipe,
+    device: torch.device,
+    step_loss: Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]],
+    evaluate: Callable[[], dict[str, float]],
+    desc: str,
+) -> list[dict[str, float]]:
+    """Shared SGD + per-step cosine loop; ``step_loss`` returns (loss, #correct-ish count)."""
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov and recipe.momentum > 0,
+        weight_decay=recipe.weight_decay,
+    )
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, recipe.epochs * len(loader)))
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(1, recipe.epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
+    for epoch in bar:
+        model.train()
+        start, total_loss, total_hits, seen = time.perf_counter(), 0.0, 0.0, 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with _autocast(device):
+                loss, hits = step_loss(model, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total_loss += float(loss.detach()) * len(x)
+            total_hits += float(hits)
+            seen += len(x)
+        row = {
+            "epoch": epoch,
+            "lr": opt.param_groups[0]["lr"],
+            "train_loss": total_loss / seen,
+            "train_acc": total_hits / seen,
+            "seconds": time.perf_counter() - start,
+            **evaluate(),
+        }
+        history.append(row)
+        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith(("loss", "acc"))})
+    return history
+
+
+def train_classifier(
+    model: nn.Module,
+    train_data: Dataset,
+    eval_data: Mapping[str, Dataset],
+    recipe: SGDRecipe,
+    device: torch.device,
+    seed: int,
+    desc: str = "train",
+) -> list[dict[str, float]]:
+    """Cross-entropy training (reference §5); history rows carry ``<name>_acc`` per eval set."""
+    model = prepare_model(model, device)
+    labels = {name: dataset_labels(d) for name, d in eval_data.items()}
+
+    def step_loss(m: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        logits = m(x)
+        return F.cross_entropy(logits.float(), y), (logits.argmax(-1) == y).sum()
+
+    def evaluate() -> dict[str, float]:
+        return {
+            f"{n}_acc": accuracy(predict_probs(model, d, device), labels[n]) for n, d in eval_data.items()
+        }
+
+    loader = _loader(train_data, recipe.batch_size, device, True, recipe.num_workers, seed)
+    return _fit(model, loader, recipe, device, step_loss, evaluate, desc)
+
+
+def distill(
+    model: nn.Module,
+    train_data: Dataset,
+    targets: Tensor,
+    recipe: SGDRecipe,
+    device: torch.device,
+    seed: int,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    desc: str = "distill",
+) -> list[dict[str, float]]:
+    """Soft-label training on ``(train_data[i], targets[i])`` (KnockoffNets §9.1, surrogates §6).
+
+    ``train_data`` yields augmented views; ``targets`` are the answers to the un-augmented images.
+    """
+    if len(targets) != len(train_data):  # type: ignore[arg-type]
+        raise ValueError(f"{len(targets)} targets for {len(train_data)} images")  # type: ignore[arg-type]
+    model = prepare_model(model, device)
+    targets_dev = targets.float().to(device)
+
+    def step_loss(m: nn.Module, x: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        logits = m(x)
+        q = targets_dev[idx]
+        return soft_cross_entropy(logits, q), (logits.argmax(-1) == q.argmax(-1)).sum()
+
+    loader = _loader(IndexedDataset(train_data), recipe.batch_size, device, True, recipe.num_workers, seed)
+    return _fit(
+        model, loader, recipe, device, step_loss, (lambda: evaluate(model)) if evaluate else dict, desc
+    )

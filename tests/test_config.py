@@ -1,0 +1,103 @@
+"""Bad configs fail at validation, before any job runs, with an error naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from msdefense.config import ConfigError, check_config, knockoff_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCHEMA = str(ROOT / "config" / "schema.yaml")
+
+
+def validated(config: dict) -> dict:
+    validate(config, SCHEMA)
+    check_config(config)
+    return config
+
+
+def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
+    cfg = validated(default_config)
+    assert cfg["victims"]["digits_lenet5"]["train"]["weight_decay"] == 0.0005
+    assert cfg["knockoff"]["momentum"] == 0.9
+    runs = list(knockoff_runs(cfg))
+    assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
+    assert len(runs) == 2 * (1 + len(cfg["defenses"]["DCP"]["params"]))
+
+
+def _set(cfg: dict, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for p in parents:
+        cfg = cfg[p]
+    if value is KeyError:
+        del cfg[last]
+    else:
+        cfg[last] = value
+
+
+@pytest.mark.parametrize(
+    "path, value, error, must_mention",
+    [
+        (
+            "victims.digits_lenet5.dataset",
+            "imagenet21k",
+            ConfigError,
+            ["victims.digits_lenet5.dataset", "digits"],
+        ),
+        ("victims.digits_lenet5.arch", "vgg99", ConfigError, ["victims.digits_lenet5.arch", "lenet5"]),
+        ("defenses.DCP.method", "Magic", ConfigError, ["defenses.DCP.method", "DCP"]),
+        ("knockoff.arch", "nope", ConfigError, ["knockoff.arch"]),
+        (
+            "victims.digits_lenet5.transfer_sets",
+            ["photos", "nowhere"],
+            ConfigError,
+            ["transfer_sets", "nowhere"],
+        ),
+        (
+            "transfer_sets.photos.source",
+            "internet",
+            ConfigError,
+            ["transfer_sets.photos.source", "photo_crops"],
+        ),
+        ("defenses.DCP.params", [0.1, -0.5], WorkflowError, ["params", "-0.5", "minimum"]),
+        ("defenses.DCP.params", [0.1, "big"], WorkflowError, ["params", "'big' is not of type 'number'"]),
+        ("knockoff.epochs", KeyError, WorkflowError, ["'epochs' is a required property", "knockoff"]),
+        ("victims.digits_lenet5.train.lr", "fast", WorkflowError, ["lr", "not of type 'number'"]),
+        ("seed", 1.5, WorkflowError, ["seed", "not of type 'integer'"]),
+        ("knockoff.epocs", 3, WorkflowError, ["epocs", "Additional properties"]),
+        ("defenses.None.params", [0.0, 0.1], ConfigError, ["defenses.None.params"]),
+        ("defenses.DCP.params", [0.1, 0.10], ConfigError, ["duplicate"]),
+        ("data.attacker_holdout", 0.0, ConfigError, ["data.attacker_holdout", "digits_heldout"]),
+    ],
+)
+def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:
+    _set(default_config, path, value)
+    with pytest.raises(error) as info:
+        validated(default_config)
+    text = str(info.value)
+    for fragment in must_mention:
+        assert fragment in text, f"{fragment!r} not in error: {text}"
+
+
+def test_snakemake_refuses_bad_config_before_any_job(tmp_path: Path, default_config) -> None:
+    default_config["victims"]["digits_lenet5"]["arch"] = "resnet9000"
+    default_config["experiment"] = "bad"
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(default_config))
+    snakemake = Path(sys.executable).parent / "snakemake"
+    proc = subprocess.run(
+        [str(snakemake), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(cfg), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "victims.digits_lenet5.arch" in proc.stderr and "resnet9000" in proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,70 @@
+"""Artifacts without pickle, atomic writes, and the training losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from msdefense.io import atomic_path, load_arrays, save_arrays
+from msdefense.jobs import load_classifier, save_classifier
+from msdefense.models import build_model
+from msdefense.training import SGDRecipe, accuracy, distill, predict_probs, soft_cross_entropy
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_npz_roundtrip_without_pickle(tmp_path) -> None:
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "names": np.array(["0.1", "1.5"])}
+    save_arrays(tmp_path / "x.npz", arrays)
+    back = load_arrays(tmp_path / "x.npz")
+    np.testing.assert_array_equal(back["a"], arrays["a"])
+    assert back["names"].tolist() == ["0.1", "1.5"]
+    with pytest.raises(TypeError, match="object"):
+        save_arrays(tmp_path / "y.npz", {"bad": np.array([{"a": 1}], dtype=object)})
+
+
+def test_classifier_roundtrip_is_bit_identical(tmp_path) -> None:
+    model = build_model("lenet5half", 10, 1).eval()
+    save_classifier(model, tmp_path / "m.safetensors", "lenet5half", "digits")
+    loaded, meta = load_classifier(tmp_path / "m.safetensors")
+    assert meta["arch"] == "lenet5half" and meta["dataset"] == "digits"
+    x = torch.randn(4, 1, 32, 32)
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_soft_cross_entropy_equals_cross_entropy_on_one_hot() -> None:
+    logits, labels = torch.randn(8, 5), torch.randint(0, 5, (8,))
+    torch.testing.assert_close(
+        soft_cross_entropy(logits, F.one_hot(labels, 5).float()), F.cross_entropy(logits, labels)
+    )
+
+
+def test_accuracy_is_exact_fraction() -> None:
+    probs = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    assert accuracy(probs, torch.tensor([0, 1, 1])) == pytest.approx(2 / 3)
+
+
+def test_distillation_learns_the_teacher() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 1, 32, 32)
+    teacher = build_model("lenet5fifth", 3, 1).eval()
+    with torch.no_grad():
+        targets = torch.softmax(3 * teacher(x), -1)
+    data = TensorDataset(x, torch.zeros(256, dtype=torch.long))
+    student = build_model("lenet5fifth", 3, 1)
+    agree_before = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
+    hist = distill(
+        student, data, targets, SGDRecipe(epochs=15, batch_size=32, lr=0.05), torch.device("cpu"), 0
+    )
+    agree_after = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert agree_after > max(0.8, agree_before)
