@@ -73,7 +73,7 @@ def _set(cfg: dict, path: str, value) -> None:
         ("victims.digits_lenet5.train.lr", "fast", WorkflowError, ["lr", "not of type 'number'"]),
         ("seed", 1.5, WorkflowError, ["seed", "not of type 'integer'"]),
         ("knockoff.epocs", 3, WorkflowError, ["epocs", "Additional properties"]),
-        ("defenses.None.params", [0.0, 0.1], ConfigError, ["defenses.None.params"]),
+        ("defenses.undefended.params", [0.0, 0.1], ConfigError, ["defenses.undefended.params"]),
         ("defenses.DCP.params", [0.1, 0.10], ConfigError, ["duplicate"]),
         ("data.attacker_holdout", 0.0, ConfigError, ["data.attacker_holdout", "digits_heldout"]),
     ],
@@ -85,6 +85,12 @@ def test_bad_config_names_the_key(default_config, path, value, error, must_menti
     text = str(info.value)
     for fragment in must_mention:
         assert fragment in text, f"{fragment!r} not in error: {text}"
+
+
+def test_defense_names_that_read_as_missing_values_are_refused(default_config) -> None:
+    default_config["defenses"]["None"] = default_config["defenses"].pop("undefended")
+    with pytest.raises(ConfigError, match="defenses.None: this name reads as a missing value"):
+        validated(default_config)
 
 
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path: Path, default_config) -> None:
@@ -101,3 +107,8 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path: Path, default_con
     assert proc.returncode != 0
     assert "victims.digits_lenet5.arch" in proc.stderr and "resnet9000" in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
+def test_paper_configs_are_valid(path: Path) -> None:
+    validated(yaml.safe_load(path.read_text()))

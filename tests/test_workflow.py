@@ -37,12 +37,12 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "knockoff.csv")
     assert list(table.columns) == KNOCKOFF_COLUMNS
     assert len(table) == 2 * (1 + 3)  # two transfer sets × (None + three DCP values)
-    assert set(table["defense"]) == {"None", "DCP"}
+    assert set(table["defense"]) == {"undefended", "DCP"}
     for col in ("defender_acc", "clone_acc", "fidelity"):
         assert table[col].between(0, 1).all()
     photos = table[table["transfer"] == "photos"]
     assert (photos["queries"] == 400).all()
-    none = table[table["defense"] == "None"]
+    none = table[table["defense"] == "undefended"]
     assert (none["l1_distance"] == 0).all()
     dcp = table[(table["defense"] == "DCP")].set_index(["transfer", "param"])
     assert dcp.loc[("photos", 0.0), "l1_distance"] == 0  # β = 0 leaves answers unchanged

@@ -14,6 +14,9 @@ from .data import DATASETS, TRANSFER_SOURCES
 from .defenses import DEFENSES
 from .models import ARCHITECTURES
 
+# Words pandas.read_csv turns into NaN by default: never usable as names in the tables.
+CSV_MISSING_WORDS = {"none", "null", "nan", "na", "n/a", "<na>", "#n/a", "-nan"}
+
 
 class ConfigError(ValueError):
     """The config names something that does not exist or does not fit together."""
@@ -52,6 +55,11 @@ def check_config(config: Mapping[str, Any]) -> None:
         for t in v["transfer_sets"]:
             _known("transfer set", t, transfers, f"victims.{name}.transfer_sets")
     for name, d in config["defenses"].items():
+        if name.lower() in CSV_MISSING_WORDS:
+            raise ConfigError(
+                f"config key defenses.{name}: this name reads as a missing value in CSV tables "
+                f"(pandas.read_csv); name the undefended oracle e.g. 'undefended' (method: None)"
+            )
         _known("defense", d["method"], DEFENSES, f"defenses.{name}.method")
         if d["method"] == "None" and list(map(float, d["params"])) != [0.0]:
             raise ConfigError(f"config key defenses.{name}.params: the None defense takes params [0.0]")
