@@ -63,28 +63,38 @@ def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> 
 
 
 def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Defender accuracy (x) vs clone accuracy (y), one curve per defense along its ε sweep;
-    one panel per victim × transfer set."""
+    """Clone accuracy along each defense's sweep, one curve per defense, one column per victim ×
+    transfer set: against defender accuracy (top row, the papers' trade-off plot) and against
+    the effective ε, the mean L1 distance of the answers (bottom row, as in GRAD², ref A §14.5).
+    Points are the raw runs in sweep order (no aggregation)."""
     data = df.assign(setting=df["victim"] + " / " + df["transfer"])
+    settings = list(dict.fromkeys(data["setting"]))
+    defenses = list(dict.fromkeys(data["defense"]))
+    palette = dict(zip(defenses, sns.color_palette("colorblind", len(defenses)), strict=True))
     sns.set_theme(style="whitegrid", context="paper")
-    grid = sns.relplot(
-        data=data,
-        x="defender_acc",
-        y="clone_acc",
-        hue="defense",
-        col="setting",
-        kind="line",
-        sort=False,
-        marker="o",
-        col_wrap=min(3, data["setting"].nunique()),
-        height=3.2,
-        aspect=1.1,
-        facet_kws={"sharex": False, "sharey": False},
+    fig, axes = plt.subplots(
+        2, len(settings), figsize=(3.6 * len(settings) + 1.5, 6.4), squeeze=False, constrained_layout=True
     )
-    grid.set_axis_labels("defender accuracy", "clone accuracy (KnockoffNets)")
-    grid.set_titles("{col_name}")
-    grid.figure.suptitle("Utility vs. extraction along each defense's sweep", y=1.03)
+    for col, setting in enumerate(settings):
+        part = data[data["setting"] == setting]
+        for row, x in enumerate(("defender_acc", "l1_distance")):
+            ax = axes[row, col]
+            for defense in defenses:
+                curve = part[part["defense"] == defense]
+                if curve.empty:
+                    continue
+                ax.plot(curve[x], curve["clone_acc"], marker="o", ms=4, color=palette[defense], label=defense)
+            ax.set_xlabel(
+                "defender accuracy" if x == "defender_acc" else "effective ε (mean L1 to clean answer)"
+            )
+            ax.set_ylabel("clone accuracy (KnockoffNets)" if col == 0 else "")
+            ax.set_ylim(0, 1.02)
+            if row == 0:
+                ax.set_title(setting)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="defense", loc="outside right center")
+    fig.suptitle("Utility vs. extraction along each defense's sweep")
     for path in (png_path, pdf_path):
         with atomic_path(path) as tmp:
-            grid.figure.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(grid.figure)
+            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
+    plt.close(fig)

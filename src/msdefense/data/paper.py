@@ -46,8 +46,8 @@ PAPER_DATASETS = (*TORCHVISION_DATASETS, "cub200", "pascal")
 SPLITS = ("train", "test")
 
 PREPARE_HINT = (
-    "run the Snakemake rule `prepare_dataset` for it (e.g. `snakemake prepare_dataset`) on a machine "
-    "with network access; it downloads the dataset there (msdefense.data.paper.prepare)"
+    "run the Snakemake rule `prepare_dataset` for it (`snakemake --cores 1 <data root>/<name>/.prepared`) "
+    "on a machine with network access; it downloads the dataset there (msdefense.data.paper.prepare)"
 )
 CUB_PAGE = "Caltech-UCSD Birds-200-2011 (CUB-200-2011), https://www.vision.caltech.edu/datasets/cub_200_2011/"
 VOC_PAGE = "PASCAL VOC 2012, http://host.robots.ox.ac.uk/pascal/VOC/voc2012/ (VOCtrainval_11-May-2012.tar)"
@@ -376,7 +376,8 @@ def prepare(name: str, root: Path) -> Path:
     except (RuntimeError, OSError) as err:
         raise DatasetMissingError(
             f"dataset {name!r}: could not download it into {target} ({type(err).__name__}: {err}); "
-            f"`prepare_dataset` needs network access"
+            f"`prepare_dataset` needs network access: run it where there is network, or copy the "
+            f"official files into {target} in the layout torchvision expects"
             + (f", or download it manually from {VOC_PAGE}" if name == "pascal" else "")
         ) from err
     return target
