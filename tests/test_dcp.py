@@ -75,7 +75,7 @@ def test_dcp_outputs_are_probability_vectors(k: int) -> None:
         assert out.shape == (len(betas), len(y), k)
         assert (out >= 0).all()
         torch.testing.assert_close(out.sum(-1), torch.ones(len(betas), len(y), dtype=out.dtype))
-        torch.testing.assert_close(out[0], y)  # β = 0 returns the input
+        assert torch.equal(out[0], y)  # β = 0 returns the input exactly
 
 
 def test_sweep_equals_single_calls() -> None:

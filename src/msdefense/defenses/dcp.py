@@ -59,7 +59,9 @@ class DCP(Defense):
         confidence = probs.max(-1).values  # [B]
         gate = torch.sigmoid(-self.nu * (confidence.unsqueeze(0) - params.view(-1, 1)))  # [E, B]
         r = reverse_sigmoid_term(probs, params, self.gamma, self.clip_odds)
-        return renormalise(probs.unsqueeze(0) - gate.unsqueeze(-1) * r)
+        out = renormalise(probs.unsqueeze(0) - gate.unsqueeze(-1) * r)
+        # β = 0 gives r = 0; return the input exactly instead of y / (Σy ≈ 1 ± 1e-7).
+        return torch.where(params.view(-1, 1, 1) == 0, probs.unsqueeze(0), out)
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "gamma": self.gamma, "nu": self.nu, "clip_odds": self.clip_odds}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from msdefense.models.init import kaiming_init
 from msdefense.models.registry import register_architecture
 
 
@@ -66,12 +67,7 @@ class CifarResNet(nn.Module):
         self.layer3 = self._make_layer(64, n, stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        kaiming_init(self)
 
     def _make_layer(self, planes: int, blocks: int, stride: int) -> nn.Sequential:
         layers = [BasicBlock(self.in_planes, planes, stride)]

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from msdefense.models.init import kaiming_init
 from msdefense.models.registry import register_architecture
 
 
@@ -91,14 +92,7 @@ class DenseNet(nn.Module):
         layers["norm5"] = nn.BatchNorm2d(n)
         self.features = nn.Sequential(layers)
         self.classifier = nn.Linear(n, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        kaiming_init(self, mode="fan_in", zero_linear_bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.features(x))
