@@ -29,6 +29,7 @@ include: "rules/data.smk"
 include: "rules/victims.smk"
 include: "rules/defenses.smk"
 include: "rules/attacks.smk"
+include: "rules/latency.smk"
 include: "rules/tables.smk"
 
 

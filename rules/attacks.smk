@@ -12,7 +12,7 @@ rule train_knockoff:
         f"{OUT}/benchmarks/train_knockoff/{{victim}}/{{transfer}}/{{defense}}/{{param}}.tsv"
     conda:
         "../envs/msdefense.yaml"
-    threads: 2
+    threads: THREADS
     resources:
         gpu=GPU,
         mem_mb=MEM_MB,

@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from msdefense.config import knockoff_runs
+from msdefense.config import aux_model_path, aux_models_of, knockoff_runs
 from msdefense.data import get_dataset_spec
 
 OUT = f"results/{config['experiment']}"
 DATA_ROOT = config["data"]["root"]
 GPU = config["resources"]["gpu"]
+THREADS = config["resources"]["threads"]
 MEM_MB = config["resources"]["mem_mb"]
 RUNTIME = config["resources"]["runtime"]
 
@@ -16,6 +17,7 @@ wildcard_constraints:
     defense="[A-Za-z0-9_.-]+",
     param="[0-9][0-9.e+-]*",
     dataset="[A-Za-z0-9_-]+",
+    epochs="[0-9]+",
 
 
 def dataset_flags(*datasets):
@@ -37,6 +39,18 @@ def victim_and_transfer_data(wildcards):
     return dataset_flags(config["victims"][wildcards.victim]["dataset"], *extra)
 
 
+def aux_model_inputs(wildcards):
+    """Weights of the auxiliary models (surrogates, misinformation model) a defense needs."""
+    return [
+        aux_model_path(OUT, name, wildcards.victim, wildcards.transfer)
+        for name in aux_models_of(config, wildcards.defense)
+    ]
+
+
+def latency_victims():
+    return [*config["victims"], *config["latency"]["reference_victims"]]
+
+
 def knockoff_metrics():
     return [
         f"{OUT}/attacks/knockoff/{v}/{t}/{d}/{p}/metrics.json"
@@ -50,4 +64,7 @@ def final_targets():
         f"{OUT}/tables/knockoff.md",
         f"{OUT}/figures/knockoff_tradeoff.png",
         f"{OUT}/figures/knockoff_tradeoff.pdf",
+        f"{OUT}/tables/interpolation.csv",
+        f"{OUT}/tables/latency.csv",
+        f"{OUT}/figures/latency.png",
     ]

@@ -1,5 +1,5 @@
 rule tables:
-    """KnockoffNets table (CSV + Markdown) and the utility/extraction trade-off figure."""
+    """KnockoffNets table, GRAD² interpolation table and the utility/extraction trade-off figure."""
     input:
         knockoff_metrics(),
     output:
@@ -9,6 +9,12 @@ rule tables:
             category="Tables",
         ),
         md=f"{OUT}/tables/knockoff.md",
+        interpolation=report(
+            f"{OUT}/tables/interpolation.csv",
+            caption="../workflow/report/interpolation_table.rst",
+            category="Tables",
+        ),
+        interpolation_md=f"{OUT}/tables/interpolation.md",
         png=report(
             f"{OUT}/figures/knockoff_tradeoff.png",
             caption="../workflow/report/knockoff_tradeoff.rst",
@@ -27,3 +33,34 @@ rule tables:
         runtime=10,
     script:
         "../workflow/scripts/tables.py"
+
+
+rule latency_table:
+    """Latency table (ms per query, overhead vs the undefended pass, slowdown vs DCP) and figure."""
+    input:
+        expand(f"{OUT}/latency/{{victim}}.json", victim=latency_victims()),
+    output:
+        csv=report(
+            f"{OUT}/tables/latency.csv",
+            caption="../workflow/report/latency_table.rst",
+            category="Tables",
+        ),
+        md=f"{OUT}/tables/latency.md",
+        png=report(
+            f"{OUT}/figures/latency.png",
+            caption="../workflow/report/latency_figure.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/latency.pdf",
+    log:
+        f"{OUT}/logs/tables/latency.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/latency.tsv"
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow/scripts/latency_table.py"

@@ -30,7 +30,10 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     assert cfg["knockoff"]["momentum"] == 0.9
     runs = list(knockoff_runs(cfg))
     assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
-    assert len(runs) == 2 * (1 + len(cfg["defenses"]["DCP"]["params"]))
+    n_params = sum(len(d["params"]) for d in cfg["defenses"].values())
+    assert len(runs) == len(cfg["victims"]["digits_lenet5"]["transfer_sets"]) * n_params
+    methods = {d["method"] for d in cfg["defenses"].values()}
+    assert methods == {"None", "DCP", "ReverseSigmoid", "AdaptiveMisinformation", "Random", "MAD", "GRAD"}
 
 
 def _set(cfg: dict, path: str, value) -> None:

@@ -36,18 +36,33 @@ def finished_run(tmp_path_factory) -> Path:
 def test_table_has_one_row_per_run(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "knockoff.csv")
     assert list(table.columns) == KNOCKOFF_COLUMNS
-    assert len(table) == 2 * (1 + 3)  # two transfer sets × (None + three DCP values)
-    assert set(table["defense"]) == {"undefended", "DCP"}
+    assert len(table) == 1 + 3 + 1 + 1 + 1  # undefended, DCP ×3, AM, MAD, GRAD
+    assert set(table["defense"]) == {"undefended", "DCP", "AM", "MAD", "GRAD"}
     for col in ("defender_acc", "clone_acc", "fidelity"):
         assert table[col].between(0, 1).all()
-    photos = table[table["transfer"] == "photos"]
-    assert (photos["queries"] == 400).all()
-    none = table[table["defense"] == "undefended"]
-    assert (none["l1_distance"] == 0).all()
-    dcp = table[(table["defense"] == "DCP")].set_index(["transfer", "param"])
-    assert dcp.loc[("photos", 0.0), "l1_distance"] == 0  # β = 0 leaves answers unchanged
-    assert dcp.loc[("photos", 1.5), "l1_distance"] > 0  # β = 1.5 perturbs every answer
+    assert (table["queries"] == 400).all()
+    assert (table[table["defense"] == "undefended"]["l1_distance"] == 0).all()
+    dcp = table[table["defense"] == "DCP"].set_index("param")
+    assert dcp.loc[0.0, "l1_distance"] == 0  # β = 0 leaves answers unchanged
+    assert dcp.loc[1.5, "l1_distance"] > 0  # β = 1.5 perturbs every answer
+    for name in ("MAD", "GRAD"):  # ε-budget methods stay within their budget
+        assert 0 < table[table["defense"] == name]["l1_distance"].iloc[0] <= 0.5 + 1e-6
     assert (finished_run / "tables" / "knockoff.md").read_text().startswith("| victim | transfer |")
+
+
+def test_interpolation_and_latency_tables(finished_run: Path) -> None:
+    interp = pd.read_csv(finished_run / "tables" / "interpolation.csv")
+    assert set(interp["defense"]) == {"DCP", "AM", "MAD", "GRAD"}
+    latency = pd.read_csv(finished_run / "tables" / "latency.csv")
+    assert set(latency["victim"]) == {"digits_tiny", "resnet20_cifar10"}
+    assert set(latency["batch_size"]) == {1, 8}
+    assert len(latency) == 2 * 2 * 5  # victims × batch sizes × defenses
+    assert (latency["ms_per_query"] > 0).all()
+    dcp = latency[latency["defense"] == "DCP"]
+    assert (dcp["slowdown_vs_dcp"] == 1).all()
+    assert (finished_run / "figures" / "latency.png").stat().st_size > 1000
+    assert (finished_run / "defender_models" / "digits_tiny" / "photos" / "surrogate_e1.safetensors").exists()
+    assert (finished_run / "defender_models" / "digits_tiny" / "misinformation.safetensors").exists()
 
 
 def test_figure_and_provenance(finished_run: Path) -> None:

@@ -7,11 +7,12 @@ fails before any job runs, with the offending key and the known names in the mes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .data import DATASETS, TRANSFER_SOURCES
-from .defenses import DEFENSES
+from .defenses import DEFENSES, required_aux_models
 from .models import ARCHITECTURES
 
 # Words pandas.read_csv turns into NaN by default: never usable as names in the tables.
@@ -67,6 +68,10 @@ def check_config(config: Mapping[str, Any]) -> None:
         if len(set(texts)) != len(texts):
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
+    for name, ref in config["latency"]["reference_victims"].items():
+        _known("architecture", ref["arch"], ARCHITECTURES, f"latency.reference_victims.{name}.arch")
+        if name in config["victims"]:
+            raise ConfigError(f"config key latency.reference_victims.{name}: the name is already a victim's")
 
 
 def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
@@ -76,3 +81,22 @@ def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
             for defense, d in config["defenses"].items():
                 for p in d["params"]:
                     yield victim, transfer, defense, format_param(p)
+
+
+def aux_model_path(out: str, name: str, victim: str, transfer: str) -> str:
+    """Where the workflow keeps the auxiliary model ``name`` of a defense of ``victim``.
+
+    ``misinformation`` (AdaptiveMisinformation) is per victim; ``surrogate_e<N>`` (GRAD, MAD:
+    distilled on the transfer set, stopped after N epochs) is per victim × transfer set.
+    """
+    if name == "misinformation":
+        return f"{out}/defender_models/{victim}/misinformation.safetensors"
+    match = re.fullmatch(r"surrogate_e(\d+)", name)
+    if match:
+        return f"{out}/defender_models/{victim}/{transfer}/surrogate_e{match[1]}.safetensors"
+    raise ValueError(f"no rule produces the auxiliary model {name!r}")
+
+
+def aux_models_of(config: Mapping[str, Any], defense: str) -> tuple[str, ...]:
+    """Auxiliary model names the defense ``defense`` of ``config`` needs."""
+    return required_aux_models(config["defenses"][defense])

@@ -114,11 +114,14 @@ def answer_queries(
     device: str,
     batch_size: int,
     out_npz: str | Path,
+    aux_paths: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Defended posteriors for the whole sweep on the transfer set and on the victim's test set.
 
     Each batch is one victim forward pass; the defense turns it into every sweep value at once.
     The transfer set goes through an :class:`Oracle` whose budget is the transfer-set size.
+    ``aux_paths`` maps the defense's auxiliary model names (surrogates, misinformation model)
+    to their weights.
     """
     start = time.perf_counter()
     dev = pick_device(device)
@@ -127,7 +130,8 @@ def answer_queries(
     spec = get_dataset_spec(victim["dataset"])
     root = Path(data["root"])
     params = [float(p) for p in defense["params"]]
-    defense_impl = build_defense(defense, victim["dataset"])
+    aux = {name: load_classifier(path, dev)[0] for name, path in (aux_paths or {}).items()}
+    defense_impl = build_defense(defense, victim["dataset"], aux, derive_seed(seed, "defense"))
     queries = load_transfer_set(
         transfer, victim["dataset"], root, data["attacker_holdout"], seed, augment=False
     )
@@ -232,3 +236,148 @@ def train_knockoff(
 
 def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame([load_json(p) for p in paths])
+
+
+def train_misinformation(
+    name: str,
+    victim: Mapping[str, Any],
+    recipe_cfg: Mapping[str, Any],
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_model: str | Path,
+    out_metrics: str | Path,
+) -> dict[str, Any]:
+    """The misinformation model of AdaptiveMisinformation (reference §5.1): the victim's
+    architecture trained on the victim's training data to put *low* probability on the true class."""
+    from .defenses.adaptive_misinformation import misinformation_loss
+
+    start = time.perf_counter()
+    dev = pick_device(device)
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    mseed = derive_seed(seed, "misinformation", name)
+    seed_everything(mseed)
+    train = victim_training_set(spec, root, data["attacker_holdout"], seed, augment=True)
+    test = spec.loader(root, "test", False, False)
+    model = build_model(victim["arch"], spec.num_classes, spec.in_channels)
+    recipe = SGDRecipe.from_config(recipe_cfg)
+    history = train_classifier(
+        model,
+        train,
+        {"test": test},
+        recipe,
+        dev,
+        mseed,
+        desc=f"misinformation {name}",
+        loss_fn=misinformation_loss,
+    )
+    save_classifier(model, out_model, victim["arch"], victim["dataset"])
+    metrics = {
+        "victim": name,
+        "test_acc": history[-1]["test_acc"],
+        "epochs": recipe.epochs,
+        "seed": mseed,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    save_json(metrics, out_metrics)
+    return metrics
+
+
+def train_surrogate(
+    victim_path: str | Path,
+    names: Mapping[str, str],
+    victim: Mapping[str, Any],
+    transfer: Mapping[str, Any],
+    recipe_cfg: Mapping[str, Any],
+    stop_after: int,
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    batch_size: int,
+    out_model: str | Path,
+    out_metrics: str | Path,
+) -> dict[str, Any]:
+    """A defender surrogate for GRAD / MAD (reference §6): the victim's architecture distilled on
+    the transfer set from the victim's clean posteriors, stopped after ``stop_after`` epochs of
+    the ``recipe_cfg['epochs']``-long cosine schedule (0 = untrained)."""
+    start = time.perf_counter()
+    dev = pick_device(device)
+    model_v, _ = load_classifier(victim_path, dev)
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    sseed = derive_seed(seed, "surrogate", names["victim"], names["transfer"])
+    seed_everything(sseed)
+    plain = load_transfer_set(
+        transfer, victim["dataset"], root, data["attacker_holdout"], seed, augment=False
+    )
+    targets = predict_probs(model_v, plain, dev, batch_size)
+    train = load_transfer_set(transfer, victim["dataset"], root, data["attacker_holdout"], seed, augment=True)
+    model = build_model(victim["arch"], spec.num_classes, spec.in_channels)
+    recipe = SGDRecipe.from_config(recipe_cfg)
+    desc = f"surrogate {names['victim']}/{names['transfer']} e{stop_after}"
+    history = distill(model, train, targets, recipe, dev, sseed, desc=desc, stop_after=stop_after)
+    save_classifier(model, out_model, victim["arch"], victim["dataset"])
+    test = spec.loader(root, "test", False, False)
+    metrics = {
+        **names,
+        "stop_after_epochs": stop_after,
+        "schedule_epochs": recipe.epochs,
+        "test_acc": float(
+            (predict_probs(model, test, dev).argmax(-1) == dataset_labels(test)).double().mean()
+        ),
+        "final_train_loss": history[-1]["train_loss"] if history else None,
+        "seed": sseed,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    save_json(metrics, out_metrics)
+    return metrics
+
+
+def measure_latency(
+    victim_name: str,
+    victim_path: str | Path | None,
+    reference: Mapping[str, Any] | None,
+    defenses: Mapping[str, Mapping[str, Any]],
+    latency: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_json: str | Path,
+) -> list[dict[str, Any]]:
+    """Latency rows of every defense for one victim: a trained victim (``victim_path``) or a
+    reference architecture with random weights (``reference``: arch, num_classes, in_channels,
+    image_size)."""
+    from .latency import measure_defenses
+
+    dev = pick_device(device)
+    seed_everything(derive_seed(seed, "latency", victim_name))
+    if victim_path is not None:
+        model, meta = load_classifier(victim_path, dev)
+        arch, dataset = meta["arch"], meta["dataset"]
+        spec = get_dataset_spec(dataset)
+        num_classes, in_channels, image_size = spec.num_classes, spec.in_channels, spec.image_size
+    else:
+        if reference is None:
+            raise ValueError("measure_latency needs a trained victim or a reference architecture")
+        arch, dataset = reference["arch"], reference.get("dataset", "reference")
+        num_classes, in_channels = int(reference["num_classes"]), int(reference["in_channels"])
+        image_size = int(reference["image_size"])
+        model = build_model(arch, num_classes, in_channels)
+    rows = measure_defenses(
+        model,
+        arch,
+        num_classes,
+        in_channels,
+        image_size,
+        dataset,
+        defenses,
+        list(latency["batch_sizes"]),
+        int(latency["warmup"]),
+        int(latency["repeats"]),
+        dev,
+        derive_seed(seed, "latency-input"),
+    )
+    for row in rows:
+        row.update(victim=victim_name, arch=arch, device=str(dev), threads=torch.get_num_threads())
+    save_json(rows, out_json)
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,24 +29,115 @@ KNOCKOFF_COLUMNS = [
 
 
 def knockoff_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per victim × transfer set × defense × ε, accuracies as fractions in [0, 1]."""
+    """One row per victim × transfer set × defense × ε, accuracies as fractions in [0, 1].
+
+    The columns are :data:`KNOCKOFF_COLUMNS` followed by ``method`` (the defense's registry name).
+    """
     rows = [load_json(p) for p in metric_paths]
     if not rows:
         raise ValueError("no KnockoffNets metrics to tabulate")
     df = pd.DataFrame(rows)
-    missing = [c for c in KNOCKOFF_COLUMNS if c not in df]
+    missing = [c for c in [*KNOCKOFF_COLUMNS, "method"] if c not in df]
     if missing:
         raise ValueError(f"metrics records lack the columns {missing}")
     df["param_value"] = df["param"].astype(float)
     df = df.sort_values(["victim", "transfer", "defense", "param_value"], kind="stable")
-    return df[KNOCKOFF_COLUMNS].reset_index(drop=True)
+    return df[[*KNOCKOFF_COLUMNS, "method"]].reset_index(drop=True)
+
+
+def first_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> float:
+    """y where the curve (xs, ys), followed in sweep order, first reaches x = ``target``
+    (linear interpolation within the segment); NaN if it never does."""
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if x == target:
+            return float(y)
+        if i and (xs[i - 1] - target) * (x - target) < 0:
+            w = (target - xs[i - 1]) / (x - xs[i - 1])
+            return float(ys[i - 1] + w * (y - ys[i - 1]))
+    return float("nan")
+
+
+DEFENDER_ERROR_STEPS = (1, 2, 5)  # percentage points above the undefended defender error
+EFFECTIVE_EPS = (0.1, 0.2, 0.5)  # mean L1 distance of the answers
+
+
+def interpolation_table(knockoff: pd.DataFrame) -> pd.DataFrame:
+    """GRAD² table (Mazeika et al. 2022; reference §14.5): per victim × transfer set × defense,
+    the clone error at defender error = undefended error + 1, 2, 5 points and at effective
+    ε = 0.1, 0.2, 0.5, interpolated along the defense's sweep; NaN (blank) where the curve does
+    not reach the point. Each curve starts at the undefended run (every method at its zero
+    parameter answers like the undefended oracle); without one, the +N-point columns are NaN.
+    Errors are fractions."""
+    rows = []
+    for (victim, transfer), part in knockoff.groupby(["victim", "transfer"], sort=True):
+        undefended = part[part["method"] == "None"].head(1)
+        for defense, curve in part[part["method"] != "None"].groupby("defense", sort=True):
+            curve = pd.concat([undefended, curve.sort_values("param", key=lambda s: s.astype(float))])
+            def_err, clone_err = list(1 - curve["defender_acc"]), list(1 - curve["clone_acc"])
+            base = def_err[0] if len(undefended) else float("nan")
+            row = {"victim": victim, "transfer": transfer, "defense": defense}
+            for step in DEFENDER_ERROR_STEPS:
+                row[f"clone_err_at_defender_err_+{step}pt"] = first_crossing(
+                    def_err, clone_err, base + step / 100
+                )
+            for eps in EFFECTIVE_EPS:
+                row[f"clone_err_at_l1_{eps}"] = first_crossing(list(curve["l1_distance"]), clone_err, eps)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+LATENCY_COLUMNS = ["victim", "defense", "batch_size", "ms_per_query", "overhead_vs_none", "slowdown_vs_dcp"]
+
+
+def latency_table(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per victim × defense × batch size; ``slowdown_vs_dcp`` divides by the DCP row
+    (method ``DCP``) of the same victim and batch size (NaN without one)."""
+    df = pd.DataFrame([row for p in paths for row in load_json(p)])
+    if df.empty:
+        raise ValueError("no latency measurements to tabulate")
+    dcp = df[df["method"] == "DCP"].groupby(["victim", "batch_size"])["ms_per_query"].min()
+    keys = pd.MultiIndex.from_frame(df[["victim", "batch_size"]])
+    df["slowdown_vs_dcp"] = df["ms_per_query"].to_numpy() / dcp.reindex(keys).to_numpy()
+    return df.sort_values(["victim", "batch_size", "overhead_vs_none"], kind="stable")[
+        LATENCY_COLUMNS
+    ].reset_index(drop=True)
+
+
+def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
+    """Overhead over the undefended pass per defense (log scale), per victim and batch size."""
+    sns.set_theme(style="whitegrid", context="paper")
+    grid = sns.catplot(
+        data=df.assign(batch=df["batch_size"].map(lambda b: f"batch {b}")),
+        x="defense",
+        y="overhead_vs_none",
+        hue="batch",
+        col="victim",
+        kind="bar",
+        height=3.4,
+        aspect=1.4,
+        sharey=False,
+    )
+    for ax in grid.axes.flat:
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
+        ax.tick_params(axis="x", rotation=35)
+    grid.set_axis_labels("", "time per query / undefended")
+    grid.set_titles("{col_name}")
+    for path in (png_path, pdf_path):
+        with atomic_path(path) as tmp:
+            grid.figure.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
+    plt.close(grid.figure)
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub-flavoured Markdown table (floats rounded to ``digits``)."""
-    cells = [
-        [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row] for row in df.itertuples(False)
-    ]
+
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    cells = [[cell(v) for v in row] for row in df.itertuples(False)]
     header = "| " + " | ".join(df.columns) + " |"
     rule = (
         "|"
@@ -56,6 +148,7 @@ def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
 
 
 def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:
+    """Write ``df`` as CSV (empty cells for NaN) and as a Markdown table."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(md_path) as tmp:

@@ -112,8 +112,13 @@ def _fit(
     step_loss: Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]],
     evaluate: Callable[[], dict[str, float]],
     desc: str,
+    stop_after: int | None = None,
 ) -> list[dict[str, float]]:
-    """Shared SGD + per-step cosine loop; ``step_loss`` returns (loss, #correct-ish count)."""
+    """Shared SGD + per-step cosine loop; ``step_loss`` returns (loss, #correct-ish count).
+
+    ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
+    (the defender surrogates' early stopping, reference §6); 0 returns the untrained model.
+    """
     opt = torch.optim.SGD(
         model.parameters(),
         lr=recipe.lr,
@@ -123,7 +128,8 @@ def _fit(
     )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, recipe.epochs * len(loader)))
     history: list[dict[str, float]] = []
-    bar = tqdm(range(1, recipe.epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
+    n_epochs = recipe.epochs if stop_after is None else min(stop_after, recipe.epochs)
+    bar = tqdm(range(1, n_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
     for epoch in bar:
         model.train()
         start, total_loss, total_hits, seen = time.perf_counter(), 0.0, 0.0, 0
@@ -159,14 +165,20 @@ def train_classifier(
     device: torch.device,
     seed: int,
     desc: str = "train",
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> list[dict[str, float]]:
-    """Cross-entropy training (reference §5); history rows carry ``<name>_acc`` per eval set."""
+    """Supervised training (reference §5); history rows carry ``<name>_acc`` per eval set.
+
+    ``loss_fn(logits, labels)`` defaults to cross-entropy; the misinformation model of
+    AdaptiveMisinformation passes its own loss (reference §5.1).
+    """
+    loss_fn = loss_fn or F.cross_entropy
     model = prepare_model(model, device)
     labels = {name: dataset_labels(d) for name, d in eval_data.items()}
 
     def step_loss(m: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x)
-        return F.cross_entropy(logits.float(), y), (logits.argmax(-1) == y).sum()
+        return loss_fn(logits.float(), y), (logits.argmax(-1) == y).sum()
 
     def evaluate() -> dict[str, float]:
         return {
@@ -186,6 +198,7 @@ def distill(
     seed: int,
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     desc: str = "distill",
+    stop_after: int | None = None,
 ) -> list[dict[str, float]]:
     """Soft-label training on ``(train_data[i], targets[i])`` (KnockoffNets §9.1, surrogates §6).
 

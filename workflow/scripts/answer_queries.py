@@ -15,4 +15,5 @@ with job(sm.log[0], sm.threads):
         sm.params.device,
         sm.params.batch_size,
         sm.output[0],
+        dict(zip(sm.params.aux_names, sm.input.aux, strict=True)),
     )

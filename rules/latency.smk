@@ -1,0 +1,32 @@
+rule measure_latency:
+    """ms per query of every defense next to the undefended pass, batch 1 and 64, one process.
+
+    It takes every core so that no other job runs beside it and skews the timings.
+    """
+    input:
+        victim=lambda wc: (
+            [f"{OUT}/victims/{wc.victim}/model.safetensors"]
+            if wc.victim in config["victims"]
+            else []
+        ),
+    output:
+        f"{OUT}/latency/{{victim}}.json",
+    log:
+        f"{OUT}/logs/measure_latency/{{victim}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/measure_latency/{{victim}}.tsv"
+    conda:
+        "../envs/msdefense.yaml"
+    threads: workflow.cores
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        reference=lambda wc: config["latency"]["reference_victims"].get(wc.victim),
+        defenses=config["defenses"],
+        latency=config["latency"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/measure_latency.py"

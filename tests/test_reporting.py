@@ -1,0 +1,67 @@
+"""Tables: GRAD² interpolation along each defense's curve, latency ratios, Markdown output."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from msdefense.io import save_json
+from msdefense.reporting import first_crossing, interpolation_table, latency_table, to_markdown
+
+
+def test_first_crossing_interpolates_within_the_first_segment_that_reaches() -> None:
+    assert first_crossing([0.0, 0.1, 0.3], [0.2, 0.4, 0.8], 0.2) == pytest.approx(0.6)
+    assert first_crossing([0.0, 0.1, 0.3], [0.2, 0.4, 0.8], 0.1) == pytest.approx(0.4)
+    assert math.isnan(first_crossing([0.0, 0.1], [0.2, 0.4], 0.5))  # never reached
+    # non-monotone curve: the first crossing in sweep order counts
+    assert first_crossing([0.0, 0.4, 0.1, 0.6], [0.0, 1.0, 0.0, 1.0], 0.2) == pytest.approx(0.5)
+
+
+def _knockoff_rows() -> pd.DataFrame:
+    rows = [("undefended", "None", "0.0", 0.90, 0.80, 0.0)]
+    rows += [
+        ("X", "DCP", p, d, c, l1) for p, d, c, l1 in [("0.5", 0.89, 0.70, 0.2), ("1.0", 0.85, 0.40, 0.6)]
+    ]
+    return pd.DataFrame(
+        [
+            {"victim": "v", "transfer": "t", "defense": n, "method": m, "param": p, "defender_acc": d,
+             "clone_acc": c, "l1_distance": l1, "fidelity": c, "queries": 10}
+            for n, m, p, d, c, l1 in rows
+        ]
+    )  # fmt: skip
+
+
+def test_interpolation_table_prepends_the_undefended_point() -> None:
+    table = interpolation_table(_knockoff_rows()).set_index("defense")
+    # defender error 0.10 (undefended) -> 0.11 at ε=0.5 -> 0.15 at ε=1.0; clone error 0.2 -> 0.3 -> 0.6
+    assert table.loc["X", "clone_err_at_defender_err_+1pt"] == pytest.approx(0.3)
+    assert table.loc["X", "clone_err_at_defender_err_+2pt"] == pytest.approx(0.3 + 0.25 * 0.3)
+    assert table.loc["X", "clone_err_at_defender_err_+5pt"] == pytest.approx(0.6)
+    assert table.loc["X", "clone_err_at_l1_0.1"] == pytest.approx(0.25)  # between ε=0 (l1 0) and l1 0.2
+    assert table.loc["X", "clone_err_at_l1_0.5"] == pytest.approx(0.3 + 0.75 * 0.3)
+    assert "undefended" not in table.index
+
+
+def test_latency_table_ratios(tmp_path) -> None:
+    rows = [
+        {
+            "victim": "v",
+            "defense": n,
+            "method": m,
+            "batch_size": 64,
+            "ms_per_query": ms,
+            "overhead_vs_none": ms / 1.0,
+        }
+        for n, m, ms in [("undefended", "None", 1.0), ("DCP", "DCP", 1.05), ("MAD", "MAD", 2.1)]
+    ]
+    save_json(rows, tmp_path / "v.json")
+    table = latency_table([tmp_path / "v.json"]).set_index("defense")
+    assert table.loc["MAD", "slowdown_vs_dcp"] == pytest.approx(2.0)
+    assert table.loc["DCP", "slowdown_vs_dcp"] == pytest.approx(1.0)
+
+
+def test_markdown_leaves_missing_values_blank() -> None:
+    md = to_markdown(pd.DataFrame({"a": ["x"], "b": [float("nan")], "c": [0.5]}))
+    assert md.splitlines()[2] == "| x |  | 0.5000 |"
