@@ -68,3 +68,20 @@ def test_distillation_learns_the_teacher() -> None:
     agree_after = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert agree_after > max(0.8, agree_before)
+
+
+def test_stop_after_ends_training_early_on_the_full_schedule() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 32, 32)
+    data = TensorDataset(x, torch.zeros(64, dtype=torch.long))
+    targets = torch.softmax(torch.randn(64, 3), -1)
+    recipe = SGDRecipe(epochs=10, batch_size=32, lr=0.05)
+    untouched = build_model("lenet5fifth", 3, 1)
+    before = {k: v.clone() for k, v in untouched.state_dict().items()}
+    assert distill(untouched, data, targets, recipe, torch.device("cpu"), 0, stop_after=0) == []
+    assert all(torch.equal(before[k], v) for k, v in untouched.state_dict().items())  # 0 epochs = untrained
+    hist = distill(
+        build_model("lenet5fifth", 3, 1), data, targets, recipe, torch.device("cpu"), 0, stop_after=3
+    )
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    assert hist[-1]["lr"] > 0.5 * recipe.lr  # still early in the 10-epoch cosine schedule

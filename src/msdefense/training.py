@@ -215,6 +215,5 @@ def distill(
         return soft_cross_entropy(logits, q), (logits.argmax(-1) == q.argmax(-1)).sum()
 
     loader = _loader(IndexedDataset(train_data), recipe.batch_size, device, True, recipe.num_workers, seed)
-    return _fit(
-        model, loader, recipe, device, step_loss, (lambda: evaluate(model)) if evaluate else dict, desc
-    )
+    evaluate_fn = (lambda: evaluate(model)) if evaluate else dict
+    return _fit(model, loader, recipe, device, step_loss, evaluate_fn, desc, stop_after)
