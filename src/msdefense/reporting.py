@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -119,8 +120,11 @@ def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path)
     )
     for ax in grid.axes.flat:
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g×"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
-        ax.tick_params(axis="x", rotation=35)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
     grid.set_axis_labels("", "time per query / undefended")
     grid.set_titles("{col_name}")
     for path in (png_path, pdf_path):
@@ -163,7 +167,7 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     data = df.assign(setting=df["victim"] + " / " + df["transfer"])
     settings = list(dict.fromkeys(data["setting"]))
     defenses = list(dict.fromkeys(data["defense"]))
-    palette = dict(zip(defenses, sns.color_palette("colorblind", len(defenses)), strict=True))
+    palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(
         2, len(settings), figsize=(3.6 * len(settings) + 1.5, 6.4), squeeze=False, constrained_layout=True
