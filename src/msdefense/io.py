@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 
@@ -64,10 +63,3 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str,
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(state, str(tmp), metadata=dict(metadata or {}))
-
-
-def load_model_weights(
-    model: nn.Module, path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> nn.Module:
-    model.load_state_dict(load_file(str(path), device=str(device)))
-    return model

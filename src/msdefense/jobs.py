@@ -23,7 +23,7 @@ from . import __version__
 from .config import format_param
 from .data import get_dataset_spec, load_transfer_set, victim_training_set
 from .defenses import build_defense
-from .io import load_arrays, load_json, save_arrays, save_json, save_model
+from .io import load_arrays, save_arrays, save_json, save_model
 from .models import build_model
 from .oracle import Oracle
 from .seeding import derive_seed, pick_device, seed_everything
@@ -232,10 +232,6 @@ def train_knockoff(
     }
     save_json(metrics, out_metrics)
     return metrics
-
-
-def collect_metrics(paths: list[str | Path]) -> pd.DataFrame:
-    return pd.DataFrame([load_json(p) for p in paths])
 
 
 def train_misinformation(
