@@ -5,6 +5,10 @@ themselves (the zeroth-order estimators of DFME and MAZE perturb in pre-tanh spa
 (``init_size = image_size // 4``): Linear(nz → 128·s²) → reshape (128, s, s) → BN → nearest ×2 → conv3×3
 128→128 → BN → LeakyReLU(0.2) → nearest ×2 → conv3×3 128→64 → BN → LeakyReLU(0.2) → conv3×3 64→nc → BN(nc).
 Convs have biases; PyTorch default init; BN default eps / momentum.
+
+Both classes take a width knob ``ngf`` (feature maps 2·ngf / ngf; the papers' width is ngf = 64, i.e. 128 / 64):
+narrower generators (e.g. ngf = 16 → 32 / 16 maps) keep CPU-scale runs cheap. The builders pass it through as
+``build_generator(name, nz, out_channels, image_size, ngf=...)``.
 """
 
 from __future__ import annotations
@@ -52,28 +56,30 @@ class GeneratorA(nn.Module):
 class Conv3Gen(nn.Module):
     """MAZE generator ``conv3_gen`` (Kariyappa et al., CVPR 2021; ``seed-misleader-dfme.md`` §3.1).
 
-    Same layout as :class:`GeneratorA` with 128/64 maps but an **affine** final BN; the original uses z = 100 and
-    ``start_dim`` 8 (32 px) or 7 (28 px). 1,051,145 params for nz=100, nc=3, 32 px. ``forward`` returns ``x_pre``.
+    Same layout as :class:`GeneratorA` with 128/64 maps (``ngf`` = 64) but an **affine** final BN; the original
+    uses z = 100 and ``start_dim`` 8 (32 px) or 7 (28 px). 1,051,145 params for nz=100, nc=3, 32 px.
+    ``forward`` returns ``x_pre``.
     """
 
-    def __init__(self, nz: int = 100, out_channels: int = 3, img_size: int = 32) -> None:
+    def __init__(self, nz: int = 100, out_channels: int = 3, img_size: int = 32, ngf: int = 64) -> None:
         super().__init__()
         self.start_dim = img_size // 4
-        self.linear = nn.Linear(nz, 128 * self.start_dim**2)
-        self.bn0 = nn.BatchNorm2d(128)
+        self.width = 2 * ngf
+        self.linear = nn.Linear(nz, self.width * self.start_dim**2)
+        self.bn0 = nn.BatchNorm2d(self.width)
         self.up1 = nn.Upsample(scale_factor=2)
-        self.conv1 = nn.Conv2d(128, 128, 3, stride=1, padding=1)
-        self.bn1 = nn.BatchNorm2d(128)
+        self.conv1 = nn.Conv2d(self.width, self.width, 3, stride=1, padding=1)
+        self.bn1 = nn.BatchNorm2d(self.width)
         self.relu1 = nn.LeakyReLU(0.2, inplace=True)
         self.up2 = nn.Upsample(scale_factor=2)
-        self.conv2 = nn.Conv2d(128, 64, 3, stride=1, padding=1)
-        self.bn2 = nn.BatchNorm2d(64)
+        self.conv2 = nn.Conv2d(self.width, ngf, 3, stride=1, padding=1)
+        self.bn2 = nn.BatchNorm2d(ngf)
         self.relu2 = nn.LeakyReLU(0.2, inplace=True)
-        self.conv3 = nn.Conv2d(64, out_channels, 3, stride=1, padding=1)
+        self.conv3 = nn.Conv2d(ngf, out_channels, 3, stride=1, padding=1)
         self.bn3 = nn.BatchNorm2d(out_channels, affine=True)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.linear(z.view(z.shape[0], -1)).view(-1, 128, self.start_dim, self.start_dim)
+        x = self.linear(z.view(z.shape[0], -1)).view(-1, self.width, self.start_dim, self.start_dim)
         x = self.bn0(x)
         x = self.relu1(self.bn1(self.conv1(self.up1(x))))
         x = self.relu2(self.bn2(self.conv2(self.up2(x))))
@@ -81,12 +87,12 @@ class Conv3Gen(nn.Module):
 
 
 @register_generator("dfme")
-def dfme_generator(nz: int = 256, out_channels: int = 3, image_size: int = 32) -> GeneratorA:
-    """DFME ``GeneratorA`` (ngf 64, pre-tanh output; DFME default nz = 256)."""
-    return GeneratorA(nz=nz, ngf=64, nc=out_channels, img_size=image_size)
+def dfme_generator(nz: int = 256, out_channels: int = 3, image_size: int = 32, ngf: int = 64) -> GeneratorA:
+    """DFME ``GeneratorA`` (paper width ngf 64, pre-tanh output; DFME default nz = 256)."""
+    return GeneratorA(nz=nz, ngf=ngf, nc=out_channels, img_size=image_size)
 
 
 @register_generator("maze")
-def maze_generator(nz: int = 100, out_channels: int = 3, image_size: int = 32) -> Conv3Gen:
-    """MAZE ``conv3_gen`` (pre-tanh output; MAZE default nz = 100)."""
-    return Conv3Gen(nz=nz, out_channels=out_channels, img_size=image_size)
+def maze_generator(nz: int = 100, out_channels: int = 3, image_size: int = 32, ngf: int = 64) -> Conv3Gen:
+    """MAZE ``conv3_gen`` (paper width ngf 64 → 128 / 64 maps, pre-tanh output; MAZE default nz = 100)."""
+    return Conv3Gen(nz=nz, out_channels=out_channels, img_size=image_size, ngf=ngf)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
 # builder(num_classes, in_channels) -> nn.Module returning logits [B, num_classes]
 ClassifierBuilder = Callable[[int, int], nn.Module]
-# builder(nz, out_channels, image_size) -> nn.Module mapping z [B, nz] to pre-activation images
-GeneratorBuilder = Callable[[int, int, int], nn.Module]
+# builder(nz, out_channels, image_size, **kwargs) -> nn.Module mapping z [B, nz] to pre-activation images
+GeneratorBuilder = Callable[..., nn.Module]
 
 ARCHITECTURES: dict[str, ClassifierBuilder] = {}
 GENERATORS: dict[str, GeneratorBuilder] = {}
@@ -42,8 +43,13 @@ def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
     return ARCHITECTURES[name](num_classes, in_channels)
 
 
-def build_generator(name: str, nz: int, out_channels: int = 3, image_size: int = 32) -> nn.Module:
-    """Build the generator ``name`` (DFME / MAZE) for ``out_channels``×``image_size``² images."""
+def build_generator(
+    name: str, nz: int, out_channels: int = 3, image_size: int = 32, **kwargs: Any
+) -> nn.Module:
+    """Build the generator ``name`` (DFME / MAZE) for ``out_channels``×``image_size``² images.
+
+    ``kwargs`` go to the builder (e.g. ``ngf``, the width knob of both generators; default = paper width).
+    """
     if name not in GENERATORS:
         raise KeyError(f"unknown generator {name!r}; known: {', '.join(sorted(GENERATORS))}")
-    return GENERATORS[name](nz, out_channels, image_size)
+    return GENERATORS[name](nz, out_channels, image_size, **kwargs)

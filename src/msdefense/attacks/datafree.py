@@ -1,0 +1,494 @@
+"""Data-free model extraction: DFME and MAZE as one loop parameterised by :class:`DataFreeConfig`.
+
+- DFME: Truong, Maini, Walls, Papernot, "Data-Free Model Extraction", CVPR 2021
+  (``seed-misleader-dfme.md`` §2).
+- MAZE: Kariyappa, Prakash, Qureshi, "MAZE: Data-Free Model Stealing Attack Using Zeroth-Order Gradient
+  Estimation", CVPR 2021 (``seed-misleader-dfme.md`` §3).
+
+Both are the same min-max game (§3.3): a generator G maps z ~ N(0, I) to pre-tanh images x_pre; the student S
+is trained to agree with the oracle on the images, G is trained to *maximise* the student-oracle disagreement.
+The oracle is a black box, so ∂L/∂x_pre is estimated by forward finite differences along random unit
+directions in pre-tanh space (§2.5) and pushed into G with ``x_pre.backward(ĝ)``. DFME and MAZE differ only in
+loss, number of directions, optimisers, experience replay and schedule; the presets below set those.
+
+Probabilities, not logits (§1.6): the :class:`~msdefense.oracle.Oracle` answers probabilities p. The attack
+takes ``log(p + 1e-12)`` itself (ℓ1 loss, then the per-sample mean of the log-probabilities is subtracted for
+``logit_correction="mean"``) and uses p directly as the KL target. The MISLEADER DFME fork instead applied
+``log_softmax`` / ``softmax`` to the ensemble's *probabilities*, as if they were logits: its ℓ1 target became
+p − 1/K and its KL target softmax(p), nearly uniform. That confusion is not reproduced here.
+
+Query accounting: every image sent to the oracle is one query, including each zeroth-order probe. The cost of
+one iteration is B·(g_iter·(m+1) + d_iter) (DFME, §2.6) or, when the first student step reuses the generator
+batch and its already-paid answers (MAZE, §3.1), B·(g_iter·(m+1) + d_iter − 1) (= 128·(11+4) = 1920). The loop
+stops before an iteration whose cost exceeds what is left, so the oracle never has to refuse a batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from msdefense.models import build_generator
+from msdefense.oracle import Oracle
+from msdefense.seeding import seed_everything
+
+LOG_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class DataFreeConfig:
+    """Knobs of the shared DFME / MAZE loop (defaults = DFME CIFAR-10, ``run_cifar_dfme.sh``, §2.6)."""
+
+    name: str = "dfme"
+    query_budget: int = 20_000_000
+    batch_size: int = 256
+    g_iter: int = 1  # generator steps per iteration
+    d_iter: int = 5  # student steps per iteration (each on a fresh, queried generator batch)
+    grad_m: int = 1  # random directions of the zeroth-order estimator
+    grad_epsilon: float = 1e-3  # finite-difference step in pre-tanh space
+    lr_S: float = 0.1
+    lr_G: float = 1e-4
+    student_momentum: float = 0.9
+    student_weight_decay: float = 5e-4
+    generator_optimizer: Literal["adam", "sgd"] = "adam"
+    generator_momentum: float = 0.9  # SGD generator only
+    generator_weight_decay: float = 0.0
+    loss: Literal["l1", "kl"] = "l1"
+    logit_correction: Literal["mean", "none"] = "mean"  # ℓ1 only: centre log(p) per sample
+    reuse_generator_batch: bool = False  # MAZE: first student step uses the generator batch (no new queries)
+    replay_size: int = 0  # experience-replay capacity in images (0 = off); oldest dropped first
+    iter_exp: int = 0  # extra student steps per iteration on replay samples (no queries)
+    schedule: Literal["multistep", "cosine", "none"] = "multistep"
+    milestones: tuple[float, ...] = (0.1, 0.3, 0.5)  # fractions of the total number of iterations
+    gamma: float = 0.3
+    nz: int = 256
+    generator: str = "dfme"
+    generator_width: int | None = None  # ngf; None = the paper width (64)
+    input_range: Literal["tanh", "tanh_to_unit_then_normalise"] = "tanh"
+    input_mean: tuple[float, ...] = (0.5,)
+    input_std: tuple[float, ...] = (0.5,)
+    eval_every: int = 50  # iterations between validation evaluations (DFME: one epoch = 50 iterations)
+    query_chunk: int = 8192  # images per oracle call (memory only; accounting is per image)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "batch_size": self.batch_size >= 1,
+            "g_iter": self.g_iter >= 1,
+            "d_iter": self.d_iter >= 1,
+            "grad_m": self.grad_m >= 1,
+            "grad_epsilon": self.grad_epsilon > 0,
+            "query_budget": self.query_budget >= 0,
+            "replay_size": self.replay_size >= 0 and (self.iter_exp == 0 or self.replay_size > 0),
+            "eval_every": self.eval_every >= 1,
+            "loss": self.loss in ("l1", "kl"),
+            "logit_correction": self.logit_correction in ("mean", "none"),
+            "generator_optimizer": self.generator_optimizer in ("adam", "sgd"),
+            "schedule": self.schedule in ("multistep", "cosine", "none"),
+            "input_range": self.input_range in ("tanh", "tanh_to_unit_then_normalise"),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid DataFreeConfig field(s): {', '.join(bad)}")
+
+    @property
+    def cost_per_iteration(self) -> int:
+        """Oracle queries of one iteration: B·(g_iter·(m+1) + d_iter [− 1 when the generator batch is reused])."""
+        student_batches = self.d_iter - (1 if self.reuse_generator_batch else 0)
+        return self.batch_size * (self.g_iter * (self.grad_m + 1) + student_batches)
+
+    def iterations_for(self, budget: int) -> int:
+        return budget // self.cost_per_iteration
+
+    def with_(self, **changes: Any) -> DataFreeConfig:
+        return replace(self, **changes)
+
+
+def dfme_cifar10(**overrides: Any) -> DataFreeConfig:
+    """DFME on CIFAR-10 (``run_cifar_dfme.sh``, §2.6): 20M queries, B 256, m 1, ε 1e-3, ℓ1 + mean correction,
+    student SGD(0.1, .9, 5e-4), generator Adam(1e-4), ×0.3 at 10/30/50 %, cost 1792 / iteration.
+
+    lr_G is the post-2022-01-14 script value (issue #2, P16; it was 5e-4 before).
+    """
+    return DataFreeConfig(name="dfme_cifar10").with_(**overrides)
+
+
+def dfme_svhn(**overrides: Any) -> DataFreeConfig:
+    """DFME on SVHN (``run_svhn_dfme.sh``, §2.6): 2M queries, lr_G 5e-5, ×0.3 at 50/80 %; else as CIFAR-10."""
+    return DataFreeConfig(name="dfme_svhn", query_budget=2_000_000, lr_G=5e-5, milestones=(0.5, 0.8)).with_(
+        **overrides
+    )
+
+
+def misleader_dfme(**overrides: Any) -> DataFreeConfig:
+    """DFME as run by MISLEADER's ``test.sh`` (§1.6): B 2048, lr_G 1e-5, else DFME CIFAR-10 (cost 14 336).
+
+    The probability-vs-logit confusion of that fork (§1.6) is *not* reproduced: see the module docstring.
+    """
+    return DataFreeConfig(name="misleader_dfme", batch_size=2048, lr_G=1e-5).with_(**overrides)
+
+
+def maze_cifar10(**overrides: Any) -> DataFreeConfig:
+    """MAZE on CIFAR-10 (original ``sanjaykariyappa/MAZE``, §3.1): 30M queries, B 128, 10 directions, μ 1e-3,
+    KL loss, conv3_gen (nz 100), SGD clone lr 0.1 and SGD generator lr 1e-4 (both momentum .9, wd 5e-4),
+    cosine per iteration, 5 clone steps (the first on the generator batch) + 10 replay steps; cost 1920.
+
+    Uncertain in the reference: the 30M CIFAR-10 budget is corroborated by an independent reproduction config,
+    not read from the paper table; lr_gen is 1e-4 by default but 1e-3 in the README example. The original replay
+    buffer is unbounded (P23); here it holds ``replay_size`` = 250 000 images (≈ 3 GB float32 at 3×32×32), the
+    oldest dropped first. Evaluation every 260 iterations ≈ the original ``log_iter`` of 5e5 queries.
+    """
+    return DataFreeConfig(
+        name="maze_cifar10",
+        query_budget=30_000_000,
+        batch_size=128,
+        grad_m=10,
+        loss="kl",
+        logit_correction="none",
+        lr_G=1e-4,
+        generator_optimizer="sgd",
+        generator_momentum=0.9,
+        generator_weight_decay=5e-4,
+        reuse_generator_batch=True,
+        replay_size=250_000,
+        iter_exp=10,
+        schedule="cosine",
+        nz=100,
+        generator="maze",
+        eval_every=260,
+    ).with_(**overrides)
+
+
+PRESETS: dict[str, Callable[..., DataFreeConfig]] = {
+    "dfme_cifar10": dfme_cifar10,
+    "dfme_svhn": dfme_svhn,
+    "misleader_dfme": misleader_dfme,
+    "maze_cifar10": maze_cifar10,
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# pieces
+
+
+def to_victim_input(x_pre: Tensor, cfg: DataFreeConfig) -> Tensor:
+    """Map pre-tanh generator output to the victim's input space.
+
+    ``"tanh"``: tanh(x_pre) ∈ (−1, 1) fed as is. This matches this package's victims (normalised with
+    mean = std = 0.5) and MAZE's convention. The original DFME also fed raw tanh output, but to a victim trained
+    on CIFAR mean/std-normalised images (P20). ``"tanh_to_unit_then_normalise"``: (tanh + 1)/2 ∈ (0, 1), then
+    (x − mean)/std with ``cfg.input_mean`` / ``cfg.input_std`` (per channel, or one value for all).
+    """
+    x = torch.tanh(x_pre)
+    if cfg.input_range == "tanh":
+        return x
+    mean = torch.as_tensor(cfg.input_mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.as_tensor(cfg.input_std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return ((x + 1) / 2 - mean) / std
+
+
+def disagreement(student_logits: Tensor, probs: Tensor, cfg: DataFreeConfig) -> Tensor:
+    """Per-sample student–oracle disagreement D_i ``[N]`` (the student minimises mean_i D_i, G maximises it).
+
+    - ``l1``: mean_k |s_ik − t_ik| with t = log(p + 1e-12), minus its per-sample mean if ``logit_correction="mean"``
+      (§2.4; log-probabilities equal logits up to a per-sample constant).
+    - ``kl``: KL(p ‖ softmax(s)) = Σ_k p_k (log p_k − log softmax(s)_k) (MAZE, §3.1).
+    """
+    s = student_logits.float()
+    p = probs.float()
+    if cfg.loss == "l1":
+        t = torch.log(p + LOG_EPS)
+        if cfg.logit_correction == "mean":
+            t = t - t.mean(-1, keepdim=True)
+        return (s - t).abs().mean(-1)
+    return (p * (torch.log(p + LOG_EPS) - F.log_softmax(s, -1))).sum(-1)
+
+
+def zo_gradient(
+    x_pre: Tensor,
+    objective: Callable[[Tensor], Tensor],
+    num_dirs: int,
+    epsilon: float,
+    rng: torch.Generator,
+) -> tuple[Tensor, Tensor]:
+    """Forward-difference estimate of ∂/∂x_pre of (1/N) Σ_i f(x_pre_i) (§2.5, §3.1).
+
+    For each sample, m directions u_ij are drawn uniformly on the unit sphere of R^d (Gaussian, normalised) and
+    ĝ_i = (1/N)·(d/m)·Σ_j [f(x_i + ε u_ij) − f(x_i)]/ε · u_ij (E[u uᵀ] = I/d makes it unbiased as ε → 0).
+    ``objective`` is called ONCE on all N·(m+1) points (sample-major, the unperturbed point first) and returns
+    the per-point values ``[N·(m+1)]``. Returns (ĝ ``[N, ...]``, f at the unperturbed points ``[N]``).
+    """
+    x = x_pre.detach()
+    n, d = len(x), x[0].numel()
+    u = torch.randn(n, num_dirs, d, generator=rng, device=x.device, dtype=x.dtype)
+    u = u / u.norm(dim=-1, keepdim=True)
+    points = torch.cat([x.reshape(n, 1, d), x.reshape(n, 1, d) + epsilon * u], dim=1)
+    values = objective(points.reshape(n * (num_dirs + 1), *x.shape[1:])).detach().reshape(n, num_dirs + 1)
+    diffs = (values[:, 1:] - values[:, :1]) / epsilon  # [N, m]
+    grad = (d / num_dirs) * torch.einsum("nm,nmd->nd", diffs, u) / n
+    return grad.reshape(x.shape), values[:, 0]
+
+
+class ReplayBuffer:
+    """Bounded experience replay of (image, oracle answer) pairs (MAZE §3.1; the original is unbounded, P23).
+
+    A ring buffer allocated on the first ``add``: at most ``capacity`` pairs, the oldest overwritten first.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"replay capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.x: Tensor | None = None
+        self.p: Tensor | None = None
+        self._next = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    @torch.no_grad()
+    def add(self, x: Tensor, p: Tensor) -> None:
+        x, p = x.detach()[-self.capacity :], p.detach()[-self.capacity :]
+        if self.x is None or self.p is None:
+            self.x = x.new_empty(self.capacity, *x.shape[1:])
+            self.p = p.new_empty(self.capacity, *p.shape[1:])
+        idx = (self._next + torch.arange(len(x), device=self.x.device)) % self.capacity
+        self.x[idx], self.p[idx] = x, p
+        self._next = (self._next + len(x)) % self.capacity
+        self._size = min(self.capacity, self._size + len(x))
+
+    def sample(self, n: int, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        if self.x is None or self.p is None or self._size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(self._size, (n,), generator=rng, device=rng.device).to(self.x.device)
+        return self.x[idx], self.p[idx]
+
+
+class CountingOracle:
+    """The attack's side of the oracle: sends images in chunks and counts every one of them itself."""
+
+    def __init__(self, oracle: Oracle, chunk: int) -> None:
+        self.oracle, self.chunk, self.sent = oracle, chunk, 0
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        outs = [self.oracle(part) for part in x.detach().split(self.chunk)]
+        self.sent += len(x)
+        return torch.cat(outs).to(x.device)
+
+
+@dataclass
+class DataFreeResult:
+    """What an attack run hands back. ``student`` is the final model; ``best_state`` the best on validation."""
+
+    student: nn.Module
+    generator: nn.Module
+    best_state: dict[str, Tensor] | None
+    best_val_acc: float
+    best_iteration: int
+    history: list[dict[str, float]]
+    queries_used: int
+    iterations: int
+    wall_seconds: float
+    cost_per_iteration: int
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def _val_accuracy(model: nn.Module, x: Tensor, y: Tensor, device: torch.device, batch: int = 512) -> float:
+    model.eval()
+    hits = 0
+    for xb, yb in zip(x.split(batch), y.split(batch), strict=True):
+        hits += int((model(xb.to(device)).argmax(-1).cpu() == yb).sum())
+    return hits / max(1, len(y))
+
+
+def _schedulers(opts: Sequence[torch.optim.Optimizer], cfg: DataFreeConfig, total: int) -> list[Any]:
+    if cfg.schedule == "multistep":
+        steps = sorted({int(f * total) for f in cfg.milestones})
+        return [torch.optim.lr_scheduler.MultiStepLR(o, milestones=steps, gamma=cfg.gamma) for o in opts]
+    if cfg.schedule == "cosine":
+        return [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=max(1, total)) for o in opts]
+    return []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the loop
+
+
+def run_datafree(
+    oracle: Oracle,
+    student: nn.Module,
+    cfg: DataFreeConfig,
+    image_shape: tuple[int, int, int],
+    device: torch.device | str = "cpu",
+    val_data: tuple[Tensor, Tensor] | None = None,
+    generator: nn.Module | None = None,
+    progress: bool = True,
+) -> DataFreeResult:
+    """Run DFME / MAZE (per ``cfg``) against ``oracle``; returns the final and the best-on-validation student.
+
+    ``image_shape`` = (C, H, W) of the victim input (builds the generator unless ``generator`` is given).
+    ``val_data`` = (x, y) tensors, already in the victim's input space, used every ``cfg.eval_every`` iterations
+    and at the end for model selection; never pass the test set (the caller evaluates that, P10).
+    The budget is min(``cfg.query_budget``, ``oracle.queries_left``); ``oracle`` must hold one defense parameter.
+    """
+    device = torch.device(device)
+    seed_everything(cfg.seed)
+    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    c, h, w = image_shape
+    if generator is None:
+        kwargs = {} if cfg.generator_width is None else {"ngf": cfg.generator_width}
+        generator = build_generator(cfg.generator, cfg.nz, c, h, **kwargs)
+    gen, student = generator.to(device), student.to(device)
+    if h != w:
+        raise ValueError(f"square images only, got {h}×{w}")
+
+    ask = CountingOracle(oracle, cfg.query_chunk)
+    left = oracle.queries_left
+    budget = cfg.query_budget if left is None else min(cfg.query_budget, left)
+    cost = cfg.cost_per_iteration
+    total = cfg.iterations_for(budget)
+
+    opt_s = torch.optim.SGD(
+        student.parameters(),
+        lr=cfg.lr_S,
+        momentum=cfg.student_momentum,
+        weight_decay=cfg.student_weight_decay,
+    )
+    if cfg.generator_optimizer == "adam":
+        opt_g: torch.optim.Optimizer = torch.optim.Adam(
+            gen.parameters(), lr=cfg.lr_G, weight_decay=cfg.generator_weight_decay
+        )
+    else:
+        opt_g = torch.optim.SGD(
+            gen.parameters(),
+            lr=cfg.lr_G,
+            momentum=cfg.generator_momentum,
+            weight_decay=cfg.generator_weight_decay,
+        )
+    scheds = _schedulers([opt_s, opt_g], cfg, total)
+    replay = ReplayBuffer(cfg.replay_size) if cfg.replay_size > 0 else None
+
+    def sample_images() -> Tensor:
+        z = torch.randn(cfg.batch_size, cfg.nz, generator=rng, device=device)
+        return gen(z)
+
+    def student_step(x: Tensor, p: Tensor) -> float:
+        student.train()
+        loss = disagreement(student(x), p, cfg).mean()
+        opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_s.step()
+        return float(loss.detach())
+
+    history: list[dict[str, float]] = []
+    best_state: dict[str, Tensor] | None = None
+    best_acc, best_it = -math.inf, 0
+    sums = {"loss_S": 0.0, "loss_G": 0.0, "loss_replay": 0.0}
+    n_since = 0
+    start = time.perf_counter()
+    gen.train()
+    bar = tqdm(range(1, total + 1), desc=cfg.name, unit="it", mininterval=2.0, disable=not progress)
+    it = 0
+    for it in bar:
+        # stop before an iteration the budget cannot pay for (never rely on the oracle refusing)
+        own_left = budget - ask.sent
+        if own_left < cost or (oracle.queries_left is not None and oracle.queries_left < cost):
+            it -= 1
+            break
+        # ---- generator phase: maximise the disagreement with a zeroth-order gradient through the oracle
+        last_batch: tuple[Tensor, Tensor] | None = None
+        for _ in range(cfg.g_iter):
+            x_pre = sample_images()
+            student.eval()
+            answers: list[Tensor] = []
+
+            def objective(points: Tensor, answers: list[Tensor] = answers) -> Tensor:
+                x = to_victim_input(points, cfg)
+                p = ask(x)
+                answers.append(p)
+                with torch.no_grad():
+                    return -disagreement(student(x), p, cfg)
+
+            grad, base = zo_gradient(x_pre, objective, cfg.grad_m, cfg.grad_epsilon, rng)
+            opt_g.zero_grad(set_to_none=True)
+            x_pre.backward(grad)
+            opt_g.step()
+            sums["loss_G"] += float(base.mean()) / cfg.g_iter
+            p_all = answers[0].reshape(len(x_pre), cfg.grad_m + 1, -1)
+            last_batch = (to_victim_input(x_pre.detach(), cfg), p_all[:, 0])
+        # ---- student phase: d_iter steps, each on a fresh queried batch (MAZE: the first reuses the G batch)
+        loss_s = 0.0
+        x, p = None, None
+        for k in range(cfg.d_iter):
+            if k == 0 and cfg.reuse_generator_batch and last_batch is not None:
+                x, p = last_batch
+            else:
+                with torch.no_grad():
+                    x = to_victim_input(sample_images(), cfg)
+                p = ask(x)
+            loss_s += student_step(x, p) / cfg.d_iter
+        sums["loss_S"] += loss_s
+        # ---- experience replay (MAZE): store the last student batch, then iter_exp steps on buffer samples
+        if replay is not None and x is not None and p is not None:
+            replay.add(x, p)
+            for _ in range(cfg.iter_exp):
+                xr, pr = replay.sample(cfg.batch_size, rng)
+                sums["loss_replay"] += student_step(xr, pr) / cfg.iter_exp
+        for s in scheds:
+            s.step()
+        n_since += 1
+        if it % cfg.eval_every == 0 or it == total:
+            val_acc = math.nan
+            if val_data is not None:
+                val_acc = _val_accuracy(student, val_data[0], val_data[1], device)
+                if val_acc > best_acc:
+                    best_acc, best_it = val_acc, it
+                    best_state = {k: v.detach().cpu().clone() for k, v in student.state_dict().items()}
+            row = {
+                "iteration": it,
+                "queries_used": ask.sent,
+                **{k: v / n_since for k, v in sums.items()},
+                "val_acc": val_acc,
+                "lr_S": opt_s.param_groups[0]["lr"],
+                "lr_G": opt_g.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - start,
+            }
+            history.append(row)
+            bar.set_postfix({k: round(row[k], 4) for k in ("loss_S", "loss_G", "val_acc")})
+            sums = dict.fromkeys(sums, 0.0)
+            n_since = 0
+    bar.close()
+    student.eval()
+    return DataFreeResult(
+        student=student,
+        generator=gen,
+        best_state=best_state,
+        best_val_acc=best_acc if best_state is not None else math.nan,
+        best_iteration=best_it,
+        history=history,
+        queries_used=ask.sent,
+        iterations=it,
+        wall_seconds=time.perf_counter() - start,
+        cost_per_iteration=cost,
+        config=asdict(cfg),
+    )
+
+
+def load_best(student: nn.Module, result: DataFreeResult) -> nn.Module:
+    """A copy of ``student`` carrying the best-on-validation weights (the final ones if there was no validation)."""
+    model = copy.deepcopy(student)
+    if result.best_state is not None:
+        model.load_state_dict(result.best_state)
+    return model
