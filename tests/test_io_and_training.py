@@ -11,7 +11,14 @@ from torch.utils.data import TensorDataset
 from msdefense.io import atomic_path, load_arrays, save_arrays
 from msdefense.jobs import load_classifier, save_classifier
 from msdefense.models import build_model
-from msdefense.training import SGDRecipe, accuracy, distill, predict_probs, soft_cross_entropy
+from msdefense.training import (
+    SGDRecipe,
+    accuracy,
+    attacker_labels,
+    distill,
+    predict_probs,
+    soft_cross_entropy,
+)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
@@ -85,3 +92,11 @@ def test_stop_after_ends_training_early_on_the_full_schedule() -> None:
     )
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["lr"] > 0.5 * recipe.lr  # still early in the 10-epoch cosine schedule
+
+
+def test_attacker_labels() -> None:
+    answers = torch.tensor([[0.2, 0.5, 0.3], [0.34, 0.33, 0.33]])
+    assert torch.equal(attacker_labels(answers, "soft"), answers)
+    assert torch.equal(attacker_labels(answers, "argmax"), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="knockoff.labels"):
+        attacker_labels(answers, "hard")

@@ -27,7 +27,7 @@ from .io import load_arrays, save_arrays, save_json, save_model
 from .models import build_model
 from .oracle import Oracle
 from .seeding import derive_seed, pick_device, seed_everything
-from .training import SGDRecipe, dataset_labels, distill, predict_probs, train_classifier
+from .training import SGDRecipe, attacker_labels, dataset_labels, distill, predict_probs, train_classifier
 
 
 def peak_memory_mb() -> float:
@@ -205,7 +205,7 @@ def train_knockoff(
     seed_everything(cseed)
     train = load_transfer_set(transfer, victim["dataset"], root, data["attacker_holdout"], seed, augment=True)
     test = spec.loader(root, "test", False, False)
-    targets = torch.from_numpy(answers["transfer"][e])
+    targets = attacker_labels(torch.from_numpy(answers["transfer"][e]), knockoff.get("labels", "soft"))
     clone = build_model(knockoff["arch"], spec.num_classes, spec.in_channels)
     recipe = SGDRecipe.from_config(knockoff)
     desc = f"knockoff {names['defense']}={param}"
@@ -224,6 +224,7 @@ def train_knockoff(
         "l1_distance": float(answers["l1_distance"][e]),
         "queries": int(answers["queries"]),
         "clone_arch": knockoff["arch"],
+        "labels": knockoff.get("labels", "soft"),
         "epochs": recipe.epochs,
         "seed": cseed,
         "device": str(dev),

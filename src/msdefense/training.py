@@ -96,6 +96,16 @@ def accuracy(probs: Tensor, labels: Tensor) -> float:
     return float((probs.argmax(-1) == labels).double().mean())
 
 
+def attacker_labels(answers: Tensor, labels: str) -> Tensor:
+    """The targets a KnockoffNets attacker trains on: the answered posteriors (``soft``), or
+    their one-hot argmax (``argmax``, the countermeasure of the GRAD² code, reference §9.1/§14.3)."""
+    if labels == "soft":
+        return answers
+    if labels == "argmax":
+        return F.one_hot(answers.argmax(-1), answers.shape[-1]).to(answers.dtype)
+    raise ValueError(f"knockoff.labels must be 'soft' or 'argmax', got {labels!r}")
+
+
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """Distillation loss at T = 1: −mean_i Σ_k q_ik log softmax(z_i)_k, with q clamped to
     [1e-12, 1] and renormalised (reference §6, ``distillation_loss_clf``)."""
