@@ -1,7 +1,8 @@
 rule measure_latency:
     """ms per query of every defense next to the undefended pass, batch 1 and 64, one process.
 
-    It takes every core so that no other job runs beside it and skews the timings.
+    Its thread count is latency.threads (2, the papers' comparison setting); on a 2-core machine
+    that also keeps other jobs from running beside it and skewing the timings.
     """
     input:
         victim=lambda wc: (
@@ -17,7 +18,7 @@ rule measure_latency:
         f"{OUT}/benchmarks/measure_latency/{{victim}}.tsv"
     conda:
         "../envs/msdefense.yaml"
-    threads: workflow.cores
+    threads: config["latency"]["threads"]
     resources:
         gpu=GPU,
         mem_mb=MEM_MB,
