@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
+from hand_formulas import dcp_by_hand
 
 from msdefense.defenses import DCP, NoDefense, build_defense
-
-
-def dcp_by_hand(
-    y: list[float], beta: float, gamma: float, nu: float = 1000.0, clip: bool = True
-) -> list[float]:
-    """Scalar transcription of the reference formula, one entry at a time."""
-    m = max(y)
-    z = nu * (m - beta)
-    gate = 0.0 if z > 700 else 1.0 / (1.0 + math.exp(z))
-    out = []
-    for yk in y:
-        yk_c = min(max(yk, 1e-12), 1 - 1e-12)
-        odds = yk_c / (1 - yk_c)
-        odds = min(max(odds, 1e-12), 1 - 1e-12) if clip else max(odds, 1e-12)
-        r = beta * (1 / (1 + math.exp(-gamma * math.log(odds))) - 0.5)
-        out.append(max(yk - gate * r, 0.0))
-    s = sum(out)
-    return [v / s for v in out]
 
 
 def random_posteriors(n: int, k: int, seed: int = 0, scale: float = 3.0) -> torch.Tensor:

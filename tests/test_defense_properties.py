@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from hand_formulas import reverse_sigmoid_by_hand
 from torch import nn
 
 from msdefense.defenses import DEFENSES, build_defense, required_aux_models
@@ -219,19 +220,6 @@ def test_negative_or_nan_parameter_rejected(name: str) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # ReverseSigmoid (reference §7.2)
-
-
-def reverse_sigmoid_by_hand(y: list[float], beta: float, gamma: float, clip: bool = True) -> list[float]:
-    """Scalar transcription of ŷ = y − β(σ(γ ln odds(y)) − 1/2), renormalised."""
-    out = []
-    for yk in y:
-        yk_c = min(max(yk, 1e-12), 1 - 1e-12)
-        odds = yk_c / (1 - yk_c)
-        odds = min(max(odds, 1e-12), 1 - 1e-12) if clip else max(odds, 1e-12)
-        r = beta * (1 / (1 + math.exp(-gamma * math.log(odds))) - 0.5)
-        out.append(max(yk - r, 0.0))
-    s = sum(out)
-    return [v / s for v in out]
 
 
 RS_FIXED = [[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.05, 0.05, 0.9], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]
