@@ -27,3 +27,38 @@ rule train_knockoff:
         device=config["device"],
     script:
         "../workflow/scripts/train_knockoff.py"
+
+
+rule run_datafree:
+    """DFME / MAZE (the attack's preset) against one defended oracle; every query is defended."""
+    input:
+        data=victim_data,
+        victim=f"{OUT}/victims/{{victim}}/model.safetensors",
+        posteriors=datafree_posteriors,
+        aux=datafree_aux_inputs,
+    output:
+        metrics=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/metrics.json",
+        model=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/student.safetensors",
+        history=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/history.csv",
+    log:
+        f"{OUT}/logs/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.tsv"
+    conda:
+        "../envs/msdefense.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim=lambda wc: config["victims"][wc.victim],
+        defense=lambda wc: config["defenses"][wc.defense],
+        attack=lambda wc: config["datafree"]["attacks"][wc.attack],
+        aux_names=lambda wc: aux_models_of(config, wc.defense),
+        student=config.get("datafree", {}).get("student"),
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/run_datafree.py"

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from msdefense.config import aux_model_path, aux_models_of, knockoff_runs
+from msdefense.config import aux_model_path, aux_models_of, datafree_runs, knockoff_runs
 from msdefense.data import get_dataset_spec
 
 OUT = f"results/{config['experiment']}"
@@ -18,6 +18,7 @@ wildcard_constraints:
     param="[0-9][0-9.e+-]*",
     dataset="[A-Za-z0-9_-]+",
     epochs="[0-9]+",
+    attack="[A-Za-z0-9_.-]+",
 
 
 def dataset_flags(*datasets):
@@ -47,6 +48,32 @@ def aux_model_inputs(wildcards):
     ]
 
 
+def datafree_transfer(victim):
+    """Data-free attacks use no transfer set; the defense's surrogates and the defended test
+    answers come from the victim's first transfer set."""
+    return config["victims"][victim]["transfer_sets"][0]
+
+
+def datafree_posteriors(wildcards):
+    transfer = datafree_transfer(wildcards.victim)
+    return f"{OUT}/posteriors/{wildcards.victim}/{transfer}/{wildcards.defense}.npz"
+
+
+def datafree_aux_inputs(wildcards):
+    transfer = datafree_transfer(wildcards.victim)
+    return [
+        aux_model_path(OUT, name, wildcards.victim, transfer)
+        for name in aux_models_of(config, wildcards.defense)
+    ]
+
+
+def datafree_metrics():
+    return [
+        f"{OUT}/attacks/datafree/{a}/{v}/{d}/{p}/metrics.json"
+        for a, v, d, p in datafree_runs(config)
+    ]
+
+
 def latency_victims():
     return [*config["victims"], *config["latency"]["reference_victims"]]
 
@@ -67,4 +94,9 @@ def final_targets():
         f"{OUT}/tables/interpolation.csv",
         f"{OUT}/tables/latency.csv",
         f"{OUT}/figures/latency.png",
+        *(
+            [f"{OUT}/tables/datafree.csv", f"{OUT}/figures/datafree_tradeoff.png"]
+            if datafree_metrics()
+            else []
+        ),
     ]

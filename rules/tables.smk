@@ -64,3 +64,34 @@ rule latency_table:
         runtime=10,
     script:
         "../workflow/scripts/latency_table.py"
+
+
+rule datafree_table:
+    """Data-free (DFME / MAZE) table and its utility/extraction figure."""
+    input:
+        datafree_metrics(),
+    output:
+        csv=report(
+            f"{OUT}/tables/datafree.csv",
+            caption="../workflow/report/datafree_table.rst",
+            category="Tables",
+        ),
+        md=f"{OUT}/tables/datafree.md",
+        png=report(
+            f"{OUT}/figures/datafree_tradeoff.png",
+            caption="../workflow/report/datafree_tradeoff.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/datafree_tradeoff.pdf",
+    log:
+        f"{OUT}/logs/tables/datafree.log",
+    benchmark:
+        f"{OUT}/benchmarks/tables/datafree.tsv"
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow/scripts/datafree_table.py"

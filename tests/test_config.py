@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from msdefense.config import ConfigError, check_config, knockoff_runs
+from msdefense.config import ConfigError, check_config, datafree_runs, knockoff_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,18 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
     n_params = sum(len(d["params"]) for d in cfg["defenses"].values())
     assert len(runs) == len(cfg["victims"]["digits_lenet5"]["transfer_sets"]) * n_params
+    df_runs = list(datafree_runs(cfg))
+    assert {a for a, *_ in df_runs} == {"dfme", "maze"}
+    methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
+    assert methods_attacked == {
+        "None",
+        "DCP",
+        "ReverseSigmoid",
+        "AdaptiveMisinformation",
+        "Random",
+        "MAD",
+        "GRAD",
+    }
     methods = {d["method"] for d in cfg["defenses"].values()}
     assert methods == {"None", "DCP", "ReverseSigmoid", "AdaptiveMisinformation", "Random", "MAD", "GRAD"}
 
@@ -79,6 +91,19 @@ def _set(cfg: dict, path: str, value) -> None:
         ("defenses.undefended.params", [0.0, 0.1], ConfigError, ["defenses.undefended.params"]),
         ("defenses.DCP.params", [0.1, 0.10], ConfigError, ["duplicate"]),
         ("data.attacker_holdout", 0.0, ConfigError, ["data.attacker_holdout", "digits_heldout"]),
+        ("datafree.student", "vgg99", ConfigError, ["datafree.student", "lenet5"]),
+        ("datafree.victims", ["nobody"], ConfigError, ["datafree.victims", "digits_lenet5"]),
+        (
+            "datafree.attacks.dfme.preset",
+            "dfme_mnist",
+            ConfigError,
+            ["datafree.attacks.dfme.preset", "dfme_svhn"],
+        ),
+        ("datafree.attacks.dfme.lr_g", 0.1, ConfigError, ["datafree.attacks.dfme.lr_g", "lr_G"]),
+        ("datafree.attacks.dfme.grad_m", 0, ConfigError, ["datafree.attacks.dfme", "grad_m"]),
+        ("datafree.params.DCP", [0.3], ConfigError, ["datafree.params.DCP", "0.3", "defenses.DCP.params"]),
+        ("datafree.params.Magic", [0.3], ConfigError, ["datafree.params", "Magic"]),
+        ("datafree.attacks.dfme", {"query_budget": 10}, WorkflowError, ["'preset' is a required property"]),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:

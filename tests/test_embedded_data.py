@@ -8,7 +8,7 @@ import torch
 
 from msdefense.data import get_dataset_spec, load_transfer_set, victim_training_set
 from msdefense.data.digits import split_indices
-from msdefense.data.transfer import holdout_split, photo_crops
+from msdefense.data.transfer import holdout_split, photo_crops, validation_set
 
 
 def test_digits_split_is_fixed_disjoint_and_complete() -> None:
@@ -30,11 +30,28 @@ def test_digits_images() -> None:
 
 
 def test_holdout_is_disjoint_and_seeded() -> None:
-    victim, attacker = holdout_split(1000, 0.3, seed=5)
-    assert len(attacker) == 300 and len(victim) == 700
+    victim, attacker, val = holdout_split(1000, 0.3, seed=5)
+    assert len(attacker) == 300 and len(victim) == 700 and len(val) == 0
     assert not set(victim) & set(attacker)
     np.testing.assert_array_equal(holdout_split(1000, 0.3, seed=5)[1], attacker)
     assert not np.array_equal(holdout_split(1000, 0.3, seed=6)[1], attacker)
+
+
+def test_validation_part_is_disjoint_and_leaves_the_attacker_part_unchanged() -> None:
+    victim, attacker, val = holdout_split(1000, 0.3, seed=5, val_fraction=0.1)
+    assert (len(victim), len(attacker), len(val)) == (600, 300, 100)
+    assert not (set(victim) & set(val)) and not (set(attacker) & set(val))
+    np.testing.assert_array_equal(attacker, holdout_split(1000, 0.3, seed=5)[1])
+    with pytest.raises(ValueError, match="validation_fraction"):
+        holdout_split(1000, 0.3, seed=5, val_fraction=0.8)
+
+
+def test_digits_validation_set_is_its_own_split() -> None:
+    spec = get_dataset_spec("digits")
+    val = validation_set(spec, None, 0.3, seed=0)
+    assert len(val) == len(spec.loader(None, "val", False, False))
+    # the digits victim keeps its whole (train minus holdout) split: the val split is separate
+    assert len(victim_training_set(spec, None, 0.3, seed=0, augment=False, val_fraction=0.5)) == 881
 
 
 def test_heldout_transfer_set_is_not_victim_training_data() -> None:

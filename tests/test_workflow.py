@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from msdefense.reporting import KNOCKOFF_COLUMNS
+from msdefense.io import load_json
+from msdefense.reporting import DATAFREE_COLUMNS, KNOCKOFF_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -48,6 +49,25 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
     for name in ("MAD", "GRAD"):  # ε-budget methods stay within their budget
         assert 0 < table[table["defense"] == name]["l1_distance"].iloc[0] <= 0.5 + 1e-6
     assert (finished_run / "tables" / "knockoff.md").read_text().startswith("| victim | transfer |")
+
+
+def test_datafree_table_defends_every_query(finished_run: Path) -> None:
+    table = pd.read_csv(finished_run / "tables" / "datafree.csv")
+    assert list(table.columns) == DATAFREE_COLUMNS
+    assert len(table) == 2 * 3  # {dfme, maze} × {undefended, DCP 1.5, GRAD 0.5}
+    assert set(table["attack"]) == {"dfme", "maze"}
+    for col in ("defender_acc", "clone_acc", "fidelity", "clone_acc_final"):
+        assert table[col].between(0, 1).all()
+    # DFME costs 32·(2 + 5) = 224 per iteration, MAZE 16·(11 + 4) = 240: never past 2000
+    assert (table["queries"] <= 2000).all() and (table["queries"] > 0).all()
+    assert set(table[table["attack"] == "dfme"]["queries"]) == {224 * (2000 // 224)}
+    knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv").set_index(["defense", "param"])
+    for row in table.itertuples():  # the same defended test answers as the KnockoffNets table
+        assert row.defender_acc == knockoff.loc[(row.defense, row.param), "defender_acc"]
+    run = finished_run / "attacks" / "datafree" / "dfme" / "digits_tiny" / "GRAD" / "0.5"
+    metrics = load_json(run / "metrics.json")
+    assert metrics["oracle_queries"] == metrics["queries"]  # the oracle counted every probe
+    assert (finished_run / "figures" / "datafree_tradeoff.png").stat().st_size > 0
 
 
 def test_interpolation_and_latency_tables(finished_run: Path) -> None:

@@ -68,10 +68,60 @@ def check_config(config: Mapping[str, Any]) -> None:
         if len(set(texts)) != len(texts):
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
+    check_datafree(config)
     for name, ref in config["latency"]["reference_victims"].items():
         _known("architecture", ref["arch"], ARCHITECTURES, f"latency.reference_victims.{name}.arch")
         if name in config["victims"]:
             raise ConfigError(f"config key latency.reference_victims.{name}: the name is already a victim's")
+
+
+def check_datafree(config: Mapping[str, Any]) -> None:
+    """The ``datafree`` section: victims, student, attack presets and overrides, attacked ε."""
+    from dataclasses import fields
+
+    from .attacks import PRESETS, DataFreeConfig
+
+    df = config.get("datafree")
+    if not df:
+        return
+    for v in df.get("victims", []):
+        _known("victim", v, config["victims"], "datafree.victims")
+    _known("architecture", df["student"], ARCHITECTURES, "datafree.student")
+    allowed = {f.name for f in fields(DataFreeConfig)} - {"name", "seed"}
+    for name, attack in df["attacks"].items():
+        _known("preset", attack["preset"], PRESETS, f"datafree.attacks.{name}.preset")
+        for key in attack:
+            if key != "preset" and key not in allowed:
+                raise ConfigError(
+                    f"config key datafree.attacks.{name}.{key}: unknown attack setting; "
+                    f"known: preset, {', '.join(sorted(allowed))}"
+                )
+        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack.items() if k != "preset"}
+        try:
+            PRESETS[attack["preset"]](**overrides)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"config key datafree.attacks.{name}: {exc}") from None
+    for defense, params in df["params"].items():
+        _known("defense", defense, config["defenses"], "datafree.params")
+        sweep = {format_param(p) for p in config["defenses"][defense]["params"]}
+        for p in params:
+            if format_param(p) not in sweep:
+                raise ConfigError(
+                    f"config key datafree.params.{defense}: {p} is not in defenses.{defense}.params "
+                    f"{config['defenses'][defense]['params']}; attack only swept values"
+                )
+
+
+def datafree_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
+    """Every (attack, victim, defense, param text) DFME / MAZE run of the experiment."""
+    df = config.get("datafree")
+    if not df:
+        return
+    for attack in df["attacks"]:
+        for victim in df.get("victims") or config["victims"]:
+            for defense, params in df["params"].items():
+                for p in params:
+                    yield attack, victim, defense, format_param(p)
 
 
 def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:

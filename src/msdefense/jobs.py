@@ -6,6 +6,7 @@ each job can also be run and tested without Snakemake.
 
 from __future__ import annotations
 
+import copy
 import resource
 import time
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from . import __version__
 from .config import format_param
-from .data import get_dataset_spec, load_transfer_set, victim_training_set
+from .data import get_dataset_spec, load_transfer_set, validation_set, victim_training_set
 from .defenses import build_defense
 from .io import load_arrays, save_arrays, save_json, save_model
 from .models import build_model
@@ -50,6 +51,29 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
     model = build_model(meta["arch"], int(meta["num_classes"]), int(meta["in_channels"]))
     model.load_state_dict(state)
     return model.to(device).eval(), meta
+
+
+def victim_kind(path: str | Path) -> str:
+    """``classifier``, ``ensemble`` (MISLEADER) or ``quantized``, from the weights' metadata."""
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        return (fh.metadata() or {}).get("kind", "classifier")
+
+
+def load_victim(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, str]]:
+    """Any victim the workflow writes: a trained classifier, a MISLEADER ensemble (its forward
+    returns log of the mean member softmax, so the oracle's softmax gives the soft vote) or an
+    int8 model (CPU only: it runs on the CPU whatever ``device`` is and returns its logits on the
+    input's device)."""
+    kind = victim_kind(path)
+    if kind == "ensemble":
+        from .misleader import load_ensemble
+
+        return load_ensemble(path, device)
+    if kind == "quantized":
+        from .quantization import load_quantized
+
+        return load_quantized(path)
+    return load_classifier(path, device)
 
 
 def save_classifier(model: nn.Module, path: str | Path, arch: str, dataset: str) -> None:
@@ -81,7 +105,9 @@ def train_victim(
     root = Path(data["root"])
     vseed = derive_seed(seed, "victim", name)
     seed_everything(vseed)
-    train = victim_training_set(spec, root, data["attacker_holdout"], seed, augment=True)
+    train = victim_training_set(
+        spec, root, data["attacker_holdout"], seed, augment=True, val_fraction=data["validation_fraction"]
+    )
     evals = {s: spec.loader(root, s, False, False) for s in ("val", "test") if s in spec.splits}
     model = build_model(victim["arch"], spec.num_classes, spec.in_channels)
     recipe = SGDRecipe.from_config(victim["train"])
@@ -126,7 +152,7 @@ def answer_queries(
     start = time.perf_counter()
     dev = pick_device(device)
     seed_everything(derive_seed(seed, "answer", victim["dataset"], transfer["source"]))
-    model, _ = load_classifier(victim_path, dev)
+    model, _ = load_victim(victim_path, dev)
     spec = get_dataset_spec(victim["dataset"])
     root = Path(data["root"])
     params = [float(p) for p in defense["params"]]
@@ -171,6 +197,33 @@ def answer_queries(
     return {"seconds": time.perf_counter() - start, "defender_acc": defender_acc.tolist(), "l1": l1.tolist()}
 
 
+class BestOnValidation:
+    """Per-epoch evaluation callback of :func:`~msdefense.training.distill` that keeps the weights
+    with the best validation accuracy (issue 4 item 7: clone selection never on the test set)."""
+
+    def __init__(self, val: Any, device: torch.device) -> None:
+        self.val, self.device = val, device
+        self.labels = dataset_labels(val)
+        self.best_acc, self.best_step, self.calls = -1.0, 0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        self.calls += 1
+        acc = float((predict_probs(model, self.val, self.device).argmax(-1) == self.labels).double().mean())
+        if acc > self.best_acc:
+            self.best_acc, self.best_step = acc, self.calls
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return {"val_acc": acc}
+
+    def best_model(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` with the selected weights (``model`` itself if nothing was evaluated)."""
+        if self.best_state is None:
+            return model
+        best = copy.deepcopy(model)
+        best.load_state_dict(self.best_state)
+        return best.eval()
+
+
 def train_knockoff(
     posteriors_path: str | Path,
     param: str,
@@ -186,6 +239,9 @@ def train_knockoff(
     out_model: str | Path,
 ) -> dict[str, Any]:
     """KnockoffNets soft-label clone for one sweep value (reference §9.1).
+
+    The clone is selected on the victim dataset's validation split (best epoch); the metrics
+    give both the selected clone (``clone_acc``, ``fidelity``) and the final one (``*_final``).
 
     The clone trains on augmented views of the transfer images paired with the defended
     answers to the un-augmented images. Every sweep value of a (victim, transfer set) pair uses
@@ -209,10 +265,14 @@ def train_knockoff(
     clone = build_model(knockoff["arch"], spec.num_classes, spec.in_channels)
     recipe = SGDRecipe.from_config(knockoff)
     desc = f"knockoff {names['defense']}={param}"
-    distill(clone, train, targets, recipe, dev, cseed, desc=desc)
-    clone_pred = predict_probs(clone, test, dev).argmax(-1).numpy()
+    val = validation_set(spec, root, data["attacker_holdout"], seed, data["validation_fraction"])
+    selector = BestOnValidation(val, dev)
+    distill(clone, train, targets, recipe, dev, cseed, evaluate=selector, desc=desc)
+    final_pred = predict_probs(clone, test, dev).argmax(-1).numpy()
+    best = selector.best_model(clone)
+    clone_pred = predict_probs(best, test, dev).argmax(-1).numpy()
     labels = answers["test_labels"]
-    save_classifier(clone, out_model, knockoff["arch"], victim["dataset"])
+    save_classifier(best, out_model, knockoff["arch"], victim["dataset"])
     metrics = {
         **names,
         "method": defense["method"],
@@ -221,6 +281,10 @@ def train_knockoff(
         "clone_acc": float((clone_pred == labels).mean()),
         "fidelity": float((clone_pred == answers["victim_test_pred"]).mean()),
         "agreement_defended": float((clone_pred == answers["test"][e].argmax(-1)).mean()),
+        "clone_acc_final": float((final_pred == labels).mean()),
+        "fidelity_final": float((final_pred == answers["victim_test_pred"]).mean()),
+        "best_val_acc": selector.best_acc,
+        "best_epoch": selector.best_step,
         "l1_distance": float(answers["l1_distance"][e]),
         "queries": int(answers["queries"]),
         "clone_arch": knockoff["arch"],
@@ -255,7 +319,9 @@ def train_misinformation(
     root = Path(data["root"])
     mseed = derive_seed(seed, "misinformation", name)
     seed_everything(mseed)
-    train = victim_training_set(spec, root, data["attacker_holdout"], seed, augment=True)
+    train = victim_training_set(
+        spec, root, data["attacker_holdout"], seed, augment=True, val_fraction=data["validation_fraction"]
+    )
     test = spec.loader(root, "test", False, False)
     model = build_model(victim["arch"], spec.num_classes, spec.in_channels)
     recipe = SGDRecipe.from_config(recipe_cfg)
@@ -300,7 +366,7 @@ def train_surrogate(
     the ``recipe_cfg['epochs']``-long cosine schedule (0 = untrained)."""
     start = time.perf_counter()
     dev = pick_device(device)
-    model_v, _ = load_classifier(victim_path, dev)
+    model_v, _ = load_victim(victim_path, dev)
     spec = get_dataset_spec(victim["dataset"])
     root = Path(data["root"])
     sseed = derive_seed(seed, "surrogate", names["victim"], names["transfer"])
@@ -349,8 +415,8 @@ def measure_latency(
     dev = pick_device(device)
     seed_everything(derive_seed(seed, "latency", victim_name))
     if victim_path is not None:
-        model, meta = load_classifier(victim_path, dev)
-        arch, dataset = meta["arch"], meta["dataset"]
+        model, meta = load_victim(victim_path, dev)
+        arch, dataset = meta["arch"], meta["dataset"]  # arch: the defenses' surrogate architecture
         spec = get_dataset_spec(dataset)
         num_classes, in_channels, image_size = spec.num_classes, spec.in_channels, spec.image_size
     else:
@@ -378,3 +444,105 @@ def measure_latency(
         row.update(victim=victim_name, arch=arch, device=str(dev), threads=torch.get_num_threads())
     save_json(rows, out_json)
     return rows
+
+
+def datafree_config(attack: Mapping[str, Any], seed: int) -> Any:
+    """The :class:`~msdefense.attacks.DataFreeConfig` of a config ``datafree.attacks.<name>`` entry:
+    its ``preset`` with every other key as an override (``milestones`` / ``input_*`` lists become tuples)."""
+    from .attacks import PRESETS
+
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack.items() if k != "preset"}
+    return PRESETS[attack["preset"]](**overrides, seed=seed)
+
+
+def _tensors(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for x, y in DataLoader(data, batch_size=512, shuffle=False):
+        xs.append(x)
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def run_datafree_attack(
+    victim_path: str | Path,
+    posteriors_path: str | Path,
+    names: Mapping[str, str],
+    param: str,
+    victim: Mapping[str, Any],
+    defense: Mapping[str, Any],
+    attack: Mapping[str, Any],
+    student_arch: str,
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_metrics: str | Path,
+    out_model: str | Path,
+    out_history: str | Path,
+    aux_paths: Mapping[str, str | Path] | None = None,
+) -> dict[str, Any]:
+    """DFME or MAZE (per the attack's preset) against the victim behind one defense at one parameter.
+
+    Every query, zeroth-order probes included, goes through an :class:`Oracle` whose budget is
+    the attack's ``query_budget``. The student is selected on the victim dataset's validation
+    split (never the test set); both the best-on-validation and the final student are evaluated
+    on the test set. All defenses of a (victim, attack) pair use the same attack seed, so the
+    runs differ only by the defense. ``defender_acc`` is read from the defended test answers of
+    ``posteriors_path`` (the same numbers as the KnockoffNets table).
+    """
+    from .attacks import load_best, run_datafree
+
+    start = time.perf_counter()
+    dev = pick_device(device)
+    answers = load_arrays(posteriors_path)
+    texts = answers["param_texts"].tolist()
+    if param not in texts:
+        raise KeyError(f"{posteriors_path} has no answers for parameter {param!r}; it has {texts}")
+    e = texts.index(param)
+    model, _ = load_victim(victim_path, dev)
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    aux = {name: load_classifier(path, dev)[0] for name, path in (aux_paths or {}).items()}
+    defense_impl = build_defense(defense, victim["dataset"], aux, derive_seed(seed, "defense"))
+    aseed = derive_seed(seed, "datafree", names["attack"], names["victim"])
+    cfg = datafree_config(attack, aseed)
+    oracle = Oracle(model, defense_impl, [float(param)], budget=cfg.query_budget)
+    val = validation_set(spec, root, data["attacker_holdout"], seed, data["validation_fraction"])
+    val_x, val_y = _tensors(val)
+    test = spec.loader(root, "test", False, False)
+    student = build_model(student_arch, spec.num_classes, spec.in_channels)
+    result = run_datafree(
+        oracle, student, cfg, (spec.in_channels, spec.image_size, spec.image_size), dev, (val_x, val_y)
+    )
+    best = load_best(result.student, result)
+    labels = answers["test_labels"]
+    victim_pred = answers["victim_test_pred"]
+    pred_final = predict_probs(result.student, test, dev).argmax(-1).numpy()
+    pred_best = predict_probs(best, test, dev).argmax(-1).numpy()
+    pd.DataFrame(result.history).to_csv(out_history, index=False)
+    save_classifier(best, out_model, student_arch, victim["dataset"])
+    metrics = {
+        **names,
+        "method": defense["method"],
+        "param": param,
+        "preset": attack["preset"],
+        "defender_acc": float(answers["defender_acc"][e]),
+        "clone_acc": float((pred_best == labels).mean()),
+        "fidelity": float((pred_best == victim_pred).mean()),
+        "clone_acc_final": float((pred_final == labels).mean()),
+        "fidelity_final": float((pred_final == victim_pred).mean()),
+        "best_val_acc": result.best_val_acc,
+        "best_iteration": result.best_iteration,
+        "iterations": result.iterations,
+        "queries": result.queries_used,
+        "oracle_queries": oracle.queries_used,
+        "query_budget": cfg.query_budget,
+        "cost_per_iteration": result.cost_per_iteration,
+        "student_arch": student_arch,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in result.config.items()},
+        "seed": aseed,
+        "device": str(dev),
+        "wall_seconds": round(time.perf_counter() - start, 2),
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    save_json(metrics, out_metrics)
+    return metrics

@@ -26,13 +26,32 @@ KNOCKOFF_COLUMNS = [
     "fidelity",
     "l1_distance",
     "queries",
+    "clone_acc_final",
+    "fidelity_final",
+]
+
+DATAFREE_COLUMNS = [
+    "attack",
+    "victim",
+    "defense",
+    "param",
+    "defender_acc",
+    "clone_acc",
+    "fidelity",
+    "queries",
+    "clone_acc_final",
+    "fidelity_final",
+    "best_val_acc",
+    "method",
 ]
 
 
 def knockoff_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per victim × transfer set × defense × ε, accuracies as fractions in [0, 1].
 
-    The columns are :data:`KNOCKOFF_COLUMNS` followed by ``method`` (the defense's registry name).
+    ``clone_acc`` / ``fidelity`` are the clone selected on the validation split; ``*_final``
+    the clone after the last epoch. The columns are :data:`KNOCKOFF_COLUMNS` followed by
+    ``method`` (the defense's registry name).
     """
     rows = [load_json(p) for p in metric_paths]
     if not rows:
@@ -191,6 +210,69 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, title="defense", loc="outside right center")
     fig.suptitle("Utility vs. extraction along each defense's sweep")
+    for path in (png_path, pdf_path):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
+    plt.close(fig)
+
+
+def datafree_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per data-free attack × victim × defense × ε (:data:`DATAFREE_COLUMNS`).
+
+    ``clone_acc`` / ``fidelity``: the student selected on the validation split; ``*_final``: the
+    student after the last iteration; ``queries``: oracle queries spent (probes included)."""
+    rows = [load_json(p) for p in metric_paths]
+    if not rows:
+        raise ValueError("no data-free attack metrics to tabulate")
+    df = pd.DataFrame(rows)
+    missing = [c for c in DATAFREE_COLUMNS if c not in df]
+    if missing:
+        raise ValueError(f"metrics records lack the columns {missing}")
+    df["param_value"] = df["param"].astype(float)
+    df = df.sort_values(["attack", "victim", "defense", "param_value"], kind="stable")
+    return df[DATAFREE_COLUMNS].reset_index(drop=True)
+
+
+def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
+    """Clone accuracy against defender accuracy, one panel per attack × victim, one marker per
+    defense (points of one defense joined in sweep order). Upper left = a defense that keeps
+    utility and still gets stolen; the papers' goal is the lower right."""
+    data = df.assign(setting=df["attack"] + " / " + df["victim"])
+    settings = list(dict.fromkeys(data["setting"]))
+    defenses = list(dict.fromkeys(data["defense"]))
+    palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
+    markers = dict(zip(defenses, "osD^vP*Xph<>", strict=False))
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(3.6 * len(settings) + 1.5, 3.4), squeeze=False, constrained_layout=True
+    )
+    for col, setting in enumerate(settings):
+        ax = axes[0, col]
+        part = data[data["setting"] == setting]
+        for defense in defenses:
+            curve = part[part["defense"] == defense]
+            if curve.empty:
+                continue
+            ax.plot(
+                curve["defender_acc"],
+                curve["clone_acc"],
+                marker=markers.get(defense, "o"),
+                ms=6,
+                color=palette[defense],
+                label=defense,
+            )
+        ax.set_xlabel("defender accuracy")
+        ax.set_ylabel("clone accuracy (selected on validation)" if col == 0 else "")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(setting)
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, title="defense", loc="outside right center")
+    fig.suptitle("Data-free extraction (DFME / MAZE) against each defended oracle")
     for path in (png_path, pdf_path):
         with atomic_path(path) as tmp:
             fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])

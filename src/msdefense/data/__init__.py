@@ -2,7 +2,7 @@
 
 from . import digits  # noqa: F401  (registers "digits")
 from .registry import DATASETS, DatasetMissingError, DatasetSpec, get_dataset_spec
-from .transfer import TRANSFER_SOURCES, load_transfer_set, victim_training_set
+from .transfer import TRANSFER_SOURCES, load_transfer_set, validation_set, victim_training_set
 
 try:  # the paper datasets' loaders (torchvision and folder layouts)
     from . import paper  # noqa: F401
@@ -17,5 +17,6 @@ __all__ = [
     "TRANSFER_SOURCES",
     "get_dataset_spec",
     "load_transfer_set",
+    "validation_set",
     "victim_training_set",
 ]

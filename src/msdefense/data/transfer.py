@@ -32,22 +32,59 @@ from .tensor_dataset import TensorImageDataset, normalise
 TRANSFER_SOURCES = ("photo_crops", "heldout", "dataset")
 
 
-def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``range(n)`` into (victim part, attacker part); the attacker gets ``fraction`` of it."""
+def holdout_split(
+    n: int, fraction: float, seed: int, val_fraction: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into (victim part, attacker part, validation part).
+
+    The attacker gets ``fraction`` of it, the validation part ``val_fraction`` (used for datasets
+    without a validation split of their own), the victim the rest. The attacker part does not
+    depend on ``val_fraction``.
+    """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"data.attacker_holdout must be in [0, 1), got {fraction}")
+    if not 0.0 <= val_fraction < 1.0 - fraction:
+        raise ValueError(f"data.validation_fraction must be in [0, 1 - attacker_holdout), got {val_fraction}")
     order = np.random.default_rng(derive_seed(seed, "attacker-holdout")).permutation(n)
     n_att = int(round(fraction * n))
-    return np.sort(order[n_att:]), np.sort(order[:n_att])
+    n_val = int(round(val_fraction * n))
+    return np.sort(order[n_att + n_val :]), np.sort(order[:n_att]), np.sort(order[n_att : n_att + n_val])
 
 
-def victim_training_set(spec: DatasetSpec, root: Path, holdout: float, seed: int, augment: bool) -> Dataset:
-    """The victim's training data: its dataset's train split minus the attacker's holdout."""
+def _val_fraction(spec: DatasetSpec, val_fraction: float) -> float:
+    """Datasets with their own validation split take nothing from the training split."""
+    return 0.0 if "val" in spec.splits else val_fraction
+
+
+def victim_training_set(
+    spec: DatasetSpec, root: Path, holdout: float, seed: int, augment: bool, val_fraction: float = 0.1
+) -> Dataset:
+    """The victim's training data: its dataset's train split minus the attacker's holdout and,
+    for datasets without a ``val`` split, minus the validation part (:func:`validation_set`)."""
     full = spec.loader(root, "train", augment, False)
-    if holdout == 0:
+    vf = _val_fraction(spec, val_fraction)
+    if holdout == 0 and vf == 0:
         return full
-    victim_idx, _ = holdout_split(len(full), holdout, seed)
+    victim_idx, _, _ = holdout_split(len(full), holdout, seed, vf)
     return Subset(full, victim_idx.tolist())
+
+
+def validation_set(
+    spec: DatasetSpec, root: Path, holdout: float, seed: int, val_fraction: float = 0.1
+) -> Dataset:
+    """Labelled data for model selection (clones, MISLEADER members), never the test set.
+
+    The dataset's own ``val`` split where it has one (digits); otherwise a fixed
+    ``val_fraction`` of the training split that neither the victim nor the attacker's holdout
+    contains (the original scripts selected on the test set, reference B-list).
+    """
+    if "val" in spec.splits:
+        return spec.loader(root, "val", False, False)
+    if val_fraction <= 0:
+        raise ValueError(f"dataset {spec.name!r} has no validation split; set data.validation_fraction > 0")
+    full = spec.loader(root, "train", False, False)
+    _, _, val_idx = holdout_split(len(full), holdout, seed, val_fraction)
+    return Subset(full, val_idx.tolist())
 
 
 def photo_crops(
@@ -121,7 +158,7 @@ def load_transfer_set(
         if holdout <= 0:
             raise ValueError("transfer source 'heldout' needs data.attacker_holdout > 0")
         full = spec.loader(root, "train", augment, False)
-        _, attacker_idx = holdout_split(len(full), holdout, seed)
+        _, attacker_idx, _ = holdout_split(len(full), holdout, seed)
         return Subset(full, attacker_idx.tolist())
     if source == "dataset":
         other = get_dataset_spec(transfer["dataset"])
