@@ -18,9 +18,9 @@ rule train_knockoff:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
+        victim=lambda wc: victim_cfg(wc.victim),
         transfer=lambda wc: config["transfer_sets"][wc.transfer],
-        defense=lambda wc: config["defenses"][wc.defense],
+        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
         knockoff=config["knockoff"],
         data=config["data"],
         seed=config["seed"],
@@ -52,8 +52,8 @@ rule run_datafree:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
-        defense=lambda wc: config["defenses"][wc.defense],
+        victim=lambda wc: victim_cfg(wc.victim),
+        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
         attack=lambda wc: config["datafree"]["attacks"][wc.attack],
         aux_names=lambda wc: aux_models_of(config, wc.defense),
         student=config.get("datafree", {}).get("student"),

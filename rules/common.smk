@@ -1,6 +1,16 @@
+import re
 from pathlib import Path
 
-from msdefense.config import aux_model_path, aux_models_of, datafree_runs, knockoff_runs
+from msdefense.config import (
+    aux_model_path,
+    aux_models_of,
+    aux_owner,
+    datafree_runs,
+    knockoff_runs,
+    victim_arch,
+    victim_defenses,
+    victims_of_kind,
+)
 from msdefense.data import get_dataset_spec
 
 OUT = f"results/{config['experiment']}"
@@ -19,6 +29,29 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
     epochs="[0-9]+",
     attack="[A-Za-z0-9_.-]+",
+
+
+def name_pattern(names):
+    """A wildcard regex matching exactly ``names`` (and nothing if there are none)."""
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+TRAINED = name_pattern(victims_of_kind(config, "train"))
+QUANTIZED = name_pattern(victims_of_kind(config, "quantize"))
+MISLEADER = name_pattern(victims_of_kind(config, "misleader"))
+
+
+def victim_cfg(name):
+    """A victim's config entry with ``arch`` filled in (the auxiliary models' architecture)."""
+    return {**config["victims"][name], "arch": victim_arch(config, name)}
+
+
+def defense_cfg(victim, defense):
+    """A defense's config entry with the parameters put in front of ``victim``."""
+    return {
+        **config["defenses"][defense],
+        "params": victim_defenses(config, victim)[defense],
+    }
 
 
 def dataset_flags(*datasets):
@@ -42,8 +75,9 @@ def victim_and_transfer_data(wildcards):
 
 def aux_model_inputs(wildcards):
     """Weights of the auxiliary models (surrogates, misinformation model) a defense needs."""
+    owner = aux_owner(config, wildcards.victim)
     return [
-        aux_model_path(OUT, name, wildcards.victim, wildcards.transfer)
+        aux_model_path(OUT, name, owner, wildcards.transfer)
         for name in aux_models_of(config, wildcards.defense)
     ]
 
@@ -61,8 +95,9 @@ def datafree_posteriors(wildcards):
 
 def datafree_aux_inputs(wildcards):
     transfer = datafree_transfer(wildcards.victim)
+    owner = aux_owner(config, wildcards.victim)
     return [
-        aux_model_path(OUT, name, wildcards.victim, transfer)
+        aux_model_path(OUT, name, owner, transfer)
         for name in aux_models_of(config, wildcards.defense)
     ]
 
@@ -75,7 +110,8 @@ def datafree_metrics():
 
 
 def latency_victims():
-    return [*config["victims"], *config["latency"]["reference_victims"]]
+    chosen = config["latency"].get("victims", list(config["victims"]))
+    return [*chosen, *config["latency"]["reference_victims"]]
 
 
 def knockoff_metrics():
@@ -97,6 +133,16 @@ def final_targets():
         *(
             [f"{OUT}/tables/datafree.csv", f"{OUT}/figures/datafree_tradeoff.png"]
             if datafree_metrics()
+            else []
+        ),
+        *(
+            [f"{OUT}/tables/quantization.csv"]
+            if victims_of_kind(config, "quantize")
+            else []
+        ),
+        *(
+            [f"{OUT}/tables/misleader.csv", f"{OUT}/figures/misleader.png"]
+            if victims_of_kind(config, "misleader")
             else []
         ),
     ]

@@ -18,7 +18,7 @@ rule train_surrogate:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
+        victim=lambda wc: victim_cfg(wc.victim),
         transfer=lambda wc: config["transfer_sets"][wc.transfer],
         recipe=config["defender_models"]["surrogate"],
         data=config["data"],
@@ -49,9 +49,9 @@ rule answer_queries:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
+        victim=lambda wc: victim_cfg(wc.victim),
         transfer=lambda wc: config["transfer_sets"][wc.transfer],
-        defense=lambda wc: config["defenses"][wc.defense],
+        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
         aux_names=lambda wc: aux_models_of(config, wc.defense),
         data=config["data"],
         seed=config["seed"],

@@ -95,3 +95,65 @@ rule datafree_table:
         runtime=10,
     script:
         "../workflow/scripts/datafree_table.py"
+
+
+rule quantization_table:
+    """Paper A §11: fp32 vs int8 victims (accuracy, weight size, ms per query)."""
+    input:
+        victims=lambda wc: expand(
+            f"{OUT}/victims/{{victim}}/metrics.json",
+            victim=victims_of_kind(config, "quantize"),
+        ),
+        latency=expand(f"{OUT}/latency/{{victim}}.json", victim=latency_victims()),
+    output:
+        csv=report(
+            f"{OUT}/tables/quantization.csv",
+            caption="../workflow/report/quantization_table.rst",
+            category="Tables",
+        ),
+        md=f"{OUT}/tables/quantization.md",
+    log:
+        f"{OUT}/logs/tables/quantization.log",
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow/scripts/quantization_table.py"
+
+
+rule misleader_table:
+    """MISLEADER's Table B: clone accuracy of every attack on the ensemble and on the teacher
+    behind each baseline defense at matched defended accuracy."""
+    input:
+        ensembles=lambda wc: expand(
+            f"{OUT}/victims/{{victim}}/metrics.json",
+            victim=victims_of_kind(config, "misleader"),
+        ),
+        knockoff=knockoff_metrics(),
+        datafree=datafree_metrics(),
+    output:
+        csv=report(
+            f"{OUT}/tables/misleader.csv",
+            caption="../workflow/report/misleader_table.rst",
+            category="Tables",
+        ),
+        md=f"{OUT}/tables/misleader.md",
+        png=report(
+            f"{OUT}/figures/misleader.png",
+            caption="../workflow/report/misleader_figure.rst",
+            category="Figures",
+        ),
+        pdf=f"{OUT}/figures/misleader.pdf",
+    log:
+        f"{OUT}/logs/tables/misleader.log",
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow/scripts/misleader_table.py"

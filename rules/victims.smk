@@ -1,5 +1,4 @@
 rule train_victim:
-    """Train a victim (teacher) with the reference recipe."""
     input:
         victim_data,
     output:
@@ -10,6 +9,9 @@ rule train_victim:
         f"{OUT}/logs/train_victim/{{victim}}.log",
     benchmark:
         f"{OUT}/benchmarks/train_victim/{{victim}}.tsv"
+    """Train a victim (teacher) with the reference recipe."""
+    wildcard_constraints:
+        victim=TRAINED,
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -18,7 +20,7 @@ rule train_victim:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
+        victim=lambda wc: victim_cfg(wc.victim),
         data=config["data"],
         seed=config["seed"],
         device=config["device"],
@@ -45,10 +47,104 @@ rule train_misinformation:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: config["victims"][wc.victim],
+        victim=lambda wc: victim_cfg(wc.victim),
         recipe=config["defender_models"]["misinformation"],
         data=config["data"],
         seed=config["seed"],
         device=config["device"],
     script:
         "../workflow/scripts/train_misinformation.py"
+
+
+rule quantize_victim:
+    input:
+        data=victim_data,
+        source=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['quantize']['source']}/model.safetensors",
+    output:
+        model=f"{OUT}/victims/{{victim}}/model.safetensors",
+        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
+    log:
+        f"{OUT}/logs/quantize_victim/{{victim}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/quantize_victim/{{victim}}.tsv"
+    """int8 copy of a trained victim: PTQ or QAT, FX graph mode, x86 (server) or qnnpack (edge)."""
+    wildcard_constraints:
+        victim=QUANTIZED,
+    conda:
+        "../envs/msdefense.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim=lambda wc: victim_cfg(wc.victim),
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/quantize_victim.py"
+
+
+rule train_misleader_member:
+    input:
+        data=victim_data,
+        teacher=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['misleader']['teacher']}/model.safetensors",
+    output:
+        model=f"{OUT}/victims/{{victim}}/members/{{member}}.safetensors",
+        metrics=f"{OUT}/victims/{{victim}}/members/{{member}}.json",
+        history=f"{OUT}/victims/{{victim}}/members/{{member}}.csv",
+    log:
+        f"{OUT}/logs/train_misleader_member/{{victim}}/{{member}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/train_misleader_member/{{victim}}/{{member}}.tsv"
+    """One MISLEADER member: distilled from the teacher, pushed away from an inner attacker."""
+    wildcard_constraints:
+        victim=MISLEADER,
+        member="[0-9]+",
+    conda:
+        "../envs/msdefense.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim=lambda wc: victim_cfg(wc.victim),
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/train_misleader_member.py"
+
+
+rule build_ensemble:
+    input:
+        members=lambda wc: [
+            f"{OUT}/victims/{wc.victim}/members/{i}.safetensors"
+            for i in range(len(config["victims"][wc.victim]["misleader"]["members"]))
+        ],
+        teacher_metrics=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['misleader']['teacher']}/metrics.json",
+    output:
+        model=f"{OUT}/victims/{{victim}}/model.safetensors",
+        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
+    log:
+        f"{OUT}/logs/build_ensemble/{{victim}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/build_ensemble/{{victim}}.tsv"
+    """The MISLEADER victim: soft voting over its members' softmax outputs."""
+    wildcard_constraints:
+        victim=MISLEADER,
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim=lambda wc: victim_cfg(wc.victim),
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/build_ensemble.py"

@@ -31,7 +31,12 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     runs = list(knockoff_runs(cfg))
     assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
     n_params = sum(len(d["params"]) for d in cfg["defenses"].values())
-    assert len(runs) == len(cfg["victims"]["digits_lenet5"]["transfer_sets"]) * n_params
+    trained = [r for r in runs if r[0] == "digits_lenet5"]
+    assert len(trained) == len(cfg["victims"]["digits_lenet5"]["transfer_sets"]) * n_params
+    # derived victims are attacked at their own subset: MISLEADER undefended, int8 one value each
+    assert {r[2] for r in runs if r[0] == "digits_misleader"} == {"undefended"}
+    int8 = [r for r in runs if r[0] == "digits_lenet5_ptq_x86"]
+    assert len(int8) == 7 and {r[1] for r in int8} == {"digits_heldout"}
     df_runs = list(datafree_runs(cfg))
     assert {a for a, *_ in df_runs} == {"dfme", "maze"}
     methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
@@ -104,6 +109,40 @@ def _set(cfg: dict, path: str, value) -> None:
         ("datafree.params.DCP", [0.3], ConfigError, ["datafree.params.DCP", "0.3", "defenses.DCP.params"]),
         ("datafree.params.Magic", [0.3], ConfigError, ["datafree.params", "Magic"]),
         ("datafree.attacks.dfme", {"query_budget": 10}, WorkflowError, ["'preset' is a required property"]),
+        (
+            "victims.digits_lenet5_ptq_x86.quantize.source",
+            "nobody",
+            ConfigError,
+            ["quantize.source", "nobody"],
+        ),
+        (
+            "victims.digits_lenet5_qat_x86.quantize.source",
+            "digits_misleader",
+            ConfigError,
+            ["quantize.source", "must be a trained victim"],
+        ),
+        ("victims.digits_lenet5_ptq_x86.quantize.backend", "fbgemm2", WorkflowError, ["backend", "fbgemm2"]),
+        (
+            "victims.digits_lenet5_qat_x86.quantize.qat_epochs",
+            0,
+            ConfigError,
+            ["digits_lenet5_qat_x86.quantize"],
+        ),
+        (
+            "victims.digits_misleader.misleader.teacher",
+            "nobody",
+            ConfigError,
+            ["misleader.teacher", "nobody"],
+        ),
+        (
+            "victims.digits_misleader.train",
+            {"epochs": 1, "batch_size": 1, "lr": 0.1},
+            ConfigError,
+            ["exactly one"],
+        ),
+        ("victims.digits_lenet5.arch", KeyError, ConfigError, ["victims.digits_lenet5.arch is required"]),
+        ("victims.digits_lenet5_ptq_x86.defenses", {"DCP": [0.3]}, ConfigError, ["defenses.DCP", "0.3"]),
+        ("latency.victims", ["nobody"], ConfigError, ["latency.victims", "nobody"]),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:

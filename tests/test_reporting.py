@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from msdefense.io import save_json
-from msdefense.reporting import first_crossing, interpolation_table, latency_table, to_markdown
+from msdefense.reporting import (
+    first_crossing,
+    interpolation_table,
+    latency_table,
+    misleader_table,
+    quantization_table,
+    to_markdown,
+)
 
 
 def test_first_crossing_interpolates_within_the_first_segment_that_reaches() -> None:
@@ -65,3 +72,48 @@ def test_latency_table_ratios(tmp_path) -> None:
 def test_markdown_leaves_missing_values_blank() -> None:
     md = to_markdown(pd.DataFrame({"a": ["x"], "b": [float("nan")], "c": [0.5]}))
     assert md.splitlines()[2] == "| x |  | 0.5000 |"
+
+
+def test_misleader_table_matches_each_baseline_to_the_ensembles_defended_accuracy(tmp_path) -> None:
+    save_json({"victim": "ens", "teacher": "v", "dataset": "digits"}, tmp_path / "ens.json")
+    teacher = _knockoff_rows()
+    ensemble = pd.DataFrame(
+        [{"victim": "ens", "transfer": "t", "defense": "undefended", "method": "None", "param": "0.0",
+          "defender_acc": 0.86, "clone_acc": 0.30, "l1_distance": 0.0, "fidelity": 0.3, "queries": 10}]
+    )  # fmt: skip
+    datafree = pd.DataFrame(
+        [
+            {"attack": "dfme", "victim": v, "defense": d, "method": m, "param": p, "defender_acc": a,
+             "clone_acc": c, "fidelity": c}
+            for v, d, m, p, a, c in [
+                ("v", "undefended", "None", "0.0", 0.90, 0.85),
+                ("v", "X", "DCP", "0.5", 0.89, 0.50),
+                ("ens", "undefended", "None", "0.0", 0.86, 0.20),
+            ]
+        ]
+    )  # fmt: skip
+    table = misleader_table([tmp_path / "ens.json"], pd.concat([teacher, ensemble]), datafree)
+    knock = table[table["attack"] == "knockoff/t"].set_index("row")
+    assert list(knock.index) == ["undefended", "X", "MISLEADER"]
+    assert knock.loc["X", "param"] == "1.0"  # defender acc 0.85 is closest to the ensemble's 0.86
+    assert knock.loc["MISLEADER", "clone_acc"] == 0.30
+    dfme = table[table["attack"] == "dfme"].set_index("row")
+    assert dfme.loc["X", "param"] == "0.5"  # the only DCP value DFME ran
+    assert dfme.loc["MISLEADER", "clone_acc"] == 0.20
+
+
+def test_quantization_table_pairs_int8_with_its_fp32_source(tmp_path) -> None:
+    save_json(
+        {"victim": "q", "source": "v", "precision": "int8", "backend": "x86", "mode": "ptq", "test_acc": 0.9,
+         "source_test_acc": 0.91, "size_mb": 0.06, "source_size_mb": 0.24},
+        tmp_path / "q.json",
+    )  # fmt: skip
+    lat = [
+        {"victim": v, "method": "None", "batch_size": b, "ms_per_query": ms}
+        for v, b, ms in [("v", 1, 1.0), ("v", 64, 0.1), ("q", 1, 0.5)]
+    ]
+    save_json(lat, tmp_path / "lat.json")
+    table = quantization_table([tmp_path / "q.json"], [tmp_path / "lat.json"]).set_index("victim")
+    assert table.loc["v", "precision"] == "fp32" and table.loc["q", "backend"] == "x86"
+    assert table.loc["q", "ms_per_query_b1"] == 0.5 and math.isnan(table.loc["q", "ms_per_query_b64"])
+    assert table.loc["v", "size_mb"] == 0.24 and table.loc["q", "accuracy"] == 0.9

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from msdefense.io import load_json
-from msdefense.reporting import DATAFREE_COLUMNS, KNOCKOFF_COLUMNS
+from msdefense.reporting import DATAFREE_COLUMNS, KNOCKOFF_COLUMNS, MISLEADER_COLUMNS, QUANTIZATION_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -35,8 +35,12 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 def test_table_has_one_row_per_run(finished_run: Path) -> None:
-    table = pd.read_csv(finished_run / "tables" / "knockoff.csv")
-    assert list(table.columns) == KNOCKOFF_COLUMNS
+    full = pd.read_csv(finished_run / "tables" / "knockoff.csv")
+    assert list(full.columns) == KNOCKOFF_COLUMNS
+    # derived victims are attacked behind their own subset of defenses
+    assert len(full[full["victim"] == "tiny_misleader"]) == 1
+    assert set(full[full["victim"] == "tiny_int8"]["defense"]) == {"undefended", "DCP", "GRAD"}
+    table = full[full["victim"] == "digits_tiny"]
     assert len(table) == 1 + 3 + 1 + 1 + 1  # undefended, DCP ×3, AM, MAD, GRAD
     assert set(table["defense"]) == {"undefended", "DCP", "AM", "MAD", "GRAD"}
     for col in ("defender_acc", "clone_acc", "fidelity"):
@@ -54,16 +58,17 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
 def test_datafree_table_defends_every_query(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "datafree.csv")
     assert list(table.columns) == DATAFREE_COLUMNS
-    assert len(table) == 2 * 3  # {dfme, maze} × {undefended, DCP 1.5, GRAD 0.5}
+    # {dfme, maze} × ({undefended, DCP 1.5, GRAD 0.5} on the victim + the undefended ensemble)
+    assert len(table) == 2 * (3 + 1)
     assert set(table["attack"]) == {"dfme", "maze"}
     for col in ("defender_acc", "clone_acc", "fidelity", "clone_acc_final"):
         assert table[col].between(0, 1).all()
     # DFME costs 32·(2 + 5) = 224 per iteration, MAZE 16·(11 + 4) = 240: never past 2000
     assert (table["queries"] <= 2000).all() and (table["queries"] > 0).all()
     assert set(table[table["attack"] == "dfme"]["queries"]) == {224 * (2000 // 224)}
-    knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv").set_index(["defense", "param"])
+    knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv").set_index(["victim", "defense", "param"])
     for row in table.itertuples():  # the same defended test answers as the KnockoffNets table
-        assert row.defender_acc == knockoff.loc[(row.defense, row.param), "defender_acc"]
+        assert row.defender_acc == knockoff.loc[(row.victim, row.defense, row.param), "defender_acc"]
     run = finished_run / "attacks" / "datafree" / "dfme" / "digits_tiny" / "GRAD" / "0.5"
     metrics = load_json(run / "metrics.json")
     assert metrics["oracle_queries"] == metrics["queries"]  # the oracle counted every probe
@@ -74,15 +79,38 @@ def test_interpolation_and_latency_tables(finished_run: Path) -> None:
     interp = pd.read_csv(finished_run / "tables" / "interpolation.csv")
     assert set(interp["defense"]) == {"DCP", "AM", "MAD", "GRAD"}
     latency = pd.read_csv(finished_run / "tables" / "latency.csv")
-    assert set(latency["victim"]) == {"digits_tiny", "resnet20_cifar10"}
+    assert set(latency["victim"]) == {"digits_tiny", "tiny_misleader", "tiny_int8", "resnet20_cifar10"}
     assert set(latency["batch_size"]) == {1, 8}
-    assert len(latency) == 2 * 2 * 5  # victims × batch sizes × defenses
+    assert len(latency) == 4 * 2 * 5  # victims × batch sizes × defenses
     assert (latency["ms_per_query"] > 0).all()
     dcp = latency[latency["defense"] == "DCP"]
     assert (dcp["slowdown_vs_dcp"] == 1).all()
     assert (finished_run / "figures" / "latency.png").stat().st_size > 1000
     assert (finished_run / "defender_models" / "digits_tiny" / "photos" / "surrogate_e1.safetensors").exists()
     assert (finished_run / "defender_models" / "digits_tiny" / "misinformation.safetensors").exists()
+
+
+def test_quantized_victim_table(finished_run: Path) -> None:
+    table = pd.read_csv(finished_run / "tables" / "quantization.csv")
+    assert list(table.columns) == QUANTIZATION_COLUMNS
+    rows = table.set_index("victim")
+    assert rows.loc["digits_tiny", "precision"] == "fp32" and rows.loc["tiny_int8", "precision"] == "int8"
+    assert rows.loc["tiny_int8", "size_mb"] <= 0.3 * rows.loc["digits_tiny", "size_mb"]
+    assert (table["ms_per_query_b1"] > 0).all() and table["ms_per_query_b64"].isna().all()  # tiny: b 1, 8
+    # GRAD on the int8 victim uses the fp32 source's surrogate: no surrogate of its own
+    assert not (finished_run / "defender_models" / "tiny_int8").exists()
+
+
+def test_misleader_table(finished_run: Path) -> None:
+    table = pd.read_csv(finished_run / "tables" / "misleader.csv")
+    assert list(table.columns) == MISLEADER_COLUMNS
+    assert set(table["attack"]) == {"knockoff/photos", "dfme", "maze"}
+    for attack, part in table.groupby("attack"):
+        assert list(part["row"])[0] == "undefended" and list(part["row"])[-1] == "MISLEADER", attack
+        assert part[part["row"] == "MISLEADER"]["victim"].item() == "tiny_misleader"
+    ensemble = load_json(finished_run / "victims" / "tiny_misleader" / "metrics.json")
+    assert len(ensemble["member_test_acc"]) == 2
+    assert (finished_run / "figures" / "misleader.png").stat().st_size > 1000
 
 
 def test_figure_and_provenance(finished_run: Path) -> None:

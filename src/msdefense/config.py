@@ -52,9 +52,9 @@ def check_config(config: Mapping[str, Any]) -> None:
             )
     for name, v in config["victims"].items():
         _known("dataset", v["dataset"], DATASETS, f"victims.{name}.dataset")
-        _known("architecture", v["arch"], ARCHITECTURES, f"victims.{name}.arch")
         for t in v["transfer_sets"]:
             _known("transfer set", t, transfers, f"victims.{name}.transfer_sets")
+        check_victim_kind(config, name)
     for name, d in config["defenses"].items():
         if name.lower() in CSV_MISSING_WORDS:
             raise ConfigError(
@@ -69,10 +69,114 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
     check_datafree(config)
+    for v in config["latency"].get("victims", []):
+        _known("victim", v, config["victims"], "latency.victims")
+    for name in config["victims"]:
+        for defense, params in victim_defenses(config, name).items():
+            sweep = {format_param(p) for p in config["defenses"][defense]["params"]}
+            extra = [p for p in params if format_param(p) not in sweep]
+            if extra:
+                raise ConfigError(
+                    f"config key victims.{name}.defenses.{defense}: {extra} not in defenses.{defense}.params"
+                )
     for name, ref in config["latency"]["reference_victims"].items():
         _known("architecture", ref["arch"], ARCHITECTURES, f"latency.reference_victims.{name}.arch")
         if name in config["victims"]:
             raise ConfigError(f"config key latency.reference_victims.{name}: the name is already a victim's")
+
+
+VICTIM_KINDS = ("train", "misleader", "quantize")
+
+
+def victim_kind(victim: Mapping[str, Any]) -> str:
+    """How a victim comes to be: ``train`` (trained from scratch), ``misleader`` (an ensemble of
+    members distilled from a teacher victim) or ``quantize`` (int8 copy of a trained victim)."""
+    kinds = [k for k in VICTIM_KINDS if k in victim]
+    return kinds[0] if len(kinds) == 1 else "invalid"
+
+
+def check_victim_kind(config: Mapping[str, Any], name: str) -> None:
+    """Exactly one of ``train`` / ``misleader`` / ``quantize``; sources are trained victims of the
+    same dataset; architectures are registered."""
+    v = config["victims"][name]
+    kinds = [k for k in VICTIM_KINDS if k in v]
+    if len(kinds) != 1:
+        raise ConfigError(
+            f"config key victims.{name}: give exactly one of {', '.join(VICTIM_KINDS)} "
+            f"(how the victim is made); found {kinds or 'none'}"
+        )
+    kind = kinds[0]
+    if kind == "train":
+        if "arch" not in v:
+            raise ConfigError(f"config key victims.{name}.arch is required for a trained victim")
+        _known("architecture", v["arch"], ARCHITECTURES, f"victims.{name}.arch")
+        return
+    source_key = "teacher" if kind == "misleader" else "source"
+    source = v[kind][source_key]
+    key = f"victims.{name}.{kind}.{source_key}"
+    _known("victim", source, config["victims"], key)
+    src = config["victims"][source]
+    if victim_kind(src) != "train":
+        raise ConfigError(
+            f"config key {key}: {source!r} must be a trained victim (it has no 'train' section)"
+        )
+    if src["dataset"] != v["dataset"]:
+        raise ConfigError(
+            f"config key {key}: {source!r} is a {src['dataset']} victim, this one {v['dataset']}"
+        )
+    try:
+        if kind == "misleader":
+            from .misleader import MemberRecipe, MemberSpec
+
+            for i, m in enumerate(v["misleader"]["members"]):
+                _known(
+                    "architecture", m["arch"], ARCHITECTURES, f"victims.{name}.misleader.members[{i}].arch"
+                )
+                MemberSpec.from_config(m)
+            MemberRecipe.from_config(v["misleader"]["train"])
+        else:
+            from .quantization import QuantRecipe
+
+            QuantRecipe.from_config(v["quantize"])
+    except ValueError as exc:
+        raise ConfigError(f"config key victims.{name}.{kind}: {exc}") from None
+    if "arch" in v:
+        _known("architecture", v["arch"], ARCHITECTURES, f"victims.{name}.arch")
+
+
+def victim_arch(config: Mapping[str, Any], name: str) -> str:
+    """The architecture the defenses' auxiliary models (surrogates, misinformation model) of
+    victim ``name`` use: its own, its fp32 source's (quantized), or its first member's (MISLEADER,
+    unless ``arch`` is given)."""
+    v = config["victims"][name]
+    kind = victim_kind(v)
+    if "arch" in v:
+        return v["arch"]
+    if kind == "quantize":
+        return victim_arch(config, v["quantize"]["source"])
+    return v["misleader"]["members"][0]["arch"]
+
+
+def victims_of_kind(config: Mapping[str, Any], kind: str) -> list[str]:
+    return [n for n, v in config["victims"].items() if victim_kind(v) == kind]
+
+
+def victim_defenses(config: Mapping[str, Any], name: str) -> dict[str, list[float]]:
+    """Defenses (and their parameters) put in front of victim ``name``: ``victims.<name>.defenses``
+    if given (a subset of each sweep), else every defense with its whole sweep."""
+    chosen = config["victims"][name].get("defenses")
+    if chosen is None:
+        return {d: list(map(float, c["params"])) for d, c in config["defenses"].items()}
+    for d in chosen:
+        _known("defense", d, config["defenses"], f"victims.{name}.defenses")
+    return {d: list(map(float, ps)) for d, ps in chosen.items()}
+
+
+def aux_owner(config: Mapping[str, Any], name: str) -> str:
+    """The victim whose auxiliary models victim ``name`` uses: a quantized victim uses its fp32
+    source's (GRAD / MAD use fp32 surrogates, as in the papers); every other victim its own."""
+    v = config["victims"][name]
+    return v["quantize"]["source"] if victim_kind(v) == "quantize" else name
 
 
 def check_datafree(config: Mapping[str, Any]) -> None:
@@ -119,17 +223,20 @@ def datafree_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
         return
     for attack in df["attacks"]:
         for victim in df.get("victims") or config["victims"]:
+            offered = victim_defenses(config, victim)
             for defense, params in df["params"].items():
+                there = {format_param(p) for p in offered.get(defense, [])}
                 for p in params:
-                    yield attack, victim, defense, format_param(p)
+                    if format_param(p) in there:
+                        yield attack, victim, defense, format_param(p)
 
 
 def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
     """Every (victim, transfer set, defense, param text) KnockoffNets run of the experiment."""
     for victim, v in config["victims"].items():
         for transfer in v["transfer_sets"]:
-            for defense, d in config["defenses"].items():
-                for p in d["params"]:
+            for defense, params in victim_defenses(config, victim).items():
+                for p in params:
                     yield victim, transfer, defense, format_param(p)
 
 

@@ -56,7 +56,10 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
 def victim_kind(path: str | Path) -> str:
     """``classifier``, ``ensemble`` (MISLEADER) or ``quantized``, from the weights' metadata."""
     with safe_open(str(path), framework="pt", device="cpu") as fh:
-        return (fh.metadata() or {}).get("kind", "classifier")
+        meta = fh.metadata() or {}
+    if "quant_mode" in meta:
+        return "quantized"
+    return meta.get("kind", "classifier")
 
 
 def load_victim(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, str]]:
@@ -543,6 +546,184 @@ def run_datafree_attack(
         "device": str(dev),
         "wall_seconds": round(time.perf_counter() - start, 2),
         "peak_memory_mb": peak_memory_mb(),
+    }
+    save_json(metrics, out_metrics)
+    return metrics
+
+
+def quantize_victim(
+    source_path: str | Path,
+    name: str,
+    victim: Mapping[str, Any],
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_model: str | Path,
+    out_metrics: str | Path,
+) -> dict[str, Any]:
+    """An int8 copy of a trained fp32 victim (reference §11): PTQ calibrated on
+    ``calibration_images`` un-augmented training images, or QAT fine-tuned for ``qat_epochs`` on
+    the (augmented) training data, with the FX graph-mode engine ``backend`` (x86 = server,
+    qnnpack = edge). Writes the int8 weights + recipe (no pickle) and accuracy and sizes."""
+    from .quantization import QuantRecipe, model_size_mb, quantize_ptq, quantize_qat, save_quantized
+
+    start = time.perf_counter()
+    dev = pick_device(device)
+    qcfg = victim["quantize"]
+    recipe = QuantRecipe.from_config(qcfg)
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    qseed = derive_seed(seed, "quantize", name)
+    seed_everything(qseed)
+    fp32, meta = load_classifier(source_path, "cpu")
+    example = torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size)
+    val_fraction = data["validation_fraction"]
+    info: dict[str, Any] = {}
+    if recipe.mode == "ptq":
+        plain = victim_training_set(spec, root, data["attacker_holdout"], seed, False, val_fraction)
+        order = torch.randperm(len(plain), generator=torch.Generator().manual_seed(qseed))
+        calib = torch.utils.data.Subset(plain, order[: recipe.calibration_images].tolist())
+        batches = (x for x, _ in DataLoader(calib, batch_size=64, shuffle=False))
+        qmodel = quantize_ptq(fp32, recipe.backend, batches, example)
+    else:
+        train = victim_training_set(spec, root, data["attacker_holdout"], seed, True, val_fraction)
+        qmodel, info = quantize_qat(fp32, recipe.backend, train, recipe, qseed, example, dev)
+    test = spec.loader(root, "test", False, False)
+    labels = dataset_labels(test)
+    q_pred = predict_probs(qmodel, test, torch.device("cpu")).argmax(-1)
+    f_pred = predict_probs(fp32, test, torch.device("cpu")).argmax(-1)
+    save_quantized(
+        qmodel,
+        out_model,
+        {
+            "arch": meta["arch"],
+            "dataset": victim["dataset"],
+            "num_classes": str(spec.num_classes),
+            "in_channels": str(spec.in_channels),
+            "source_victim": qcfg["source"],
+            "msdefense_version": __version__,
+            **recipe.to_metadata(),
+        },
+    )
+    metrics = {
+        "victim": name,
+        "dataset": victim["dataset"],
+        "arch": meta["arch"],
+        "source": qcfg["source"],
+        "precision": "int8",
+        "mode": recipe.mode,
+        "backend": recipe.backend,
+        "test_acc": float((q_pred == labels).double().mean()),
+        "source_test_acc": float((f_pred == labels).double().mean()),
+        "agreement_with_source": float((q_pred == f_pred).double().mean()),
+        "size_mb": model_size_mb(qmodel),
+        "source_size_mb": model_size_mb(fp32),
+        "qat_weight_max_abs_change": info.get("weight_max_abs_change"),
+        "seed": qseed,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    save_json(metrics, out_metrics)
+    return metrics
+
+
+def train_misleader_member(
+    teacher_path: str | Path,
+    name: str,
+    index: int,
+    victim: Mapping[str, Any],
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_model: str | Path,
+    out_metrics: str | Path,
+    out_history: str | Path,
+) -> dict[str, Any]:
+    """Member ``index`` of the MISLEADER ensemble ``name`` (ref B §1.3): distilled from the
+    teacher victim while pushed away from an inner attacker, selected on the validation split."""
+    from .misleader import MemberRecipe, MemberSpec, train_member
+
+    start = time.perf_counter()
+    dev = pick_device(device)
+    cfg = victim["misleader"]
+    member_spec = MemberSpec.from_config(cfg["members"][index])
+    recipe = MemberRecipe.from_config(cfg["train"])
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    teacher, _ = load_classifier(teacher_path, dev)
+    train = victim_training_set(spec, root, data["attacker_holdout"], seed, True, data["validation_fraction"])
+    val = validation_set(spec, root, data["attacker_holdout"], seed, data["validation_fraction"])
+    mseed = derive_seed(seed, "misleader", name, str(index))
+    member, history, info = train_member(
+        teacher, member_spec, recipe, train, val, spec.num_classes, spec.in_channels, dev, mseed
+    )
+    pd.DataFrame(history).to_csv(out_history, index=False)
+    save_classifier(member, out_model, member_spec.arch, victim["dataset"])
+    test = spec.loader(root, "test", False, False)
+    test_acc = float((predict_probs(member, test, dev).argmax(-1) == dataset_labels(test)).double().mean())
+    metrics = {
+        "victim": name,
+        "member": index,
+        "arch": member_spec.arch,
+        "lam": member_spec.lam,
+        "T": member_spec.temperature,
+        "alpha": member_spec.alpha,
+        "test_acc": test_acc,
+        "best_val_acc": info.get("best_val_acc"),
+        "best_epoch": info.get("best_epoch"),
+        "seed": mseed,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    save_json(metrics, out_metrics)
+    return metrics
+
+
+def build_ensemble(
+    member_paths: list[str],
+    name: str,
+    victim: Mapping[str, Any],
+    teacher_metrics_path: str | Path,
+    data: Mapping[str, Any],
+    seed: int,
+    device: str,
+    out_model: str | Path,
+    out_metrics: str | Path,
+) -> dict[str, Any]:
+    """The MISLEADER victim (ref B §1.5): soft voting over the members' softmax outputs."""
+    from .io import load_json
+    from .misleader import Ensemble, save_ensemble
+
+    dev = pick_device(device)
+    members = [load_classifier(p, dev)[0] for p in member_paths]
+    archs = [m["arch"] for m in victim["misleader"]["members"]]
+    ensemble = Ensemble(members).eval()
+    spec = get_dataset_spec(victim["dataset"])
+    root = Path(data["root"])
+    test = spec.loader(root, "test", False, False)
+    labels = dataset_labels(test)
+    member_acc = [float((predict_probs(m, test, dev).argmax(-1) == labels).double().mean()) for m in members]
+    acc = float((predict_probs(ensemble, test, dev).argmax(-1) == labels).double().mean())
+    teacher = load_json(teacher_metrics_path)
+    arch = victim.get("arch", archs[0])
+    save_ensemble(
+        ensemble,
+        out_model,
+        archs,
+        victim["dataset"],
+        spec.num_classes,
+        spec.in_channels,
+        {"arch": arch, "teacher": victim["misleader"]["teacher"], "msdefense_version": __version__},
+    )
+    metrics = {
+        "victim": name,
+        "dataset": victim["dataset"],
+        "arch": arch,
+        "kind": "misleader",
+        "members": archs,
+        "member_test_acc": member_acc,
+        "test_acc": acc,
+        "teacher": victim["misleader"]["teacher"],
+        "teacher_test_acc": teacher["test_acc"],
+        "seed": seed,
     }
     save_json(metrics, out_metrics)
     return metrics

@@ -277,3 +277,140 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
         with atomic_path(path) as tmp:
             fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
     plt.close(fig)
+
+
+QUANTIZATION_COLUMNS = [
+    "victim",
+    "precision",
+    "backend",
+    "accuracy",
+    "size_mb",
+    "ms_per_query_b1",
+    "ms_per_query_b64",
+    "mode",
+    "source",
+]
+
+
+def quantization_table(
+    victim_metrics: Sequence[str | Path], latency_paths: Sequence[str | Path]
+) -> pd.DataFrame:
+    """Paper A §11 table: one row per fp32 source and int8 victim, with test accuracy, weight size
+    and the undefended oracle's ms per query at batch 1 and 64 (NaN where not measured)."""
+    lat = pd.DataFrame([row for p in latency_paths for row in load_json(p)])
+    undefended = lat[lat["method"] == "None"].set_index(["victim", "batch_size"])["ms_per_query"]
+
+    def ms(victim: str, batch: int) -> float:
+        return float(undefended.get((victim, batch), math.nan))
+
+    rows = []
+    for m in (load_json(p) for p in victim_metrics):
+        if m.get("precision") != "int8":
+            continue
+        for victim, precision, backend, acc, size, mode in (
+            (m["source"], "fp32", "fp32", m["source_test_acc"], m["source_size_mb"], "-"),
+            (m["victim"], "int8", m["backend"], m["test_acc"], m["size_mb"], m["mode"]),
+        ):
+            rows.append(
+                {
+                    "victim": victim,
+                    "precision": precision,
+                    "backend": backend,
+                    "accuracy": acc,
+                    "size_mb": size,
+                    "ms_per_query_b1": ms(victim, 1),
+                    "ms_per_query_b64": ms(victim, 64),
+                    "mode": mode,
+                    "source": m["source"],
+                }
+            )
+    if not rows:
+        raise ValueError("no quantized victims to tabulate")
+    df = pd.DataFrame(rows).drop_duplicates(subset=["victim"])
+    return df.sort_values(["source", "precision", "victim"], kind="stable")[QUANTIZATION_COLUMNS].reset_index(
+        drop=True
+    )
+
+
+MISLEADER_COLUMNS = [
+    "dataset",
+    "row",
+    "victim",
+    "defense",
+    "attack",
+    "param",
+    "defender_acc",
+    "clone_acc",
+    "fidelity",
+]
+
+
+def misleader_table(
+    ensembles: Sequence[str | Path], knockoff: pd.DataFrame, datafree: pd.DataFrame | None
+) -> pd.DataFrame:
+    """MISLEADER's Table B, one row per dataset × row × attack (long format).
+
+    Rows: the undefended teacher; each baseline defense on the teacher at the ε (among those run
+    for that attack) whose defender accuracy is closest to MISLEADER's; and MISLEADER (the
+    ensemble, undefended). Attacks: ``knockoff/<transfer set>`` for each transfer set of the
+    ensemble, and every data-free attack run against it."""
+    attacks = knockoff.assign(attack="knockoff/" + knockoff["transfer"])
+    frames = [attacks]
+    if datafree is not None and not datafree.empty:
+        frames.append(datafree)
+    runs = pd.concat(frames, ignore_index=True)
+    rows = []
+    for meta in (load_json(p) for p in ensembles):
+        ens, teacher = meta["victim"], meta["teacher"]
+        own = runs[(runs["victim"] == ens) & (runs["method"] == "None")]
+        for attack, mine in own.groupby("attack", sort=True):
+            target = float(mine["defender_acc"].iloc[0])
+            base = runs[(runs["victim"] == teacher) & (runs["attack"] == attack)]
+            picks = [("undefended", base[base["method"] == "None"].head(1))]
+            for defense, curve in base[base["method"] != "None"].groupby("defense", sort=True):
+                closest = (curve["defender_acc"] - target).abs().idxmin()
+                picks.append((defense, curve.loc[[closest]]))
+            picks.append(("MISLEADER", mine.head(1)))
+            for label, pick in picks:
+                if pick.empty:
+                    continue
+                r = pick.iloc[0]
+                rows.append(
+                    {
+                        "dataset": meta["dataset"],
+                        "row": label,
+                        "victim": r["victim"],
+                        "defense": r["defense"],
+                        "attack": attack,
+                        "param": r["param"],
+                        "defender_acc": r["defender_acc"],
+                        "clone_acc": r["clone_acc"],
+                        "fidelity": r["fidelity"],
+                    }
+                )
+    if not rows:
+        raise ValueError("no MISLEADER ensemble runs to tabulate")
+    return pd.DataFrame(rows)[MISLEADER_COLUMNS]
+
+
+def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
+    """Clone accuracy per Table-B row, grouped by attack, one panel per dataset; the defended
+    accuracy of each row is printed in its label."""
+    sns.set_theme(style="whitegrid", context="paper")
+    datasets = list(dict.fromkeys(df["dataset"]))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(7.5 * len(datasets), 3.8), squeeze=False, constrained_layout=True
+    )
+    for col, dataset in enumerate(datasets):
+        part = df[df["dataset"] == dataset]
+        ax = axes[0, col]
+        sns.barplot(data=part, x="row", y="clone_acc", hue="attack", ax=ax)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("")
+        ax.set_ylabel("clone accuracy" if col == 0 else "")
+        ax.set_title(f"{dataset}: clone accuracy per defense (defended accuracy matched to MISLEADER)")
+        ax.tick_params(axis="x", rotation=30)
+    for path in (png_path, pdf_path):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
+    plt.close(fig)

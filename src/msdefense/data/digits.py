@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
 from torch.utils.data import Dataset
 
 from .registry import DatasetSpec, register
@@ -27,6 +26,8 @@ FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 @lru_cache(maxsize=1)
 def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
     """All digits as normalised ``[1797, 1, 32, 32]`` float tensors and their labels."""
+    from sklearn.datasets import load_digits  # lazy: importing sklearn costs a second per job
+
     bunch = load_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).unsqueeze(1)
     images = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1)

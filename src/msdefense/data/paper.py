@@ -38,11 +38,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 
-from .registry import DatasetMissingError, DatasetSpec, Loader, register
+from .paper_specs import PAPER_DATASETS, TORCHVISION_DATASETS  # noqa: F401  (re-exported)
+from .registry import DatasetMissingError
 from .transforms import image_transform
 
-TORCHVISION_DATASETS = ("cifar10", "cifar100", "svhn", "mnist", "fashionmnist", "gtsrb")
-PAPER_DATASETS = (*TORCHVISION_DATASETS, "cub200", "pascal")
 SPLITS = ("train", "test")
 
 PREPARE_HINT = (
@@ -383,45 +382,10 @@ def prepare(name: str, root: Path) -> Path:
     return target
 
 
-def _tv_loader(name: str) -> Loader:
-    def load(root: Path, split: str, augment: bool, download: bool) -> Dataset:
-        return _load_torchvision(name, root, split, augment, download)
-
-    load.__name__ = f"load_{name}"
-    load.__doc__ = f"Loader of {name!r} (torchvision reader; see :mod:`msdefense.data.paper`)."
-    return load
-
-
-_SPECS = (
-    ("cifar10", 10, 3, 32, "CIFAR-10 (torchvision; 50,000 train / 10,000 test)"),
-    ("cifar100", 100, 3, 32, "CIFAR-100 (torchvision; 50,000 train / 10,000 test)"),
-    ("svhn", 10, 3, 32, "SVHN (torchvision; 73,257 train / 26,032 test, 'extra' unused)"),
-    ("mnist", 10, 1, 32, "MNIST (torchvision), resized to 32x32"),
-    ("fashionmnist", 10, 1, 32, "Fashion-MNIST (torchvision), resized to 32x32"),
-    ("gtsrb", 43, 3, 32, "GTSRB (torchvision; ~39,209 train / 12,630 test), resized to 32x32"),
-)
-for _name, _classes, _channels, _size, _description in _SPECS:
-    register(DatasetSpec(_name, _classes, _channels, _size, _tv_loader(_name), True, _description))
-
-register(
-    DatasetSpec(
-        name="cub200",
-        num_classes=200,
-        in_channels=3,
-        image_size=224,
-        loader=_load_cub200,
-        needs_download=True,
-        description="CUB-200-2011 (manual download; official split 5,994 / 5,794), 224x224 crops",
-    )
-)
-register(
-    DatasetSpec(
-        name="pascal",
-        num_classes=20,
-        in_channels=3,
-        image_size=300,
-        loader=_load_pascal,
-        needs_download=True,
-        description="PASCAL VOC 2012 (train 5,717 / val 5,823), one label per image, 300x300",
-    )
-)
+def load_paper_dataset(name: str, root: Path, split: str, augment: bool, download: bool) -> Dataset:
+    """The reader behind every paper dataset's spec (registered in :mod:`msdefense.data.paper_specs`)."""
+    if name == "cub200":
+        return _load_cub200(root, split, augment, download)
+    if name == "pascal":
+        return _load_pascal(root, split, augment, download)
+    return _load_torchvision(name, root, split, augment, download)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_sample_images
 from torch.utils.data import Dataset, Subset
 
 from ..seeding import derive_seed
@@ -93,6 +92,8 @@ def photo_crops(
     """``size`` random crops in [0, 1], shape ``[size, channels, image_size, image_size]``."""
     if not 1 <= crop_min <= crop_max:
         raise ValueError(f"need 1 <= crop_min <= crop_max, got {crop_min}, {crop_max}")
+    from sklearn.datasets import load_sample_images  # lazy: importing sklearn costs a second per job
+
     photos = [
         torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255.0 for im in load_sample_images().images
     ]

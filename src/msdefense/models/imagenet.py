@@ -11,16 +11,22 @@ For ``in_channels != 3`` the 7×7 stem ``conv1`` is replaced by a freshly initia
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from torch import nn
-from torchvision.models import ResNet, resnet34, resnet50
 
 from msdefense.models.registry import register_architecture
 
+if TYPE_CHECKING:
+    from torchvision.models import ResNet
 
-def _build(factory: Callable[..., ResNet], num_classes: int, in_channels: int) -> ResNet:
-    model = factory(weights=None, num_classes=num_classes)
+
+def _build(factory_name: str, num_classes: int, in_channels: int) -> ResNet:
+    # torchvision is imported here, not at module level: importing it costs seconds (it pulls in
+    # torch._dynamo) in every workflow job, and only the 224-px models need it.
+    import torchvision.models
+
+    model = getattr(torchvision.models, factory_name)(weights=None, num_classes=num_classes)
     if in_channels != 3:
         old = model.conv1
         model.conv1 = nn.Conv2d(
@@ -33,10 +39,10 @@ def _build(factory: Callable[..., ResNet], num_classes: int, in_channels: int) -
 @register_architecture("resnet34_imagenet")
 def resnet34_imagenet(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """torchvision ResNet-34 (7×7/2 stem + max-pool), random init, ``fc`` 512→K (Khaled CUB-200 models)."""
-    return _build(resnet34, num_classes, in_channels)
+    return _build("resnet34", num_classes, in_channels)
 
 
 @register_architecture("resnet50_imagenet")
 def resnet50_imagenet(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """torchvision ResNet-50 (bottleneck), random init, ``fc`` 2048→K (GRAD² / Mazeika CUB-200 models)."""
-    return _build(resnet50, num_classes, in_channels)
+    return _build("resnet50", num_classes, in_channels)
