@@ -143,6 +143,13 @@ def _set(cfg: dict, path: str, value) -> None:
         ("victims.digits_lenet5.arch", KeyError, ConfigError, ["victims.digits_lenet5.arch is required"]),
         ("victims.digits_lenet5_ptq_x86.defenses", {"DCP": [0.3]}, ConfigError, ["defenses.DCP", "0.3"]),
         ("latency.victims", ["nobody"], ConfigError, ["latency.victims", "nobody"]),
+        ("data.validation_fraction", 0.7, ConfigError, ["attacker_holdout", "validation_fraction", "< 1"]),
+        (
+            "victims.digits_lenet5_ptq_x86.arch",
+            "lenet5",
+            ConfigError,
+            ["digits_lenet5_ptq_x86.arch", "source"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:
@@ -152,6 +159,31 @@ def test_bad_config_names_the_key(default_config, path, value, error, must_menti
     text = str(info.value)
     for fragment in must_mention:
         assert fragment in text, f"{fragment!r} not in error: {text}"
+
+
+def test_paper_datasets_need_a_validation_part_and_a_matching_generator_range(default_config) -> None:
+    cfg = default_config
+    cfg["data"]["validation_fraction"] = 0.0
+    validated(cfg)  # digits has its own val split
+    cfg["victims"]["digits_lenet5"]["dataset"] = "cub200"
+    for name in (
+        "digits_misleader",
+        "digits_lenet5_ptq_x86",
+        "digits_lenet5_qat_x86",
+        "digits_lenet5_ptq_qnnpack",
+    ):
+        del cfg["victims"][name]
+    cfg["latency"]["victims"] = ["digits_lenet5"]
+    cfg["datafree"]["victims"] = ["digits_lenet5"]
+    cfg["data"]["validation_fraction"] = 0.1
+    with pytest.raises(ConfigError, match="input_range"):
+        validated(cfg)
+    for attack in cfg["datafree"]["attacks"].values():
+        attack.update(input_range="tanh_to_unit_then_normalise", input_mean=[0.485, 0.456, 0.406])
+    validated(cfg)
+    cfg["data"]["validation_fraction"] = 0.0
+    with pytest.raises(ConfigError, match="validation_fraction must be > 0"):
+        validated(cfg)
 
 
 def test_defense_names_that_read_as_missing_values_are_refused(default_config) -> None:

@@ -43,3 +43,18 @@ def test_every_defense_answers_on_an_int8_victim(int8_victim, method: str) -> No
         answers.sum(-1), torch.ones(len(cfg["params"]), 16), atol=1e-5
     )
     torch.testing.assert_close(answers[0], victim_posteriors(int8_victim, x))  # value 0 = undefended
+
+
+@pytest.mark.parametrize("preset", ["dfme_cifar10", "maze_cifar10"])
+def test_dfme_and_maze_run_against_a_defended_int8_victim(int8_victim, preset: str) -> None:
+    from msdefense.attacks import PRESETS, run_datafree
+
+    cfg = PRESETS[preset](query_budget=1500, batch_size=16, generator_width=4, replay_size=64, eval_every=2)
+    defense = build_defense(CONFIGS["DCP"], "digits", {}, seed=0)
+    oracle = Oracle(int8_victim, defense, [1.5], budget=1500)
+    student = build_model("lenet5fifth", 10, 1)
+    val = (torch.randn(20, 1, 32, 32), torch.randint(0, 10, (20,)))
+    result = run_datafree(oracle, student, cfg, (1, 32, 32), "cpu", val, progress=False)
+    assert result.iterations >= 1
+    assert result.queries_used == oracle.queries_used == result.iterations * cfg.cost_per_iteration <= 1500
+    assert all(torch.isfinite(p).all() for p in result.student.parameters())

@@ -96,6 +96,7 @@ def test_misleader_table_matches_each_baseline_to_the_ensembles_defended_accurac
     knock = table[table["attack"] == "knockoff/t"].set_index("row")
     assert list(knock.index) == ["undefended", "X", "MISLEADER"]
     assert knock.loc["X", "param"] == "1.0"  # defender acc 0.85 is closest to the ensemble's 0.86
+    assert knock.loc["X", "defender_acc_gap"] == pytest.approx(-0.01)
     assert knock.loc["MISLEADER", "clone_acc"] == 0.30
     dfme = table[table["attack"] == "dfme"].set_index("row")
     assert dfme.loc["X", "param"] == "0.5"  # the only DCP value DFME ran
@@ -109,8 +110,9 @@ def test_quantization_table_pairs_int8_with_its_fp32_source(tmp_path) -> None:
         tmp_path / "q.json",
     )  # fmt: skip
     lat = [
-        {"victim": v, "method": "None", "batch_size": b, "ms_per_query": ms}
+        {"victim": v, "method": m, "batch_size": b, "ms_per_query": 9.0, "ms_undefended": ms}
         for v, b, ms in [("v", 1, 1.0), ("v", 64, 0.1), ("q", 1, 0.5)]
+        for m in ("DCP", "GRAD")  # no None row needed: every row carries its undefended pass
     ]
     save_json(lat, tmp_path / "lat.json")
     table = quantization_table([tmp_path / "q.json"], [tmp_path / "lat.json"]).set_index("victim")

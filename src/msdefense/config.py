@@ -69,6 +69,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
     check_datafree(config)
+    check_splits(config)
     for v in config["latency"].get("victims", []):
         _known("victim", v, config["victims"], "latency.victims")
     for name in config["victims"]:
@@ -86,6 +87,8 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 
 VICTIM_KINDS = ("train", "misleader", "quantize")
+# 32×32 datasets whose inputs are (x − 0.5) / 0.5: the range of a tanh generator (DFME, MAZE)
+HALF_NORMALISED = ("digits", "cifar10", "cifar100", "svhn", "mnist", "fashionmnist", "gtsrb")
 
 
 def victim_kind(victim: Mapping[str, Any]) -> str:
@@ -123,6 +126,15 @@ def check_victim_kind(config: Mapping[str, Any], name: str) -> None:
     if src["dataset"] != v["dataset"]:
         raise ConfigError(
             f"config key {key}: {source!r} is a {src['dataset']} victim, this one {v['dataset']}"
+        )
+    if kind == "quantize" and "arch" in v:
+        raise ConfigError(
+            f"config key victims.{name}.arch: a quantized victim has its source's architecture; remove the key"
+        )
+    if kind == "misleader" and v["dataset"] not in HALF_NORMALISED:
+        raise ConfigError(
+            f"config key victims.{name}.misleader: MISLEADER's attacker-like stream is defined for the 32×32 "
+            f"datasets normalised with mean = std = 0.5 ({', '.join(HALF_NORMALISED)}), not {v['dataset']!r}"
         )
     try:
         if kind == "misleader":
@@ -179,6 +191,25 @@ def aux_owner(config: Mapping[str, Any], name: str) -> str:
     return v["quantize"]["source"] if victim_kind(v) == "quantize" else name
 
 
+def check_splits(config: Mapping[str, Any]) -> None:
+    """attacker_holdout + validation_fraction < 1, and a validation part wherever a victim's
+    dataset has no ``val`` split of its own (model selection needs one)."""
+    from .data import get_dataset_spec
+
+    holdout, val = config["data"]["attacker_holdout"], config["data"]["validation_fraction"]
+    if holdout + val >= 1:
+        raise ConfigError(
+            f"config keys data.attacker_holdout ({holdout}) + data.validation_fraction ({val}) must be < 1"
+        )
+    if val <= 0:
+        for name, v in config["victims"].items():
+            if "val" not in get_dataset_spec(v["dataset"]).splits:
+                raise ConfigError(
+                    f"config key data.validation_fraction must be > 0: victim {name!r} ({v['dataset']}) has no "
+                    f"validation split of its own, and clones / members are selected on one"
+                )
+
+
 def check_datafree(config: Mapping[str, Any]) -> None:
     """The ``datafree`` section: victims, student, attack presets and overrides, attacked ε."""
     from dataclasses import fields
@@ -188,8 +219,16 @@ def check_datafree(config: Mapping[str, Any]) -> None:
     df = config.get("datafree")
     if not df:
         return
-    for v in df.get("victims", []):
+    for v in df.get("victims") or config["victims"]:
         _known("victim", v, config["victims"], "datafree.victims")
+        dataset = config["victims"][v]["dataset"]
+        tanh_attacks = [n for n, a in df["attacks"].items() if a.get("input_range", "tanh") == "tanh"]
+        if dataset not in HALF_NORMALISED and tanh_attacks:
+            raise ConfigError(
+                f"config key datafree.attacks.{tanh_attacks[0]}.input_range: victim {v!r} ({dataset}) is not "
+                f"normalised with mean = std = 0.5, so tanh output is not its input range; set input_range: "
+                f"tanh_to_unit_then_normalise with input_mean / input_std (and note the generators make 32×32 images)"
+            )
     _known("architecture", df["student"], ARCHITECTURES, "datafree.student")
     allowed = {f.name for f in fields(DataFreeConfig)} - {"name", "seed"}
     for name, attack in df["attacks"].items():
