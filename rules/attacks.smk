@@ -30,7 +30,11 @@ rule train_knockoff:
 
 
 rule run_datafree:
-    """DFME / MAZE (the attack's preset) against one defended oracle; every query is defended."""
+    """DFME / MAZE (the attack's preset) against one defended oracle; every query is defended.
+
+    The longest jobs of an experiment: high priority starts them first, so that short jobs
+    fill the gaps around them.
+    """
     input:
         data=victim_data,
         victim=f"{OUT}/victims/{{victim}}/model.safetensors",
@@ -44,6 +48,7 @@ rule run_datafree:
         f"{OUT}/logs/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.log",
     benchmark:
         f"{OUT}/benchmarks/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.tsv"
+    priority: 10
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS

@@ -1,4 +1,5 @@
 rule train_victim:
+    """Train a victim (teacher) with the reference recipe."""
     input:
         victim_data,
     output:
@@ -9,7 +10,6 @@ rule train_victim:
         f"{OUT}/logs/train_victim/{{victim}}.log",
     benchmark:
         f"{OUT}/benchmarks/train_victim/{{victim}}.tsv"
-    """Train a victim (teacher) with the reference recipe."""
     wildcard_constraints:
         victim=TRAINED,
     conda:
@@ -57,6 +57,7 @@ rule train_misinformation:
 
 
 rule quantize_victim:
+    """int8 copy of a trained victim: PTQ or QAT, FX graph mode, x86 (server) or qnnpack (edge)."""
     input:
         data=victim_data,
         source=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['quantize']['source']}/model.safetensors",
@@ -67,7 +68,6 @@ rule quantize_victim:
         f"{OUT}/logs/quantize_victim/{{victim}}.log",
     benchmark:
         f"{OUT}/benchmarks/quantize_victim/{{victim}}.tsv"
-    """int8 copy of a trained victim: PTQ or QAT, FX graph mode, x86 (server) or qnnpack (edge)."""
     wildcard_constraints:
         victim=QUANTIZED,
     conda:
@@ -87,6 +87,7 @@ rule quantize_victim:
 
 
 rule train_misleader_member:
+    """One MISLEADER member: distilled from the teacher, pushed away from an inner attacker."""
     input:
         data=victim_data,
         teacher=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['misleader']['teacher']}/model.safetensors",
@@ -98,10 +99,10 @@ rule train_misleader_member:
         f"{OUT}/logs/train_misleader_member/{{victim}}/{{member}}.log",
     benchmark:
         f"{OUT}/benchmarks/train_misleader_member/{{victim}}/{{member}}.tsv"
-    """One MISLEADER member: distilled from the teacher, pushed away from an inner attacker."""
     wildcard_constraints:
         victim=MISLEADER,
         member="[0-9]+",
+    priority: 10
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -119,6 +120,7 @@ rule train_misleader_member:
 
 
 rule build_ensemble:
+    """The MISLEADER victim: soft voting over its members' softmax outputs."""
     input:
         members=lambda wc: [
             f"{OUT}/victims/{wc.victim}/members/{i}.safetensors"
@@ -132,9 +134,9 @@ rule build_ensemble:
         f"{OUT}/logs/build_ensemble/{{victim}}.log",
     benchmark:
         f"{OUT}/benchmarks/build_ensemble/{{victim}}.tsv"
-    """The MISLEADER victim: soft voting over its members' softmax outputs."""
     wildcard_constraints:
         victim=MISLEADER,
+    priority: 10
     conda:
         "../envs/msdefense.yaml"
     threads: 1
