@@ -227,6 +227,15 @@ class BestOnValidation:
         return best.eval()
 
 
+def load_answers(posteriors_path: str | Path, param: str) -> tuple[dict[str, np.ndarray], int]:
+    """The arrays ``answer_queries`` wrote and the sweep index of ``param`` (its canonical text)."""
+    answers = load_arrays(posteriors_path)
+    texts = answers["param_texts"].tolist()
+    if param not in texts:
+        raise KeyError(f"{posteriors_path} has no answers for parameter {param!r}; it has {texts}")
+    return answers, texts.index(param)
+
+
 def train_knockoff(
     posteriors_path: str | Path,
     param: str,
@@ -253,11 +262,7 @@ def train_knockoff(
     """
     start = time.perf_counter()
     dev = pick_device(device)
-    answers = load_arrays(posteriors_path)
-    texts = answers["param_texts"].tolist()
-    if param not in texts:
-        raise KeyError(f"{posteriors_path} has no answers for parameter {param!r}; it has {texts}")
-    e = texts.index(param)
+    answers, e = load_answers(posteriors_path, param)
     spec = get_dataset_spec(victim["dataset"])
     root = Path(data["root"])
     cseed = derive_seed(seed, "knockoff", names["victim"], names["transfer"])
@@ -496,11 +501,7 @@ def run_datafree_attack(
 
     start = time.perf_counter()
     dev = pick_device(device)
-    answers = load_arrays(posteriors_path)
-    texts = answers["param_texts"].tolist()
-    if param not in texts:
-        raise KeyError(f"{posteriors_path} has no answers for parameter {param!r}; it has {texts}")
-    e = texts.index(param)
+    answers, e = load_answers(posteriors_path, param)
     model, _ = load_victim(victim_path, dev)
     spec = get_dataset_spec(victim["dataset"])
     root = Path(data["root"])
