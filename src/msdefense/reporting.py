@@ -16,6 +16,15 @@ import seaborn as sns  # noqa: E402
 
 from .io import atomic_path, load_json  # noqa: E402
 
+
+def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
+    """Write ``fig`` to each path (format from the suffix) atomically, then close it."""
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
+    plt.close(fig)
+
+
 KNOCKOFF_COLUMNS = [
     "victim",
     "transfer",
@@ -146,10 +155,7 @@ def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path)
         plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
     grid.set_axis_labels("", "time per query / undefended")
     grid.set_titles("{col_name}")
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            grid.figure.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(grid.figure)
+    save_figure(grid.figure, png_path, pdf_path)
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
@@ -210,10 +216,7 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, title="defense", loc="outside right center")
     fig.suptitle("Utility vs. extraction along each defense's sweep")
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(fig)
+    save_figure(fig, png_path, pdf_path)
 
 
 def datafree_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -273,10 +276,7 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
                 labels.append(lab)
     fig.legend(handles, labels, title="defense", loc="outside right center")
     fig.suptitle("Data-free extraction (DFME / MAZE) against each defended oracle")
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(fig)
+    save_figure(fig, png_path, pdf_path)
 
 
 QUANTIZATION_COLUMNS = [
@@ -415,7 +415,4 @@ def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Pat
         ax.set_ylabel("clone accuracy" if col == 0 else "")
         ax.set_title(f"{dataset}: clone accuracy per defense (defended accuracy matched to MISLEADER)")
         ax.tick_params(axis="x", rotation=30)
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(fig)
+    save_figure(fig, png_path, pdf_path)
