@@ -2,14 +2,14 @@ rule train_knockoff:
     """KnockoffNets soft-label clone trained on the answers for one sweep value."""
     input:
         data=victim_and_transfer_data,
-        posteriors=f"{OUT}/posteriors/{{victim}}/{{transfer}}/{{defense}}.npz",
+        posteriors=rules.answer_queries.output.posteriors,
     output:
-        metrics=f"{OUT}/attacks/knockoff/{{victim}}/{{transfer}}/{{defense}}/{{param}}/metrics.json",
-        model=f"{OUT}/attacks/knockoff/{{victim}}/{{transfer}}/{{defense}}/{{param}}/clone.safetensors",
+        metrics=out(layout.KNOCKOFF_METRICS),
+        model=out(layout.KNOCKOFF_CLONE),
     log:
-        f"{OUT}/logs/train_knockoff/{{victim}}/{{transfer}}/{{defense}}/{{param}}.log",
+        log("train_knockoff", "{victim}/{transfer}/{defense}/{param}"),
     benchmark:
-        f"{OUT}/benchmarks/train_knockoff/{{victim}}/{{transfer}}/{{defense}}/{{param}}.tsv"
+        bench("train_knockoff", "{victim}/{transfer}/{defense}/{param}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -18,13 +18,11 @@ rule train_knockoff:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        transfer=lambda wc: config["transfer_sets"][wc.transfer],
-        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
+        victim_cfg=victim_cfg,
+        transfer_cfg=transfer_cfg,
+        defense_cfg=defense_cfg,
         knockoff=config["knockoff"],
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        **COMMON,
     script:
         "../workflow/scripts/train_knockoff.py"
 
@@ -37,17 +35,17 @@ rule run_datafree:
     """
     input:
         data=victim_data,
-        victim=f"{OUT}/victims/{{victim}}/model.safetensors",
+        victim=lambda wc: victim_model(wc.victim),
         posteriors=datafree_posteriors,
         aux=datafree_aux_inputs,
     output:
-        metrics=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/metrics.json",
-        model=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/student.safetensors",
-        history=f"{OUT}/attacks/datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}/history.csv",
+        metrics=out(layout.DATAFREE_METRICS),
+        model=out(layout.DATAFREE_STUDENT),
+        history=out(layout.DATAFREE_HISTORY),
     log:
-        f"{OUT}/logs/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.log",
+        log("run_datafree", "{attack}/{victim}/{defense}/{param}"),
     benchmark:
-        f"{OUT}/benchmarks/run_datafree/{{attack}}/{{victim}}/{{defense}}/{{param}}.tsv"
+        bench("run_datafree", "{attack}/{victim}/{defense}/{param}")
     priority: 10
     conda:
         "../envs/msdefense.yaml"
@@ -57,13 +55,11 @@ rule run_datafree:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
-        attack=lambda wc: config["datafree"]["attacks"][wc.attack],
-        aux_names=lambda wc: aux_models_of(config, wc.defense),
+        victim_cfg=victim_cfg,
+        defense_cfg=defense_cfg,
+        attack_cfg=lambda wc: config["datafree"]["attacks"][wc.attack],
+        aux_names=aux_names,
         student=config.get("datafree", {}).get("student"),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        **COMMON,
     script:
         "../workflow/scripts/run_datafree.py"

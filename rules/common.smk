@@ -1,8 +1,7 @@
 import re
-from pathlib import Path
 
+from msdefense import layout
 from msdefense.config import (
-    aux_model_path,
     aux_models_of,
     aux_owner,
     datafree_runs,
@@ -13,12 +12,14 @@ from msdefense.config import (
 )
 from msdefense.data import get_dataset_spec
 
-OUT = f"results/{config['experiment']}"
+OUT = layout.results_dir(config)
 DATA_ROOT = config["data"]["root"]
 GPU = config["resources"]["gpu"]
 THREADS = config["resources"]["threads"]
 MEM_MB = config["resources"]["mem_mb"]
 RUNTIME = config["resources"]["runtime"]
+# what every job that trains or queries a model passes to its stage
+COMMON = dict(data=config["data"], seed=config["seed"], device=config["device"])
 
 
 wildcard_constraints:
@@ -31,6 +32,19 @@ wildcard_constraints:
     attack="[A-Za-z0-9_.-]+",
 
 
+def out(pattern, **wildcards):
+    """An artifact of this experiment (msdefense.layout), wildcards not given left open."""
+    return layout.path(OUT, pattern, **wildcards)
+
+
+def log(rule, pattern):
+    return layout.log(OUT, rule, pattern)
+
+
+def bench(rule, pattern):
+    return layout.benchmark(OUT, rule, pattern)
+
+
 def name_pattern(names):
     """A wildcard regex matching exactly ``names`` (and nothing if there are none)."""
     return "|".join(map(re.escape, names)) or "(?!)"
@@ -41,45 +55,70 @@ QUANTIZED = name_pattern(victims_of_kind(config, "quantize"))
 MISLEADER = name_pattern(victims_of_kind(config, "misleader"))
 
 
-def victim_cfg(name):
+def victim_cfg(wc):
     """A victim's config entry with ``arch`` filled in (the auxiliary models' architecture)."""
-    return {**config["victims"][name], "arch": victim_arch(config, name)}
+    return {**config["victims"][wc.victim], "arch": victim_arch(config, wc.victim)}
 
 
-def defense_cfg(victim, defense):
-    """A defense's config entry with the parameters put in front of ``victim``."""
+def transfer_cfg(wc):
+    return config["transfer_sets"][wc.transfer]
+
+
+def defense_cfg(wc):
+    """A defense's config entry with the parameters put in front of the victim."""
     return {
-        **config["defenses"][defense],
-        "params": victim_defenses(config, victim)[defense],
+        **config["defenses"][wc.defense],
+        "params": victim_defenses(config, wc.victim)[wc.defense],
     }
+
+
+def victim_model(victim):
+    return out(layout.VICTIM_MODEL, victim=victim)
+
+
+def source_model(wc):
+    """The fp32 victim an int8 victim is quantized from."""
+    return victim_model(config["victims"][wc.victim]["quantize"]["source"])
+
+
+def teacher(wc):
+    return config["victims"][wc.victim]["misleader"]["teacher"]
 
 
 def dataset_flags(*datasets):
     """The prepare_dataset flags of the datasets that must be downloaded first."""
     return [
-        f"{DATA_ROOT}/{d}/.prepared"
+        layout.DATASET_FLAG.format(root=DATA_ROOT, dataset=d)
         for d in dict.fromkeys(datasets)
         if get_dataset_spec(d).needs_download
     ]
 
 
-def victim_data(wildcards):
-    return dataset_flags(config["victims"][wildcards.victim]["dataset"])
+def victim_data(wc):
+    return dataset_flags(config["victims"][wc.victim]["dataset"])
 
 
-def victim_and_transfer_data(wildcards):
-    transfer = config["transfer_sets"][wildcards.transfer]
+def victim_and_transfer_data(wc):
+    transfer = config["transfer_sets"][wc.transfer]
     extra = [transfer["dataset"]] if transfer["source"] == "dataset" else []
-    return dataset_flags(config["victims"][wildcards.victim]["dataset"], *extra)
+    return dataset_flags(config["victims"][wc.victim]["dataset"], *extra)
 
 
-def aux_model_inputs(wildcards):
+def aux_paths(victim, transfer, defense):
     """Weights of the auxiliary models (surrogates, misinformation model) a defense needs."""
-    owner = aux_owner(config, wildcards.victim)
+    owner = aux_owner(config, victim)
     return [
-        aux_model_path(OUT, name, owner, wildcards.transfer)
-        for name in aux_models_of(config, wildcards.defense)
+        layout.aux_model_path(OUT, name, owner, transfer)
+        for name in aux_models_of(config, defense)
     ]
+
+
+def aux_model_inputs(wc):
+    return aux_paths(wc.victim, wc.transfer, wc.defense)
+
+
+def aux_names(wc):
+    return aux_models_of(config, wc.defense)
 
 
 def datafree_transfer(victim):
@@ -88,24 +127,30 @@ def datafree_transfer(victim):
     return config["victims"][victim]["transfer_sets"][0]
 
 
-def datafree_posteriors(wildcards):
-    transfer = datafree_transfer(wildcards.victim)
-    return f"{OUT}/posteriors/{wildcards.victim}/{transfer}/{wildcards.defense}.npz"
+def datafree_posteriors(wc):
+    return out(
+        layout.POSTERIORS,
+        victim=wc.victim,
+        transfer=datafree_transfer(wc.victim),
+        defense=wc.defense,
+    )
 
 
-def datafree_aux_inputs(wildcards):
-    transfer = datafree_transfer(wildcards.victim)
-    owner = aux_owner(config, wildcards.victim)
-    return [
-        aux_model_path(OUT, name, owner, transfer)
-        for name in aux_models_of(config, wildcards.defense)
-    ]
+def datafree_aux_inputs(wc):
+    return aux_paths(wc.victim, datafree_transfer(wc.victim), wc.defense)
 
 
 def datafree_metrics():
     return [
-        f"{OUT}/attacks/datafree/{a}/{v}/{d}/{p}/metrics.json"
+        out(layout.DATAFREE_METRICS, attack=a, victim=v, defense=d, param=p)
         for a, v, d, p in datafree_runs(config)
+    ]
+
+
+def knockoff_metrics():
+    return [
+        out(layout.KNOCKOFF_METRICS, victim=v, transfer=t, defense=d, param=p)
+        for v, t, d, p in knockoff_runs(config)
     ]
 
 
@@ -114,35 +159,28 @@ def latency_victims():
     return [*chosen, *config["latency"]["reference_victims"]]
 
 
-def knockoff_metrics():
+def latency_files():
+    return [out(layout.LATENCY, victim=v) for v in latency_victims()]
+
+
+def victim_metrics(kind):
     return [
-        f"{OUT}/attacks/knockoff/{v}/{t}/{d}/{p}/metrics.json"
-        for v, t, d, p in knockoff_runs(config)
+        out(layout.VICTIM_METRICS, victim=v) for v in victims_of_kind(config, kind)
     ]
 
 
 def final_targets():
+    tables = ["knockoff", "interpolation", "latency"]
+    figures = ["knockoff_tradeoff", "latency"]
+    if datafree_metrics():
+        tables.append("datafree")
+        figures.append("datafree_tradeoff")
+    if victims_of_kind(config, "quantize"):
+        tables.append("quantization")
+    if victims_of_kind(config, "misleader"):
+        tables.append("misleader")
+        figures.append("misleader")
     return [
-        f"{OUT}/tables/knockoff.csv",
-        f"{OUT}/tables/knockoff.md",
-        f"{OUT}/figures/knockoff_tradeoff.png",
-        f"{OUT}/figures/knockoff_tradeoff.pdf",
-        f"{OUT}/tables/interpolation.csv",
-        f"{OUT}/tables/latency.csv",
-        f"{OUT}/figures/latency.png",
-        *(
-            [f"{OUT}/tables/datafree.csv", f"{OUT}/figures/datafree_tradeoff.png"]
-            if datafree_metrics()
-            else []
-        ),
-        *(
-            [f"{OUT}/tables/quantization.csv"]
-            if victims_of_kind(config, "quantize")
-            else []
-        ),
-        *(
-            [f"{OUT}/tables/misleader.csv", f"{OUT}/figures/misleader.png"]
-            if victims_of_kind(config, "misleader")
-            else []
-        ),
+        *(layout.table(OUT, t, ext) for t in tables for ext in ("csv", "md")),
+        *(layout.figure(OUT, f, ext) for f in figures for ext in ("png", "pdf")),
     ]

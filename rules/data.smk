@@ -5,12 +5,12 @@ localrules:
 rule prepare_dataset:
     """Download a paper dataset into the data root (compute nodes often have no network)."""
     output:
-        touch(f"{DATA_ROOT}/{{dataset}}/.prepared"),
+        touch(layout.DATASET_FLAG.format(root=DATA_ROOT, dataset="{dataset}")),
     log:
-        f"{OUT}/logs/prepare_dataset/{{dataset}}.log",
+        log("prepare_dataset", "{dataset}"),
     conda:
         "../envs/msdefense.yaml"
     params:
-        root=lambda wildcards, output: str(Path(output[0]).parent.parent),
+        root=DATA_ROOT,
     script:
         "../workflow/scripts/prepare_dataset.py"

@@ -1,15 +1,14 @@
-rule train_surrogate:
-    """Defender surrogate for GRAD / MAD: distilled on the transfer set, stopped after N epochs."""
+rule train_misinformation:
+    """Misinformation model of AdaptiveMisinformation: low probability on the true class."""
     input:
-        data=victim_and_transfer_data,
-        victim=f"{OUT}/victims/{{victim}}/model.safetensors",
+        victim_data,
     output:
-        model=f"{OUT}/defender_models/{{victim}}/{{transfer}}/surrogate_e{{epochs}}.safetensors",
-        metrics=f"{OUT}/defender_models/{{victim}}/{{transfer}}/surrogate_e{{epochs}}.json",
+        model=out(layout.MISINFORMATION_MODEL),
+        metrics=out(layout.MISINFORMATION_METRICS),
     log:
-        f"{OUT}/logs/train_surrogate/{{victim}}/{{transfer}}/e{{epochs}}.log",
+        log("train_misinformation", "{victim}"),
     benchmark:
-        f"{OUT}/benchmarks/train_surrogate/{{victim}}/{{transfer}}/e{{epochs}}.tsv"
+        bench("train_misinformation", "{victim}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -18,13 +17,38 @@ rule train_surrogate:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        transfer=lambda wc: config["transfer_sets"][wc.transfer],
+        victim_cfg=victim_cfg,
+        recipe=config["defender_models"]["misinformation"],
+        **COMMON,
+    script:
+        "../workflow/scripts/train_misinformation.py"
+
+
+rule train_surrogate:
+    """Defender surrogate for GRAD / MAD: distilled on the transfer set, stopped after N epochs."""
+    input:
+        data=victim_and_transfer_data,
+        victim=lambda wc: victim_model(wc.victim),
+    output:
+        model=out(layout.SURROGATE_MODEL),
+        metrics=out(layout.SURROGATE_METRICS),
+    log:
+        log("train_surrogate", "{victim}/{transfer}/e{epochs}"),
+    benchmark:
+        bench("train_surrogate", "{victim}/{transfer}/e{epochs}")
+    conda:
+        "../envs/msdefense.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPU,
+        mem_mb=MEM_MB,
+        runtime=RUNTIME,
+    params:
+        victim_cfg=victim_cfg,
+        transfer_cfg=transfer_cfg,
         recipe=config["defender_models"]["surrogate"],
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
         batch_size=config["queries"]["batch_size"],
+        **COMMON,
     script:
         "../workflow/scripts/train_surrogate.py"
 
@@ -33,14 +57,14 @@ rule answer_queries:
     """Defended posteriors on the transfer set and the test set for a defense's whole sweep."""
     input:
         data=victim_and_transfer_data,
-        victim=f"{OUT}/victims/{{victim}}/model.safetensors",
+        victim=lambda wc: victim_model(wc.victim),
         aux=aux_model_inputs,
     output:
-        f"{OUT}/posteriors/{{victim}}/{{transfer}}/{{defense}}.npz",
+        posteriors=out(layout.POSTERIORS),
     log:
-        f"{OUT}/logs/answer_queries/{{victim}}/{{transfer}}/{{defense}}.log",
+        log("answer_queries", "{victim}/{transfer}/{defense}"),
     benchmark:
-        f"{OUT}/benchmarks/answer_queries/{{victim}}/{{transfer}}/{{defense}}.tsv"
+        bench("answer_queries", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -49,13 +73,11 @@ rule answer_queries:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        transfer=lambda wc: config["transfer_sets"][wc.transfer],
-        defense=lambda wc: defense_cfg(wc.victim, wc.defense),
-        aux_names=lambda wc: aux_models_of(config, wc.defense),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        victim_cfg=victim_cfg,
+        transfer_cfg=transfer_cfg,
+        defense_cfg=defense_cfg,
+        aux_names=aux_names,
         batch_size=config["queries"]["batch_size"],
+        **COMMON,
     script:
         "../workflow/scripts/answer_queries.py"

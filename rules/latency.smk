@@ -5,17 +5,13 @@ rule measure_latency:
     that also keeps other jobs from running beside it and skewing the timings.
     """
     input:
-        victim=lambda wc: (
-            [f"{OUT}/victims/{wc.victim}/model.safetensors"]
-            if wc.victim in config["victims"]
-            else []
-        ),
+        victim=lambda wc: [victim_model(wc.victim)] if wc.victim in config["victims"] else [],
     output:
-        f"{OUT}/latency/{{victim}}.json",
+        latency=out(layout.LATENCY),
     log:
-        f"{OUT}/logs/measure_latency/{{victim}}.log",
+        log("measure_latency", "{victim}"),
     benchmark:
-        f"{OUT}/benchmarks/measure_latency/{{victim}}.tsv"
+        bench("measure_latency", "{victim}")
     conda:
         "../envs/msdefense.yaml"
     threads: config["latency"]["threads"]

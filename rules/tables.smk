@@ -1,30 +1,30 @@
 rule tables:
     """KnockoffNets table, GRAD² interpolation table and the utility/extraction trade-off figure."""
     input:
-        knockoff_metrics(),
+        metrics=knockoff_metrics(),
     output:
         csv=report(
-            f"{OUT}/tables/knockoff.csv",
+            layout.table(OUT, "knockoff", "csv"),
             caption="../workflow/report/knockoff_table.rst",
             category="Tables",
         ),
-        md=f"{OUT}/tables/knockoff.md",
+        md=layout.table(OUT, "knockoff", "md"),
         interpolation=report(
-            f"{OUT}/tables/interpolation.csv",
+            layout.table(OUT, "interpolation", "csv"),
             caption="../workflow/report/interpolation_table.rst",
             category="Tables",
         ),
-        interpolation_md=f"{OUT}/tables/interpolation.md",
+        interpolation_md=layout.table(OUT, "interpolation", "md"),
         png=report(
-            f"{OUT}/figures/knockoff_tradeoff.png",
+            layout.figure(OUT, "knockoff_tradeoff", "png"),
             caption="../workflow/report/knockoff_tradeoff.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/knockoff_tradeoff.pdf",
+        pdf=layout.figure(OUT, "knockoff_tradeoff", "pdf"),
     log:
-        f"{OUT}/logs/tables/knockoff.log",
+        log("tables", "knockoff"),
     benchmark:
-        f"{OUT}/benchmarks/tables/knockoff.tsv"
+        bench("tables", "knockoff")
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -38,24 +38,24 @@ rule tables:
 rule latency_table:
     """Latency table (ms per query, overhead vs the undefended pass, slowdown vs DCP) and figure."""
     input:
-        expand(f"{OUT}/latency/{{victim}}.json", victim=latency_victims()),
+        metrics=latency_files(),
     output:
         csv=report(
-            f"{OUT}/tables/latency.csv",
+            layout.table(OUT, "latency", "csv"),
             caption="../workflow/report/latency_table.rst",
             category="Tables",
         ),
-        md=f"{OUT}/tables/latency.md",
+        md=layout.table(OUT, "latency", "md"),
         png=report(
-            f"{OUT}/figures/latency.png",
+            layout.figure(OUT, "latency", "png"),
             caption="../workflow/report/latency_figure.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/latency.pdf",
+        pdf=layout.figure(OUT, "latency", "pdf"),
     log:
-        f"{OUT}/logs/tables/latency.log",
+        log("tables", "latency"),
     benchmark:
-        f"{OUT}/benchmarks/tables/latency.tsv"
+        bench("tables", "latency")
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -69,24 +69,24 @@ rule latency_table:
 rule datafree_table:
     """Data-free (DFME / MAZE) table and its utility/extraction figure."""
     input:
-        datafree_metrics(),
+        metrics=datafree_metrics(),
     output:
         csv=report(
-            f"{OUT}/tables/datafree.csv",
+            layout.table(OUT, "datafree", "csv"),
             caption="../workflow/report/datafree_table.rst",
             category="Tables",
         ),
-        md=f"{OUT}/tables/datafree.md",
+        md=layout.table(OUT, "datafree", "md"),
         png=report(
-            f"{OUT}/figures/datafree_tradeoff.png",
+            layout.figure(OUT, "datafree_tradeoff", "png"),
             caption="../workflow/report/datafree_tradeoff.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/datafree_tradeoff.pdf",
+        pdf=layout.figure(OUT, "datafree_tradeoff", "pdf"),
     log:
-        f"{OUT}/logs/tables/datafree.log",
+        log("tables", "datafree"),
     benchmark:
-        f"{OUT}/benchmarks/tables/datafree.tsv"
+        bench("tables", "datafree")
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -100,20 +100,17 @@ rule datafree_table:
 rule quantization_table:
     """Paper A §11: fp32 vs int8 victims (accuracy, weight size, ms per query)."""
     input:
-        victims=lambda wc: expand(
-            f"{OUT}/victims/{{victim}}/metrics.json",
-            victim=victims_of_kind(config, "quantize"),
-        ),
-        latency=expand(f"{OUT}/latency/{{victim}}.json", victim=latency_victims()),
+        victims=victim_metrics("quantize"),
+        latency=latency_files(),
     output:
         csv=report(
-            f"{OUT}/tables/quantization.csv",
+            layout.table(OUT, "quantization", "csv"),
             caption="../workflow/report/quantization_table.rst",
             category="Tables",
         ),
-        md=f"{OUT}/tables/quantization.md",
+        md=layout.table(OUT, "quantization", "md"),
     log:
-        f"{OUT}/logs/tables/quantization.log",
+        log("tables", "quantization"),
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -128,27 +125,24 @@ rule misleader_table:
     """MISLEADER's Table B: clone accuracy of every attack on the ensemble and on the teacher
     behind each baseline defense at matched defended accuracy."""
     input:
-        ensembles=lambda wc: expand(
-            f"{OUT}/victims/{{victim}}/metrics.json",
-            victim=victims_of_kind(config, "misleader"),
-        ),
+        ensembles=victim_metrics("misleader"),
         knockoff=knockoff_metrics(),
         datafree=datafree_metrics(),
     output:
         csv=report(
-            f"{OUT}/tables/misleader.csv",
+            layout.table(OUT, "misleader", "csv"),
             caption="../workflow/report/misleader_table.rst",
             category="Tables",
         ),
-        md=f"{OUT}/tables/misleader.md",
+        md=layout.table(OUT, "misleader", "md"),
         png=report(
-            f"{OUT}/figures/misleader.png",
+            layout.figure(OUT, "misleader", "png"),
             caption="../workflow/report/misleader_figure.rst",
             category="Figures",
         ),
-        pdf=f"{OUT}/figures/misleader.pdf",
+        pdf=layout.figure(OUT, "misleader", "pdf"),
     log:
-        f"{OUT}/logs/tables/misleader.log",
+        log("tables", "misleader"),
     conda:
         "../envs/msdefense.yaml"
     threads: 1

@@ -3,13 +3,13 @@ rule train_victim:
     input:
         victim_data,
     output:
-        model=f"{OUT}/victims/{{victim}}/model.safetensors",
-        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
-        history=f"{OUT}/victims/{{victim}}/history.csv",
+        model=out(layout.VICTIM_MODEL),
+        metrics=out(layout.VICTIM_METRICS),
+        history=out(layout.VICTIM_HISTORY),
     log:
-        f"{OUT}/logs/train_victim/{{victim}}.log",
+        log("train_victim", "{victim}"),
     benchmark:
-        f"{OUT}/benchmarks/train_victim/{{victim}}.tsv"
+        bench("train_victim", "{victim}")
     wildcard_constraints:
         victim=TRAINED,
     conda:
@@ -20,54 +20,24 @@ rule train_victim:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        victim_cfg=victim_cfg,
+        **COMMON,
     script:
         "../workflow/scripts/train_victim.py"
-
-
-rule train_misinformation:
-    """Misinformation model of AdaptiveMisinformation: low probability on the true class."""
-    input:
-        victim_data,
-    output:
-        model=f"{OUT}/defender_models/{{victim}}/misinformation.safetensors",
-        metrics=f"{OUT}/defender_models/{{victim}}/misinformation.json",
-    log:
-        f"{OUT}/logs/train_misinformation/{{victim}}.log",
-    benchmark:
-        f"{OUT}/benchmarks/train_misinformation/{{victim}}.tsv"
-    conda:
-        "../envs/msdefense.yaml"
-    threads: THREADS
-    resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
-    params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        recipe=config["defender_models"]["misinformation"],
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
-    script:
-        "../workflow/scripts/train_misinformation.py"
 
 
 rule quantize_victim:
     """int8 copy of a trained victim: PTQ or QAT, FX graph mode, x86 (server) or qnnpack (edge)."""
     input:
         data=victim_data,
-        source=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['quantize']['source']}/model.safetensors",
+        source=source_model,
     output:
-        model=f"{OUT}/victims/{{victim}}/model.safetensors",
-        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
+        model=out(layout.VICTIM_MODEL),
+        metrics=out(layout.VICTIM_METRICS),
     log:
-        f"{OUT}/logs/quantize_victim/{{victim}}.log",
+        log("quantize_victim", "{victim}"),
     benchmark:
-        f"{OUT}/benchmarks/quantize_victim/{{victim}}.tsv"
+        bench("quantize_victim", "{victim}")
     wildcard_constraints:
         victim=QUANTIZED,
     conda:
@@ -78,10 +48,8 @@ rule quantize_victim:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        victim_cfg=victim_cfg,
+        **COMMON,
     script:
         "../workflow/scripts/quantize_victim.py"
 
@@ -90,15 +58,15 @@ rule train_misleader_member:
     """One MISLEADER member: distilled from the teacher, pushed away from an inner attacker."""
     input:
         data=victim_data,
-        teacher=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['misleader']['teacher']}/model.safetensors",
+        teacher=lambda wc: victim_model(teacher(wc)),
     output:
-        model=f"{OUT}/victims/{{victim}}/members/{{member}}.safetensors",
-        metrics=f"{OUT}/victims/{{victim}}/members/{{member}}.json",
-        history=f"{OUT}/victims/{{victim}}/members/{{member}}.csv",
+        model=out(layout.MEMBER_MODEL),
+        metrics=out(layout.MEMBER_METRICS),
+        history=out(layout.MEMBER_HISTORY),
     log:
-        f"{OUT}/logs/train_misleader_member/{{victim}}/{{member}}.log",
+        log("train_misleader_member", "{victim}/{member}"),
     benchmark:
-        f"{OUT}/benchmarks/train_misleader_member/{{victim}}/{{member}}.tsv"
+        bench("train_misleader_member", "{victim}/{member}")
     wildcard_constraints:
         victim=MISLEADER,
         member="[0-9]+",
@@ -111,10 +79,8 @@ rule train_misleader_member:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        victim_cfg=victim_cfg,
+        **COMMON,
     script:
         "../workflow/scripts/train_misleader_member.py"
 
@@ -122,18 +88,19 @@ rule train_misleader_member:
 rule build_ensemble:
     """The MISLEADER victim: soft voting over its members' softmax outputs."""
     input:
-        members=lambda wc: [
-            f"{OUT}/victims/{wc.victim}/members/{i}.safetensors"
-            for i in range(len(config["victims"][wc.victim]["misleader"]["members"]))
-        ],
-        teacher_metrics=lambda wc: f"{OUT}/victims/{config['victims'][wc.victim]['misleader']['teacher']}/metrics.json",
+        members=lambda wc: expand(
+            rules.train_misleader_member.output.model,
+            victim=wc.victim,
+            member=range(len(config["victims"][wc.victim]["misleader"]["members"])),
+        ),
+        teacher_metrics=lambda wc: out(layout.VICTIM_METRICS, victim=teacher(wc)),
     output:
-        model=f"{OUT}/victims/{{victim}}/model.safetensors",
-        metrics=f"{OUT}/victims/{{victim}}/metrics.json",
+        model=out(layout.VICTIM_MODEL),
+        metrics=out(layout.VICTIM_METRICS),
     log:
-        f"{OUT}/logs/build_ensemble/{{victim}}.log",
+        log("build_ensemble", "{victim}"),
     benchmark:
-        f"{OUT}/benchmarks/build_ensemble/{{victim}}.tsv"
+        bench("build_ensemble", "{victim}")
     wildcard_constraints:
         victim=MISLEADER,
     priority: 10
@@ -144,9 +111,7 @@ rule build_ensemble:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim=lambda wc: victim_cfg(wc.victim),
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
+        victim_cfg=victim_cfg,
+        **COMMON,
     script:
         "../workflow/scripts/build_ensemble.py"

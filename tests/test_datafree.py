@@ -24,9 +24,9 @@ from msdefense.attacks import (
     to_victim_input,
     zo_gradient,
 )
-from msdefense.attacks.datafree import _val_accuracy
 from msdefense.defenses import NoDefense
 from msdefense.oracle import Oracle
+from msdefense.training import accuracy, predict_logits
 
 SHAPE = (1, 8, 8)
 K = 5
@@ -74,7 +74,7 @@ def tiny_cfg(**kw) -> DataFreeConfig:
 def run(cfg: DataFreeConfig, victim: nn.Module | None = None, budget: int | None = None, **kw):
     victim = victim or CountingVictim()
     oracle = Oracle(victim, NoDefense(), [0.0], budget=budget)
-    res = run_datafree(oracle, tiny_student(), cfg, SHAPE, progress=False, **kw)
+    res = run_datafree(oracle, tiny_student(), cfg, image_shape=SHAPE, progress=False, **kw)
     return res, oracle, victim
 
 
@@ -196,7 +196,7 @@ def test_student_learns_the_victim_and_best_is_selected_on_validation() -> None:
     assert res.best_val_acc == best["val_acc"] and res.best_iteration == best["iteration"]
     assert res.best_val_acc > max(0.6, first["val_acc"] + 0.2), res.history  # chance is 0.2
     selected = load_best(res.student, res)
-    assert _val_accuracy(selected, xv, yv, torch.device("cpu")) == res.best_val_acc
+    assert accuracy(predict_logits(selected, xv, torch.device("cpu"), amp=False), yv) == res.best_val_acc
     assert all(math.isfinite(r["loss_G"]) for r in res.history)
 
 

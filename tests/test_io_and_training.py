@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from msdefense.io import atomic_path, load_arrays, save_arrays
-from msdefense.jobs import load_classifier, save_classifier
+from msdefense.victims import load_victim, read_victim_info, save_classifier
 from msdefense.models import build_model
 from msdefense.training import (
     SGDRecipe,
@@ -41,11 +41,28 @@ def test_npz_roundtrip_without_pickle(tmp_path) -> None:
 
 def test_classifier_roundtrip_is_bit_identical(tmp_path) -> None:
     model = build_model("lenet5half", 10, 1).eval()
-    save_classifier(model, tmp_path / "m.safetensors", "lenet5half", "digits")
-    loaded, meta = load_classifier(tmp_path / "m.safetensors")
-    assert meta["arch"] == "lenet5half" and meta["dataset"] == "digits"
+    save_classifier(model, tmp_path / "m.safetensors", arch="lenet5half", dataset="digits")
+    loaded, info = load_victim(tmp_path / "m.safetensors")
+    assert (info.kind, info.arch, info.dataset, info.num_classes) == ("fp32", "lenet5half", "digits", 10)
+    assert read_victim_info(tmp_path / "m.safetensors") == info
     x = torch.randn(4, 1, 32, 32)
     assert torch.equal(model(x), loaded(x))
+
+
+def test_identical_weights_give_identical_bytes(tmp_path) -> None:
+    """safetensors keeps metadata in a hash map (its order changes per process); the store sorts it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, sys; from msdefense.models import build_model; from msdefense.victims import save_classifier;"
+        "torch.manual_seed(0); save_classifier(build_model('lenet5fifth', 10, 1), sys.argv[1], arch='lenet5fifth', "
+        "dataset='digits')"
+    )
+    paths = [tmp_path / f"{i}.safetensors" for i in range(3)]
+    for path in paths:  # separate processes: a fresh hash seed each
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert len({p.read_bytes() for p in paths}) == 1
 
 
 def test_soft_cross_entropy_equals_cross_entropy_on_one_hot() -> None:
@@ -70,7 +87,7 @@ def test_distillation_learns_the_teacher() -> None:
     student = build_model("lenet5fifth", 3, 1)
     agree_before = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
     hist = distill(
-        student, data, targets, SGDRecipe(epochs=15, batch_size=32, lr=0.05), torch.device("cpu"), 0
+        student, data, targets, SGDRecipe(epochs=15, batch_size=32, lr=0.05), device=torch.device("cpu"), seed=0
     )
     agree_after = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -85,10 +102,10 @@ def test_stop_after_ends_training_early_on_the_full_schedule() -> None:
     recipe = SGDRecipe(epochs=10, batch_size=32, lr=0.05)
     untouched = build_model("lenet5fifth", 3, 1)
     before = {k: v.clone() for k, v in untouched.state_dict().items()}
-    assert distill(untouched, data, targets, recipe, torch.device("cpu"), 0, stop_after=0) == []
+    assert distill(untouched, data, targets, recipe, device=torch.device("cpu"), seed=0, stop_after=0) == []
     assert all(torch.equal(before[k], v) for k, v in untouched.state_dict().items())  # 0 epochs = untrained
     hist = distill(
-        build_model("lenet5fifth", 3, 1), data, targets, recipe, torch.device("cpu"), 0, stop_after=3
+        build_model("lenet5fifth", 3, 1), data, targets, recipe, device=torch.device("cpu"), seed=0, stop_after=3
     )
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["lr"] > 0.5 * recipe.lr  # still early in the 10-epoch cosine schedule

@@ -1,4 +1,4 @@
-"""MISLEADER members and ensemble (reference seed-misleader-dfme.md §1.3, §1.5): losses,
+"""MISLEADER members and ensemble (Cheng et al. 2025; docs/methods.md, MISLEADER): losses,
 attacker-like augmentation, the effect of λ, soft voting through the oracle, storage."""
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from msdefense.misleader import (
     MemberSpec,
     attacker_like,
     imitation_loss,
-    load_ensemble,
     member_loss,
-    save_ensemble,
     train_member,
 )
 from msdefense.models import build_model
 from msdefense.oracle import victim_posteriors
 from msdefense.training import SGDRecipe, train_classifier
+from msdefense.victims import VictimInfo, load_victim, save_victim
 
 K = 10
 
@@ -131,7 +130,7 @@ def toy_problem():
     torch.manual_seed(0)
     teacher = build_model("lenet5fifth", K, 1)
     recipe = SGDRecipe(epochs=10, batch_size=32, lr=0.1)
-    train_classifier(teacher, TensorImageDataset(x, y), {}, recipe, torch.device("cpu"), 0)
+    train_classifier(teacher, TensorImageDataset(x, y), {}, recipe, device=torch.device("cpu"), seed=0)
     teacher.eval()
     with torch.no_grad():
         yt = teacher(x).argmax(-1)
@@ -149,7 +148,16 @@ def test_lambda_increases_member_attacker_divergence(toy_problem):
     for lam in (0.0, 2.0):
         spec = MemberSpec("lenet5fifth", lam=lam, temperature=2.0, alpha=0.5)
         member, history, info = train_member(
-            teacher, spec, recipe, train, val, K, 1, "cpu", 7, progress=False
+            teacher,
+            spec,
+            recipe,
+            train,
+            val,
+            num_classes=K,
+            in_channels=1,
+            device="cpu",
+            seed=7,
+            progress=False,
         )
         assert len(history) == recipe.epochs and info["steps_per_epoch"] == 4
         assert {"train_total", "train_kd", "train_ce", "train_div", "val_acc", "val_attack_kl"} <= set(
@@ -166,7 +174,8 @@ def test_train_member_is_deterministic(toy_problem):
     teacher, train, val = toy_problem
     recipe = MemberRecipe(epochs=1, batch_size=16, a_iter=1)
     spec = MemberSpec("lenet5fifth", lam=0.5, temperature=2.0, alpha=0.3)
-    runs = [train_member(teacher, spec, recipe, train, val, K, 1, "cpu", 3, progress=False) for _ in range(2)]
+    kw = {"num_classes": K, "in_channels": 1, "device": "cpu", "seed": 3, "progress": False}
+    runs = [train_member(teacher, spec, recipe, train, val, **kw) for _ in range(2)]
     for p, q in zip(runs[0][0].state_dict().values(), runs[1][0].state_dict().values(), strict=True):
         assert torch.equal(p, q)
     drop_time = [{k: v for k, v in h.items() if k != "seconds"} for h in (runs[0][1][0], runs[1][1][0])]
@@ -188,24 +197,37 @@ def test_ensemble_output_is_the_soft_vote_through_softmax():
     torch.testing.assert_close(victim_posteriors(ens, x), mean, atol=1e-6, rtol=0)  # what the oracle answers
 
 
+def _ensemble_info(archs: list[str], **extra: str) -> VictimInfo:
+    return VictimInfo(
+        kind="ensemble",
+        arch=archs[0],
+        dataset="digits",
+        num_classes=K,
+        in_channels=1,
+        member_archs=tuple(archs),
+        extra=extra,
+    )
+
+
 def test_save_load_roundtrip(tmp_path):
     ens = Ensemble(_members(seed=4)).eval()
     archs = ["lenet5fifth", "lenet5half", "lenet5fifth"]
     path = tmp_path / "ens" / "model.safetensors"
-    save_ensemble(ens, path, archs, "digits", K, 1, {"seed": 4, "note": "x"})
+    save_victim(ens, path, _ensemble_info(archs, seed="4", note="x"))
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata()
         keys = list(fh.keys())
     assert meta["kind"] == "ensemble" and json.loads(meta["member_archs"]) == archs
     assert all(k.startswith(("member0.", "member1.", "member2.")) for k in keys)
-    loaded, meta2 = load_ensemble(path)
-    assert meta2["dataset"] == "digits" and meta2["seed"] == "4" and meta2["note"] == "x"
+    loaded, info = load_victim(path)
+    assert isinstance(loaded, Ensemble) and not loaded.training
+    assert info.dataset == "digits" and info.extra["seed"] == "4" and info.extra["note"] == "x"
     x = _images(8, seed=9)
     with torch.no_grad():
         assert torch.equal(loaded(x), ens(x))
     assert not list(tmp_path.glob("ens/.*"))  # no temporary file left behind
     with pytest.raises(ValueError, match="member archs"):
-        save_ensemble(ens, tmp_path / "bad.safetensors", archs[:2], "digits", K, 1)
+        save_victim(ens, tmp_path / "bad.safetensors", _ensemble_info(archs[:2]))
 
 
 def test_spec_is_frozen():

@@ -1,4 +1,4 @@
-"""Model registry: exact parameter counts vs the reference model zoo, output shapes, error messages."""
+"""Model registry: exact parameter counts vs the original code's model zoo, output shapes, error messages."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# Counts from seed-misleader-dfme.md §5 (and §2.2 / §3.1 for generators) unless noted.
+# Counts of the MISLEADER / DFME / MAZE code's networks (computed from their layer definitions; ResNet-18-8x
+# matches the DFME log, 11,173,962) unless noted.
 CLASSIFIER_COUNTS = [
     ("resnet18_8x", 10, 3, 11_173_962),
     ("resnet18_8x", 100, 3, 11_220_132),
@@ -39,7 +40,7 @@ CLASSIFIER_COUNTS = [
     ("lenet5fifth", 10, 1, 9_884),
     ("wrn22_2", 10, 3, 1_079_642),
     ("wrn22_2", 100, 3, 1_091_252),
-    # Not in the reference table. CIFAR ResNets use option-B (1×1 conv + BN) projection shortcuts, like
+    # Not in those code bases. CIFAR ResNets use option-B (1×1 conv + BN) projection shortcuts, like
     # Khaled et al.'s bearpaw-derived code; 272,474 / 466,906 / 855,770 are the well-known option-B counts
     # (option A, parameter-free, would give 269,722 / 464,154 / 853,018).
     ("resnet20", 10, 3, 272_474),

@@ -183,7 +183,7 @@ def test_mnist_like(tmp_path: Path, name: str) -> None:
 
 def test_gtsrb_sizes_and_labels(tmp_path: Path) -> None:
     base = tmp_path / "gtsrb"
-    sizes = [(15, 20), (60, 40), (250, 33)]  # (width, height): below the 24-px crop limit and large (B6)
+    sizes = [(15, 20), (60, 40), (250, 33)]  # (width, height): below the 24-px crop limit, and large
     classes = [0, 42, 42]
     for k, ((w, h), cls) in enumerate(zip(sizes, classes, strict=True)):
         folder = base / "GTSRB" / "Training" / f"{cls:05d}"

@@ -11,23 +11,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from msdefense.io import save_model
+from msdefense.io import save_tensors
 from msdefense.models import build_model
 from msdefense.quantization import (
     QuantizedVictim,
     QuantRecipe,
-    is_quantized_file,
-    load_quantized,
     model_size_mb,
     quantize_ptq,
     quantize_qat,
-    save_quantized,
+    quantized_state,
+    rebuild_quantized,
 )
+from msdefense.victims import VictimInfo, load_victim, read_victim_info, save_victim
 
 BACKENDS = ("x86", "qnnpack")
 K = 10
 EXAMPLE = torch.zeros(1, 1, 32, 32)
 META = {"arch": "lenet5", "num_classes": str(K), "in_channels": "1", "dataset": "synthetic"}
+
+
+def _info(kind: str, **extra: str) -> VictimInfo:
+    return VictimInfo(
+        kind=kind, arch="lenet5", dataset="synthetic", num_classes=K, in_channels=1, extra=extra
+    )
 
 
 def _task(n: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -83,7 +89,9 @@ def qat(fp32, data) -> dict[str, tuple[QuantizedVictim, dict]]:
     # four SGD steps must move the weights by more than one quantization step (if they reach the weights).
     train = TensorDataset(data["x"][:128], (data["y"][:128] + 1) % K)
     before = _state_copy(fp32)
-    out = {b: quantize_qat(fp32, b, train, _recipe("qat", b), 0, EXAMPLE) for b in BACKENDS}
+    out = {
+        b: quantize_qat(fp32, b, train, _recipe("qat", b), seed=0, example_input=EXAMPLE) for b in BACKENDS
+    }
     after = fp32.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "quantize_qat mutated the fp32 model"
     return out
@@ -128,7 +136,7 @@ def _max_rounding_ratio(victim: QuantizedVictim, fp32: nn.Module) -> float:
     """max over conv/linear layers of |dequant(w_int8) − w_fp32| / scale.
 
     ≤ 0.5 when the int8 weights are the fp32 weights rounded (PTQ, or QAT whose optimizer never touched the
-    prepared model, bug B11); > 1 when training moved them by more than one quantization step.
+    prepared model, as in the original code); > 1 when training moved them by more than one quantization step.
     """
     fp32_modules = dict(fp32.named_modules())
     ratio, layers = 0.0, 0
@@ -149,10 +157,10 @@ def _max_rounding_ratio(victim: QuantizedVictim, fp32: nn.Module) -> float:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_qat_changes_weights_b11(fp32, ptq, qat, backend) -> None:
+def test_qat_changes_weights(fp32, ptq, qat, backend) -> None:
     victim, info = qat[backend]
     assert info["weights_compared"] == 5 and info["steps"] == 4
-    assert info["weight_max_abs_change"] > 0  # exactly 0 with bug B11
+    assert info["weight_max_abs_change"] > 0  # exactly 0 when the optimizer holds the fp32 weights
     assert _max_rounding_ratio(victim, fp32) > 1.0
     assert _max_rounding_ratio(ptq[backend], fp32) <= 0.5 + 1e-3  # control: PTQ only rounds
 
@@ -162,9 +170,11 @@ def test_qat_changes_weights_b11(fp32, ptq, qat, backend) -> None:
 def test_save_load_bit_identical(ptq, qat, data, tmp_path, backend, mode) -> None:
     victim = ptq[backend] if mode == "ptq" else qat[backend][0]
     path = tmp_path / f"{mode}_{backend}.safetensors"
-    save_quantized(victim, path, {**META, **_recipe(mode, backend).to_metadata()})
-    assert is_quantized_file(path)
-    loaded, meta = load_quantized(path)
+    save_victim(victim, path, _info("int8", **_recipe(mode, backend).to_metadata()))
+    assert read_victim_info(path).kind == "int8"
+    loaded, info = load_victim(path, kinds=("int8",))
+    meta = info.extra
+    assert isinstance(loaded, QuantizedVictim)
     assert (loaded.backend, loaded.mode, meta["quant_backend"], meta["quant_mode"]) == (
         backend,
         mode,
@@ -215,15 +225,20 @@ def test_recipe_from_config() -> None:
         QuantRecipe.from_config(cfg)
 
 
-def test_load_rejects_files_without_quant_metadata(fp32, ptq, tmp_path) -> None:
+def test_rebuild_rejects_state_without_quant_metadata(fp32, ptq, tmp_path) -> None:
+    tensors, meta = quantized_state(ptq["x86"])
+    with pytest.raises(ValueError, match="lacks the key 'arch'"):
+        rebuild_quantized(meta, tensors)
+    with pytest.raises(ValueError, match="not an int8 victim .* 'quant_mode'"):
+        rebuild_quantized(META, tensors)
     bare = tmp_path / "bare.safetensors"
-    save_model(fp32, bare)
-    with pytest.raises(ValueError, match="metadata lacks the key 'arch'"):
-        load_quantized(bare)
+    save_tensors(fp32.state_dict(), bare)
+    with pytest.raises(ValueError, match="metadata key 'kind'"):
+        load_victim(bare)
     fp32_victim = tmp_path / "fp32.safetensors"
-    save_model(fp32, fp32_victim, META)
-    assert not is_quantized_file(fp32_victim)
-    with pytest.raises(ValueError, match="not a quantized victim"):
-        load_quantized(fp32_victim)
-    with pytest.raises(ValueError, match="arch"):
-        save_quantized(ptq["x86"], tmp_path / "x.safetensors", {"num_classes": "10", "in_channels": "1"})
+    save_victim(fp32, fp32_victim, _info("fp32"))
+    assert read_victim_info(fp32_victim).kind == "fp32"
+    with pytest.raises(ValueError, match="fp32 model where int8"):
+        load_victim(fp32_victim, kinds=("int8",))
+    with pytest.raises(TypeError, match="QuantizedVictim"):
+        save_victim(fp32, tmp_path / "x.safetensors", _info("int8"))

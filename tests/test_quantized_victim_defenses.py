@@ -54,7 +54,9 @@ def test_dfme_and_maze_run_against_a_defended_int8_victim(int8_victim, preset: s
     oracle = Oracle(int8_victim, defense, [1.5], budget=1500)
     student = build_model("lenet5fifth", 10, 1)
     val = (torch.randn(20, 1, 32, 32), torch.randint(0, 10, (20,)))
-    result = run_datafree(oracle, student, cfg, (1, 32, 32), "cpu", val, progress=False)
+    result = run_datafree(
+        oracle, student, cfg, image_shape=(1, 32, 32), device="cpu", val_data=val, progress=False
+    )
     assert result.iterations >= 1
     assert result.queries_used == oracle.queries_used == result.iterations * cfg.cost_per_iteration <= 1500
     assert all(torch.isfinite(p).all() for p in result.student.parameters())

@@ -7,12 +7,11 @@ fails before any job runs, with the offending key and the known names in the mes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .data import DATASETS, TRANSFER_SOURCES
-from .defenses import DEFENSES, required_aux_models
+from .defenses import DEFENSES, OptionError, check_defense_config, required_aux_models
 from .models import ARCHITECTURES
 
 # Words pandas.read_csv turns into NaN by default: never usable as names in the tables.
@@ -62,6 +61,12 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"(pandas.read_csv); name the undefended oracle e.g. 'undefended' (method: None)"
             )
         _known("defense", d["method"], DEFENSES, f"defenses.{name}.method")
+        try:  # every key against the method's declared options (names, types, ranges, finite numbers)
+            options = check_defense_config(name, d)
+        except OptionError as exc:
+            raise ConfigError(f"config key {exc}") from None
+        for dataset in options.get("gamma_by_dataset", {}):
+            _known("dataset", dataset, DATASETS, f"defenses.{name}.gamma_by_dataset")
         if d["method"] == "None" and list(map(float, d["params"])) != [0.0]:
             raise ConfigError(f"config key defenses.{name}.params: the None defense takes params [0.0]")
         texts = [format_param(p) for p in d["params"]]
@@ -277,20 +282,6 @@ def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
             for defense, params in victim_defenses(config, victim).items():
                 for p in params:
                     yield victim, transfer, defense, format_param(p)
-
-
-def aux_model_path(out: str, name: str, victim: str, transfer: str) -> str:
-    """Where the workflow keeps the auxiliary model ``name`` of a defense of ``victim``.
-
-    ``misinformation`` (AdaptiveMisinformation) is per victim; ``surrogate_e<N>`` (GRAD, MAD:
-    distilled on the transfer set, stopped after N epochs) is per victim × transfer set.
-    """
-    if name == "misinformation":
-        return f"{out}/defender_models/{victim}/misinformation.safetensors"
-    match = re.fullmatch(r"surrogate_e(\d+)", name)
-    if match:
-        return f"{out}/defender_models/{victim}/{transfer}/surrogate_e{match[1]}.safetensors"
-    raise ValueError(f"no rule produces the auxiliary model {name!r}")
 
 
 def aux_models_of(config: Mapping[str, Any], defense: str) -> tuple[str, ...]:

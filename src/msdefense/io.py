@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors.torch import save_file
-from torch import nn
+from safetensors.torch import save
+from torch import Tensor
 
 
 @contextmanager
@@ -58,8 +58,36 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def save_model(model: nn.Module, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Save a model's state dict as safetensors (tensors made contiguous and detached)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+def safetensors_bytes(tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """A safetensors file's bytes with the metadata keys in sorted order.
+
+    ``safetensors`` stores the metadata in a hash map, so its key order (and the file's bytes)
+    changes from one process to the next; re-serialising the JSON header with sorted keys makes
+    identical tensors and metadata give identical bytes. The tensor data is left untouched.
+    """
+    raw = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=dict(metadata or {}))
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    meta = header.pop("__metadata__", None)
+    ordered = ({"__metadata__": dict(sorted(meta.items()))} if meta else {}) | dict(sorted(header.items()))
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data section starts 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + raw[8 + size :]
+
+
+def save_tensors(
+    tensors: Mapping[str, Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> None:
+    """Write ``tensors`` and string ``metadata`` as a byte-reproducible safetensors file, atomically."""
+    data = safetensors_bytes(tensors, metadata)
     with atomic_path(path, suffix=".safetensors") as tmp:
-        save_file(state, str(tmp), metadata=dict(metadata or {}))
+        tmp.write_bytes(data)
+
+
+def save_csv(frame: Any, path: str | os.PathLike) -> None:
+    """Write a pandas DataFrame (or a list of row dicts) as CSV, atomically."""
+    import pandas as pd
+
+    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)

@@ -1,11 +1,13 @@
-"""Per-query latency of each defense next to the undefended forward pass (reference §8).
+"""Per-query latency of each defense next to the undefended forward pass.
 
-The original timed each batch once with ``time.time()``, without warm-up, and divided by the
-number of ε values computed. Here a *deployed* oracle is timed: one victim forward pass plus the
-defense at one parameter value, at batch sizes 1 and 64, after warm-up, with the undefended pass
-timed in the same process and interleaved with the defended one (so machine drift affects
-both), reporting medians. Timing does not depend on weight values, so auxiliary models
-(surrogates, misinformation model) are built with random weights of the victim's architecture.
+The claim under test is Khaled et al. 2023 (ICMLA): DCP answers about 37× faster than the SOTA
+defenses. Their ``get_queries.py`` timed each batch once with ``time.time()``, without warm-up,
+and divided by the number of ε values computed. Here a *deployed* oracle is timed: one victim
+forward pass plus the defense at one parameter value, at batch sizes 1 and 64, after warm-up,
+with the undefended pass timed in the same process and interleaved with the defended one (so
+machine drift affects both), reporting medians. Timing does not depend on weight values, so
+auxiliary models (surrogates, misinformation model) are built with random weights of the
+victim's architecture.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def random_aux_models(
 
 
 def measure_defenses(
-    victim: nn.Module,
+    model: nn.Module,
+    *,
     arch: str,
     num_classes: int,
     in_channels: int,
@@ -58,10 +61,11 @@ def measure_defenses(
 ) -> list[dict[str, Any]]:
     """Rows ``{defense, method, param, batch_size, ms_per_query, ms_undefended, overhead_vs_none}``.
 
-    Each defense answers at the largest value of its sweep (the cost of every method here is
-    independent of the value, except that ε = 0 may short-cut).
+    ``model`` is the victim (fp32, int8 or ensemble). Each defense answers at the largest value of
+    its sweep (the cost of every method here is independent of the value, except that ε = 0 may
+    short-cut). Method and settings: docs/methods.md; deviations: docs/deviations.md (Defenses).
     """
-    victim = victim.to(device).eval()
+    victim = model.to(device).eval()
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for batch_size in batch_sizes:

@@ -7,8 +7,10 @@ On CUDA they use bfloat16 autocast and channels_last.
 
 from __future__ import annotations
 
+import copy
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import Any
@@ -55,7 +57,17 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle: bool, workers: int, seed: int = 0):
+def make_loader(
+    data: Dataset,
+    *,
+    batch_size: int,
+    device: torch.device,
+    shuffle: bool,
+    workers: int = 0,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """The package's one DataLoader set-up: order seeded by ``seed`` when shuffled, pinned memory on CUDA."""
     gen = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(
         data,
@@ -64,8 +76,72 @@ def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle: bool,
         generator=gen,
         num_workers=workers,
         pin_memory=device.type == "cuda",
-        drop_last=False,
+        drop_last=drop_last,
     )
+
+
+def dataset_tensors(data: Dataset, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """All ``(images, labels)`` of a dataset as two tensors, in order."""
+    xs, ys = [], []
+    for x, y in DataLoader(data, batch_size=batch_size, shuffle=False):
+        xs.append(x)
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def sgd(
+    params: Iterable[Tensor], *, lr: float, momentum: float, weight_decay: float, nesterov: bool = False
+) -> torch.optim.SGD:
+    """SGD as every training loop here uses it (Nesterov only where there is momentum)."""
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay
+    )
+
+
+def cosine_schedule(
+    opt: torch.optim.Optimizer, total_steps: int
+) -> torch.optim.lr_scheduler.CosineAnnealingLR:
+    """Cosine learning-rate decay stepped once per iteration over ``total_steps`` iterations."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
+
+
+class BestOnValidation:
+    """Model selection on a validation split (never the test set): keeps the weights with the
+    best validation accuracy, the earliest on ties.
+
+    Call :meth:`update` with an accuracy you computed, or build it with ``val`` and ``device`` and
+    call the object on a model (the per-epoch ``evaluate`` callback of :func:`distill`).
+    """
+
+    def __init__(self, val: Dataset | None = None, device: torch.device | None = None) -> None:
+        self.val, self.device = val, device
+        self.labels = dataset_labels(val) if val is not None else None
+        self.best_acc, self.best_step, self.calls = -math.inf, 0, 0
+        self.best_state: dict[str, Tensor] | None = None
+
+    def update(self, model: nn.Module, acc: float, step: int) -> bool:
+        """Keep ``model``'s weights if ``acc`` beats the best so far; return whether it did."""
+        if acc <= self.best_acc:
+            return False
+        self.best_acc, self.best_step = acc, step
+        self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return True
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        if self.val is None or self.labels is None or self.device is None:
+            raise ValueError("BestOnValidation needs val and device to evaluate a model itself")
+        self.calls += 1
+        acc = accuracy(predict_probs(model, self.val, self.device), self.labels)
+        self.update(model, acc, self.calls)
+        return {"val_acc": acc}
+
+    def best_model(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` with the selected weights (``model`` itself if nothing was selected)."""
+        if self.best_state is None:
+            return model
+        best = copy.deepcopy(model)
+        best.load_state_dict(self.best_state)
+        return best.eval()
 
 
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
@@ -75,12 +151,43 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
+def _batches(inputs: Tensor | Dataset, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+    if isinstance(inputs, Tensor):
+        yield from inputs.split(batch_size)
+    else:
+        for x, _ in make_loader(inputs, batch_size=batch_size, device=device, shuffle=False):
+            yield x
+
+
 @torch.no_grad()
-def predict_probs(model: nn.Module, data: Dataset, device: torch.device, batch_size: int = 512) -> Tensor:
+def predict_logits(
+    model: nn.Module,
+    inputs: Tensor | Dataset,
+    device: torch.device,
+    *,
+    batch_size: int = 512,
+    amp: bool = True,
+) -> Tensor:
+    """Float32 logits ``[N, K]`` (on the CPU) of ``model`` on a tensor or dataset of inputs, in order.
+
+    ``amp`` uses bfloat16 autocast on CUDA (a no-op on the CPU).
+    """
+    model.eval()
+    outs = []
+    for x in _batches(inputs, batch_size, device):
+        with _autocast(device) if amp else nullcontext():
+            outs.append(model(x.to(device, non_blocking=True)).float().cpu())
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def predict_probs(
+    model: nn.Module, data: Tensor | Dataset, device: torch.device, batch_size: int = 512
+) -> Tensor:
     """Softmax outputs ``[N, K]`` (float32, CPU) of ``model`` on ``data`` in order."""
     model.eval()
     outs = []
-    for x, _ in _loader(data, batch_size, device, shuffle=False, workers=0):
+    for x in _batches(data, batch_size, device):
         with _autocast(device):
             outs.append(torch.softmax(model(x.to(device, non_blocking=True)).float(), -1).cpu())
     return torch.cat(outs)
@@ -118,6 +225,7 @@ def _fit(
     model: nn.Module,
     loader: DataLoader,
     recipe: SGDRecipe,
+    *,
     device: torch.device,
     step_loss: Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]],
     evaluate: Callable[[], dict[str, float]],
@@ -129,14 +237,14 @@ def _fit(
     ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
     (the defender surrogates' early stopping, reference §6); 0 returns the untrained model.
     """
-    opt = torch.optim.SGD(
+    opt = sgd(
         model.parameters(),
         lr=recipe.lr,
         momentum=recipe.momentum,
-        nesterov=recipe.nesterov and recipe.momentum > 0,
+        nesterov=recipe.nesterov,
         weight_decay=recipe.weight_decay,
     )
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, recipe.epochs * len(loader)))
+    sched = cosine_schedule(opt, recipe.epochs * len(loader))
     history: list[dict[str, float]] = []
     n_epochs = recipe.epochs if stop_after is None else min(stop_after, recipe.epochs)
     bar = tqdm(range(1, n_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
@@ -172,6 +280,7 @@ def train_classifier(
     train_data: Dataset,
     eval_data: Mapping[str, Dataset],
     recipe: SGDRecipe,
+    *,
     device: torch.device,
     seed: int,
     desc: str = "train",
@@ -195,8 +304,15 @@ def train_classifier(
             f"{n}_acc": accuracy(predict_probs(model, d, device), labels[n]) for n, d in eval_data.items()
         }
 
-    loader = _loader(train_data, recipe.batch_size, device, True, recipe.num_workers, seed)
-    return _fit(model, loader, recipe, device, step_loss, evaluate, desc)
+    loader = make_loader(
+        train_data,
+        batch_size=recipe.batch_size,
+        device=device,
+        shuffle=True,
+        workers=recipe.num_workers,
+        seed=seed,
+    )
+    return _fit(model, loader, recipe, device=device, step_loss=step_loss, evaluate=evaluate, desc=desc)
 
 
 def distill(
@@ -204,6 +320,7 @@ def distill(
     train_data: Dataset,
     targets: Tensor,
     recipe: SGDRecipe,
+    *,
     device: torch.device,
     seed: int,
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
@@ -224,6 +341,22 @@ def distill(
         q = targets_dev[idx]
         return soft_cross_entropy(logits, q), (logits.argmax(-1) == q.argmax(-1)).sum()
 
-    loader = _loader(IndexedDataset(train_data), recipe.batch_size, device, True, recipe.num_workers, seed)
+    loader = make_loader(
+        IndexedDataset(train_data),
+        batch_size=recipe.batch_size,
+        device=device,
+        shuffle=True,
+        workers=recipe.num_workers,
+        seed=seed,
+    )
     evaluate_fn = (lambda: evaluate(model)) if evaluate else dict
-    return _fit(model, loader, recipe, device, step_loss, evaluate_fn, desc, stop_after)
+    return _fit(
+        model,
+        loader,
+        recipe,
+        device=device,
+        step_loss=step_loss,
+        evaluate=evaluate_fn,
+        desc=desc,
+        stop_after=stop_after,
+    )

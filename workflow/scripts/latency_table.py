@@ -1,10 +1,6 @@
-"""Adapter: rule latency_table -> msdefense.reporting."""
+"""Adapter: rule latency_table -> msdefense.stages.tables.latency_table."""
 
-from msdefense import reporting
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.tables import latency_table
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    table = reporting.latency_table(list(sm.input))
-    reporting.write_table(table, sm.output.csv, sm.output.md)
-    reporting.latency_figure(table, sm.output.png, sm.output.pdf)
+run_rule(latency_table, snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,17 +1,6 @@
-"""Adapter: rule measure_latency -> msdefense.jobs.measure_latency."""
+"""Adapter: rule measure_latency -> msdefense.stages.latency.measure_latency."""
 
-from msdefense import jobs
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.latency import measure_latency
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    jobs.measure_latency(
-        sm.wildcards.victim,
-        sm.input.victim[0] if sm.input.victim else None,
-        sm.params.reference,
-        sm.params.defenses,
-        sm.params.latency,
-        sm.params.seed,
-        sm.params.device,
-        sm.output[0],
-    )
+run_rule(measure_latency, snakemake)  # noqa: F821  (injected by Snakemake)

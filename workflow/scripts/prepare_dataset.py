@@ -1,10 +1,6 @@
-"""Adapter: rule prepare_dataset -> msdefense.data.paper.prepare (downloads into the data root)."""
+"""Adapter: rule prepare_dataset -> msdefense.stages.data.prepare_dataset."""
 
-from pathlib import Path
+from msdefense.stages.context import run_rule
+from msdefense.stages.data import prepare_dataset
 
-from msdefense.data.paper import prepare
-from msdefense.runtime import job
-
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0]):
-    prepare(sm.wildcards.dataset, Path(sm.params.root))
+run_rule(prepare_dataset, snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,9 +1,6 @@
-"""Adapter: rule quantization_table -> msdefense.reporting."""
+"""Adapter: rule quantization_table -> msdefense.stages.tables.quantization_table."""
 
-from msdefense import reporting
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.tables import quantization_table
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    table = reporting.quantization_table(list(sm.input.victims), list(sm.input.latency))
-    reporting.write_table(table, sm.output.csv, sm.output.md)
+run_rule(quantization_table, snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,17 +1,6 @@
-"""Adapter: rule quantize_victim -> msdefense.jobs.quantize_victim."""
+"""Adapter: rule quantize_victim -> msdefense.stages.victims.quantize_victim."""
 
-from msdefense import jobs
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.victims import quantize_victim
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    jobs.quantize_victim(
-        sm.input.source,
-        sm.wildcards.victim,
-        sm.params.victim,
-        sm.params.data,
-        sm.params.seed,
-        sm.params.device,
-        sm.output.model,
-        sm.output.metrics,
-    )
+run_rule(quantize_victim, snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,13 +1,6 @@
-"""Adapter: rule tables -> msdefense.reporting."""
+"""Adapter: rule tables -> msdefense.stages.tables.knockoff_tables."""
 
-from msdefense import reporting
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.tables import knockoff_tables
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    table = reporting.knockoff_table(list(sm.input))
-    reporting.write_table(table[reporting.KNOCKOFF_COLUMNS], sm.output.csv, sm.output.md)
-    reporting.write_table(
-        reporting.interpolation_table(table), sm.output.interpolation, sm.output.interpolation_md
-    )
-    reporting.tradeoff_figure(table, sm.output.png, sm.output.pdf)
+run_rule(knockoff_tables, snakemake)  # noqa: F821  (injected by Snakemake)

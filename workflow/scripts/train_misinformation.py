@@ -1,17 +1,6 @@
-"""Adapter: rule train_misinformation -> msdefense.jobs.train_misinformation."""
+"""Adapter: rule train_misinformation -> msdefense.stages.defender_models.train_misinformation."""
 
-from msdefense import jobs
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.defender_models import train_misinformation
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    jobs.train_misinformation(
-        sm.wildcards.victim,
-        sm.params.victim,
-        sm.params.recipe,
-        sm.params.data,
-        sm.params.seed,
-        sm.params.device,
-        sm.output.model,
-        sm.output.metrics,
-    )
+run_rule(train_misinformation, snakemake)  # noqa: F821  (injected by Snakemake)

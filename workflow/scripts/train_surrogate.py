@@ -1,21 +1,6 @@
-"""Adapter: rule train_surrogate -> msdefense.jobs.train_surrogate."""
+"""Adapter: rule train_surrogate -> msdefense.stages.defender_models.train_surrogate."""
 
-from msdefense import jobs
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.defender_models import train_surrogate
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    jobs.train_surrogate(
-        sm.input.victim,
-        {k: sm.wildcards[k] for k in ("victim", "transfer")},
-        sm.params.victim,
-        sm.params.transfer,
-        sm.params.recipe,
-        int(sm.wildcards.epochs),
-        sm.params.data,
-        sm.params.seed,
-        sm.params.device,
-        sm.params.batch_size,
-        sm.output.model,
-        sm.output.metrics,
-    )
+run_rule(train_surrogate, snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,17 +1,6 @@
-"""Adapter: rule train_victim -> msdefense.jobs.train_victim."""
+"""Adapter: rule train_victim -> msdefense.stages.victims.train_victim."""
 
-from msdefense import jobs
-from msdefense.runtime import job
+from msdefense.stages.context import run_rule
+from msdefense.stages.victims import train_victim
 
-sm = snakemake  # noqa: F821  (injected by Snakemake)
-with job(sm.log[0], sm.threads):
-    jobs.train_victim(
-        sm.wildcards.victim,
-        sm.params.victim,
-        sm.params.data,
-        sm.params.seed,
-        sm.params.device,
-        sm.output.model,
-        sm.output.metrics,
-        sm.output.history,
-    )
+run_rule(train_victim, snakemake)  # noqa: F821  (injected by Snakemake)

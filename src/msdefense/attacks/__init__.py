@@ -1,19 +1,25 @@
-"""Model-extraction attacks. Data-free: DFME and MAZE (:mod:`msdefense.attacks.datafree`)."""
+"""Model-extraction attacks.
+
+Data-free: DFME and MAZE, one loop (:mod:`msdefense.attacks.datafree`) configured by
+:class:`DataFreeConfig` and its presets (:mod:`msdefense.attacks.datafree_config`).
+"""
 
 from msdefense.attacks.datafree import (
-    PRESETS,
-    DataFreeConfig,
     DataFreeResult,
     ReplayBuffer,
-    dfme_cifar10,
-    dfme_svhn,
     disagreement,
     load_best,
-    maze_cifar10,
-    misleader_dfme,
     run_datafree,
     to_victim_input,
     zo_gradient,
+)
+from msdefense.attacks.datafree_config import (
+    PRESETS,
+    DataFreeConfig,
+    dfme_cifar10,
+    dfme_svhn,
+    maze_cifar10,
+    misleader_dfme,
 )
 
 __all__ = [

@@ -1,25 +1,26 @@
 """Data-free model extraction: DFME and MAZE as one loop parameterised by :class:`DataFreeConfig`.
 
-- DFME: Truong, Maini, Walls, Papernot, "Data-Free Model Extraction", CVPR 2021
-  (``seed-misleader-dfme.md`` §2).
+- DFME: Truong, Maini, Walls, Papernot, "Data-Free Model Extraction", CVPR 2021 (Alg. 1; code
+  ``cake-lab/datafree-model-extraction``).
 - MAZE: Kariyappa, Prakash, Qureshi, "MAZE: Data-Free Model Stealing Attack Using Zeroth-Order Gradient
-  Estimation", CVPR 2021 (``seed-misleader-dfme.md`` §3).
+  Estimation", CVPR 2021 (code ``sanjaykariyappa/MAZE``).
 
-Both are the same min-max game (§3.3): a generator G maps z ~ N(0, I) to pre-tanh images x_pre; the student S
+Formulas and defaults: docs/methods.md (DFME, MAZE); the knobs and presets: :mod:`.datafree_config`.
+Both are the same min-max game: a generator G maps z ~ N(0, I) to pre-tanh images x_pre; the student S
 is trained to agree with the oracle on the images, G is trained to *maximise* the student-oracle disagreement.
 The oracle is a black box, so ∂L/∂x_pre is estimated by forward finite differences along random unit
-directions in pre-tanh space (§2.5) and pushed into G with ``x_pre.backward(ĝ)``. DFME and MAZE differ only in
-loss, number of directions, optimisers, experience replay and schedule; the presets below set those.
+directions in pre-tanh space and pushed into G with ``x_pre.backward(ĝ)``. DFME and MAZE differ only in
+loss, number of directions, optimisers, experience replay and schedule; the presets set those.
 
-Probabilities, not logits (§1.6): the :class:`~msdefense.oracle.Oracle` answers probabilities p. The attack
+Probabilities, not logits: the :class:`~msdefense.oracle.Oracle` answers probabilities p. The attack
 takes ``log(p + 1e-12)`` itself (ℓ1 loss, then the per-sample mean of the log-probabilities is subtracted for
 ``logit_correction="mean"``) and uses p directly as the KL target. The MISLEADER DFME fork instead applied
 ``log_softmax`` / ``softmax`` to the ensemble's *probabilities*, as if they were logits: its ℓ1 target became
 p − 1/K and its KL target softmax(p), nearly uniform. That confusion is not reproduced here.
 
 Query accounting: every image sent to the oracle is one query, including each zeroth-order probe. The cost of
-one iteration is B·(g_iter·(m+1) + d_iter) (DFME, §2.6) or, when the first student step reuses the generator
-batch and its already-paid answers (MAZE, §3.1), B·(g_iter·(m+1) + d_iter − 1) (= 128·(11+4) = 1920). The loop
+one iteration is B·(g_iter·(m+1) + d_iter) (DFME) or, when the first student step reuses the generator
+batch and its already-paid answers (MAZE), B·(g_iter·(m+1) + d_iter − 1) (= 128·(11+4) = 1920). The loop
 stops before an iteration whose cost exceeds what is left, so the oracle never has to refuse a batch.
 """
 
@@ -29,151 +30,21 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from msdefense.models import build_generator
-from msdefense.oracle import Oracle
-from msdefense.seeding import seed_everything
+from ..models import build_generator
+from ..oracle import Oracle
+from ..seeding import seed_everything
+from ..training import BestOnValidation, accuracy, cosine_schedule, predict_logits, sgd
+from .datafree_config import DataFreeConfig
 
 LOG_EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class DataFreeConfig:
-    """Knobs of the shared DFME / MAZE loop (defaults = DFME CIFAR-10, ``run_cifar_dfme.sh``, §2.6)."""
-
-    name: str = "dfme"
-    query_budget: int = 20_000_000
-    batch_size: int = 256
-    g_iter: int = 1  # generator steps per iteration
-    d_iter: int = 5  # student steps per iteration (each on a fresh, queried generator batch)
-    grad_m: int = 1  # random directions of the zeroth-order estimator
-    grad_epsilon: float = 1e-3  # finite-difference step in pre-tanh space
-    lr_S: float = 0.1
-    lr_G: float = 1e-4
-    student_momentum: float = 0.9
-    student_weight_decay: float = 5e-4
-    generator_optimizer: Literal["adam", "sgd"] = "adam"
-    generator_momentum: float = 0.9  # SGD generator only
-    generator_weight_decay: float = 0.0
-    loss: Literal["l1", "kl"] = "l1"
-    logit_correction: Literal["mean", "none"] = "mean"  # ℓ1 only: centre log(p) per sample
-    reuse_generator_batch: bool = False  # MAZE: first student step uses the generator batch (no new queries)
-    replay_size: int = 0  # experience-replay capacity in images (0 = off); oldest dropped first
-    iter_exp: int = 0  # extra student steps per iteration on replay samples (no queries)
-    schedule: Literal["multistep", "cosine", "none"] = "multistep"
-    milestones: tuple[float, ...] = (0.1, 0.3, 0.5)  # fractions of the total number of iterations
-    gamma: float = 0.3
-    nz: int = 256
-    generator: str = "dfme"
-    generator_width: int | None = None  # ngf; None = the paper width (64)
-    input_range: Literal["tanh", "tanh_to_unit_then_normalise"] = "tanh"
-    input_mean: tuple[float, ...] = (0.5,)
-    input_std: tuple[float, ...] = (0.5,)
-    eval_every: int = 50  # iterations between validation evaluations (DFME: one epoch = 50 iterations)
-    query_chunk: int = 8192  # images per oracle call (memory only; accounting is per image)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "batch_size": self.batch_size >= 1,
-            "g_iter": self.g_iter >= 1,
-            "d_iter": self.d_iter >= 1,
-            "grad_m": self.grad_m >= 1,
-            "grad_epsilon": self.grad_epsilon > 0,
-            "query_budget": self.query_budget >= 0,
-            "replay_size": self.replay_size >= 0 and (self.iter_exp == 0 or self.replay_size > 0),
-            "eval_every": self.eval_every >= 1,
-            "loss": self.loss in ("l1", "kl"),
-            "logit_correction": self.logit_correction in ("mean", "none"),
-            "generator_optimizer": self.generator_optimizer in ("adam", "sgd"),
-            "schedule": self.schedule in ("multistep", "cosine", "none"),
-            "input_range": self.input_range in ("tanh", "tanh_to_unit_then_normalise"),
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid DataFreeConfig field(s): {', '.join(bad)}")
-
-    @property
-    def cost_per_iteration(self) -> int:
-        """Oracle queries of one iteration: B·(g_iter·(m+1) + d_iter [− 1 when the generator batch is reused])."""
-        student_batches = self.d_iter - (1 if self.reuse_generator_batch else 0)
-        return self.batch_size * (self.g_iter * (self.grad_m + 1) + student_batches)
-
-    def iterations_for(self, budget: int) -> int:
-        return budget // self.cost_per_iteration
-
-    def with_(self, **changes: Any) -> DataFreeConfig:
-        return replace(self, **changes)
-
-
-def dfme_cifar10(**overrides: Any) -> DataFreeConfig:
-    """DFME on CIFAR-10 (``run_cifar_dfme.sh``, §2.6): 20M queries, B 256, m 1, ε 1e-3, ℓ1 + mean correction,
-    student SGD(0.1, .9, 5e-4), generator Adam(1e-4), ×0.3 at 10/30/50 %, cost 1792 / iteration.
-
-    lr_G is the post-2022-01-14 script value (issue #2, P16; it was 5e-4 before).
-    """
-    return DataFreeConfig(name="dfme_cifar10").with_(**overrides)
-
-
-def dfme_svhn(**overrides: Any) -> DataFreeConfig:
-    """DFME on SVHN (``run_svhn_dfme.sh``, §2.6): 2M queries, lr_G 5e-5, ×0.3 at 50/80 %; else as CIFAR-10."""
-    return DataFreeConfig(name="dfme_svhn", query_budget=2_000_000, lr_G=5e-5, milestones=(0.5, 0.8)).with_(
-        **overrides
-    )
-
-
-def misleader_dfme(**overrides: Any) -> DataFreeConfig:
-    """DFME as run by MISLEADER's ``test.sh`` (§1.6): B 2048, lr_G 1e-5, else DFME CIFAR-10 (cost 14 336).
-
-    The probability-vs-logit confusion of that fork (§1.6) is *not* reproduced: see the module docstring.
-    """
-    return DataFreeConfig(name="misleader_dfme", batch_size=2048, lr_G=1e-5).with_(**overrides)
-
-
-def maze_cifar10(**overrides: Any) -> DataFreeConfig:
-    """MAZE on CIFAR-10 (original ``sanjaykariyappa/MAZE``, §3.1): 30M queries, B 128, 10 directions, μ 1e-3,
-    KL loss, conv3_gen (nz 100), SGD clone lr 0.1 and SGD generator lr 1e-4 (both momentum .9, wd 5e-4),
-    cosine per iteration, 5 clone steps (the first on the generator batch) + 10 replay steps; cost 1920.
-
-    Uncertain in the reference: the 30M CIFAR-10 budget is corroborated by an independent reproduction config,
-    not read from the paper table; lr_gen is 1e-4 by default but 1e-3 in the README example. The original replay
-    buffer is unbounded (P23); here it holds ``replay_size`` = 250 000 images (≈ 3 GB float32 at 3×32×32), the
-    oldest dropped first. Evaluation every 260 iterations ≈ the original ``log_iter`` of 5e5 queries.
-    """
-    return DataFreeConfig(
-        name="maze_cifar10",
-        query_budget=30_000_000,
-        batch_size=128,
-        grad_m=10,
-        loss="kl",
-        logit_correction="none",
-        lr_G=1e-4,
-        generator_optimizer="sgd",
-        generator_momentum=0.9,
-        generator_weight_decay=5e-4,
-        reuse_generator_batch=True,
-        replay_size=250_000,
-        iter_exp=10,
-        schedule="cosine",
-        nz=100,
-        generator="maze",
-        eval_every=260,
-    ).with_(**overrides)
-
-
-PRESETS: dict[str, Callable[..., DataFreeConfig]] = {
-    "dfme_cifar10": dfme_cifar10,
-    "dfme_svhn": dfme_svhn,
-    "misleader_dfme": misleader_dfme,
-    "maze_cifar10": maze_cifar10,
-}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -185,7 +56,7 @@ def to_victim_input(x_pre: Tensor, cfg: DataFreeConfig) -> Tensor:
 
     ``"tanh"``: tanh(x_pre) ∈ (−1, 1) fed as is. This matches this package's victims (normalised with
     mean = std = 0.5) and MAZE's convention. The original DFME also fed raw tanh output, but to a victim trained
-    on CIFAR mean/std-normalised images (P20). ``"tanh_to_unit_then_normalise"``: (tanh + 1)/2 ∈ (0, 1), then
+    on CIFAR mean/std-normalised images. ``"tanh_to_unit_then_normalise"``: (tanh + 1)/2 ∈ (0, 1), then
     (x − mean)/std with ``cfg.input_mean`` / ``cfg.input_std`` (per channel, or one value for all).
     """
     x = torch.tanh(x_pre)
@@ -200,8 +71,8 @@ def disagreement(student_logits: Tensor, probs: Tensor, cfg: DataFreeConfig) -> 
     """Per-sample student–oracle disagreement D_i ``[N]`` (the student minimises mean_i D_i, G maximises it).
 
     - ``l1``: mean_k |s_ik − t_ik| with t = log(p + 1e-12), minus its per-sample mean if ``logit_correction="mean"``
-      (§2.4; log-probabilities equal logits up to a per-sample constant).
-    - ``kl``: KL(p ‖ softmax(s)) = Σ_k p_k (log p_k − log softmax(s)_k) (MAZE, §3.1).
+      (DFME's logit correction; log-probabilities equal logits up to a per-sample constant).
+    - ``kl``: KL(p ‖ softmax(s)) = Σ_k p_k (log p_k − log softmax(s)_k) (MAZE).
     """
     s = student_logits.float()
     p = probs.float()
@@ -220,7 +91,7 @@ def zo_gradient(
     epsilon: float,
     rng: torch.Generator,
 ) -> tuple[Tensor, Tensor]:
-    """Forward-difference estimate of ∂/∂x_pre of (1/N) Σ_i f(x_pre_i) (§2.5, §3.1).
+    """Forward-difference estimate of ∂/∂x_pre of (1/N) Σ_i f(x_pre_i) (DFME, MAZE).
 
     For each sample, m directions u_ij are drawn uniformly on the unit sphere of R^d (Gaussian, normalised) and
     ĝ_i = (1/N)·(d/m)·Σ_j [f(x_i + ε u_ij) − f(x_i)]/ε · u_ij (E[u uᵀ] = I/d makes it unbiased as ε → 0).
@@ -239,7 +110,7 @@ def zo_gradient(
 
 
 class ReplayBuffer:
-    """Bounded experience replay of (image, oracle answer) pairs (MAZE §3.1; the original is unbounded, P23).
+    """Bounded experience replay of (image, oracle answer) pairs (MAZE; the original buffer is unbounded).
 
     A ring buffer allocated on the first ``add``: at most ``capacity`` pairs, the oldest overwritten first.
     """
@@ -304,21 +175,12 @@ class DataFreeResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-@torch.no_grad()
-def _val_accuracy(model: nn.Module, x: Tensor, y: Tensor, device: torch.device, batch: int = 512) -> float:
-    model.eval()
-    hits = 0
-    for xb, yb in zip(x.split(batch), y.split(batch), strict=True):
-        hits += int((model(xb.to(device)).argmax(-1).cpu() == yb).sum())
-    return hits / max(1, len(y))
-
-
 def _schedulers(opts: Sequence[torch.optim.Optimizer], cfg: DataFreeConfig, total: int) -> list[Any]:
     if cfg.schedule == "multistep":
         steps = sorted({int(f * total) for f in cfg.milestones})
         return [torch.optim.lr_scheduler.MultiStepLR(o, milestones=steps, gamma=cfg.gamma) for o in opts]
     if cfg.schedule == "cosine":
-        return [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=max(1, total)) for o in opts]
+        return [cosine_schedule(o, total) for o in opts]
     return []
 
 
@@ -330,6 +192,7 @@ def run_datafree(
     oracle: Oracle,
     student: nn.Module,
     cfg: DataFreeConfig,
+    *,
     image_shape: tuple[int, int, int],
     device: torch.device | str = "cpu",
     val_data: tuple[Tensor, Tensor] | None = None,
@@ -340,7 +203,7 @@ def run_datafree(
 
     ``image_shape`` = (C, H, W) of the victim input (builds the generator unless ``generator`` is given).
     ``val_data`` = (x, y) tensors, already in the victim's input space, used every ``cfg.eval_every`` iterations
-    and at the end for model selection; never pass the test set (the caller evaluates that, P10).
+    and at the end for model selection; never pass the test set (the caller evaluates that).
     The budget is min(``cfg.query_budget``, ``oracle.queries_left``); ``oracle`` must hold one defense parameter.
     """
     device = torch.device(device)
@@ -360,7 +223,7 @@ def run_datafree(
     cost = cfg.cost_per_iteration
     total = cfg.iterations_for(budget)
 
-    opt_s = torch.optim.SGD(
+    opt_s = sgd(
         student.parameters(),
         lr=cfg.lr_S,
         momentum=cfg.student_momentum,
@@ -371,7 +234,7 @@ def run_datafree(
             gen.parameters(), lr=cfg.lr_G, weight_decay=cfg.generator_weight_decay
         )
     else:
-        opt_g = torch.optim.SGD(
+        opt_g = sgd(
             gen.parameters(),
             lr=cfg.lr_G,
             momentum=cfg.generator_momentum,
@@ -393,8 +256,7 @@ def run_datafree(
         return float(loss.detach())
 
     history: list[dict[str, float]] = []
-    best_state: dict[str, Tensor] | None = None
-    best_acc, best_it = -math.inf, 0
+    best = BestOnValidation()
     sums = {"loss_S": 0.0, "loss_G": 0.0, "loss_replay": 0.0}
     n_since = 0
     start = time.perf_counter()
@@ -452,10 +314,8 @@ def run_datafree(
         if it % cfg.eval_every == 0 or it == total:
             val_acc = math.nan
             if val_data is not None:
-                val_acc = _val_accuracy(student, val_data[0], val_data[1], device)
-                if val_acc > best_acc:
-                    best_acc, best_it = val_acc, it
-                    best_state = {k: v.detach().cpu().clone() for k, v in student.state_dict().items()}
+                val_acc = accuracy(predict_logits(student, val_data[0], device, amp=False), val_data[1])
+                best.update(student, val_acc, it)
             row = {
                 "iteration": it,
                 "queries_used": ask.sent,
@@ -474,9 +334,9 @@ def run_datafree(
     return DataFreeResult(
         student=student,
         generator=gen,
-        best_state=best_state,
-        best_val_acc=best_acc if best_state is not None else math.nan,
-        best_iteration=best_it,
+        best_state=best.best_state,
+        best_val_acc=best.best_acc if best.best_state is not None else math.nan,
+        best_iteration=best.best_step,
         history=history,
         queries_used=ask.sent,
         iterations=it,

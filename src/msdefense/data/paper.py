@@ -1,4 +1,6 @@
-"""The paper's datasets (ref §3): cifar10, cifar100, svhn, mnist, fashionmnist, gtsrb, cub200, pascal.
+"""The papers' datasets: cifar10, cifar100, svhn, mnist, fashionmnist, gtsrb, cub200, pascal.
+
+Those of Khaled et al. 2023 (ICMLA) and MISLEADER (Cheng et al. 2025); docs/methods.md (Datasets).
 
 Dataset ``name`` lives under ``root / name`` (e.g. ``resources/cifar10``), in the on-disk
 format of its official release:
@@ -68,11 +70,27 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
+class _ImageFiles(Dataset):
+    """Labelled image files ``samples = [(path, label), ...]``, decoded as RGB and transformed on access."""
+
+    samples: list[tuple[Path, int]]
+    transform: Callable[[Image.Image], Any] | None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        path, label = self.samples[index]
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+        return (self.transform(image) if self.transform else image), label
+
+
 # --------------------------------------------------------------------------- CUB-200-2011
 
 
-class CUB200(Dataset):
-    """CUB-200-2011 from its official folder layout (ref §3; 5,994 train / 5,794 test images).
+class CUB200(_ImageFiles):
+    """CUB-200-2011 from its official folder layout (5,994 train / 5,794 test images).
 
     ``cub_root`` is the extracted ``CUB_200_2011`` folder with ``images.txt`` (``<id> <path>``),
     ``image_class_labels.txt`` (``<id> <class 1..200>``), ``train_test_split.txt``
@@ -87,7 +105,7 @@ class CUB200(Dataset):
         self.root = Path(cub_root)
         missing = [self.root / f for f in self.FILES if not (self.root / f).exists()]
         if missing:
-            raise DatasetMissingError(cub_missing_message(self.root, missing))
+            raise DatasetMissingError(missing_message("cub200", self.root, missing))
         paths = self._table("images.txt")
         labels = self._table("image_class_labels.txt")
         is_train = self._table("train_test_split.txt")
@@ -103,31 +121,30 @@ class CUB200(Dataset):
         rows = (line.split(maxsplit=1) for line in (self.root / filename).read_text().splitlines())
         return {row[0]: row[1].strip() for row in rows if len(row) == 2}
 
-    def __len__(self) -> int:
-        return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        path, label = self.samples[index]
-        with Image.open(path) as im:
-            image = im.convert("RGB")
-        return (self.transform(image) if self.transform else image), label
-
-
-def cub_missing_message(cub_root: Path, missing: list[Path]) -> str:
+def missing_message(name: str, root: Path, missing: list[Path]) -> str:
+    """The error for dataset ``name`` (``cub200`` or ``pascal``) expected at ``root``, and how to obtain it."""
     shown = ", ".join(str(p) for p in missing)
-    return (
-        f"dataset 'cub200' not found: expected {cub_root} (missing: {shown}). CUB-200-2011 cannot be "
-        f"downloaded automatically: download CUB_200_2011.tgz from the official page {CUB_PAGE} and "
-        f"extract it into {cub_root.parent}, so that {cub_root}/images.txt, image_class_labels.txt, "
-        f"train_test_split.txt and images/<class folder>/<file>.jpg exist."
-    )
+    if name == "cub200":
+        advice = (
+            f". CUB-200-2011 cannot be downloaded automatically: download CUB_200_2011.tgz from the official page "
+            f"{CUB_PAGE} and extract it into {root.parent}, so that {root}/images.txt, image_class_labels.txt, "
+            "train_test_split.txt and images/<class folder>/<file>.jpg exist."
+        )
+    else:
+        advice = (
+            ", containing ImageSets/Main/{train,val}.txt, Annotations/*.xml and JPEGImages/*.jpg. To obtain it, "
+            f"{PREPARE_HINT} (torchvision VOCDetection, year 2012, ~2 GB), or download it from the official "
+            f"page {VOC_PAGE} and extract it into {root.parent.parent}."
+        )
+    return f"dataset {name!r} not found: expected {root} (missing: {shown}){advice}"
 
 
 # --------------------------------------------------------------------------- PASCAL VOC 2012
 
 
-class PascalVOCClassification(Dataset):
-    """VOC 2012 images with one class label each (ref §3: 20 classes; 5,717 ``train`` images).
+class PascalVOCClassification(_ImageFiles):
+    """VOC 2012 images with one class label each (20 classes; 5,717 ``train`` images).
 
     ``voc_root`` is ``VOCdevkit/VOC2012`` with ``ImageSets/Main/<image_set>.txt``,
     ``Annotations/<id>.xml`` and ``JPEGImages/<id>.jpg``.  ``label_rule``:
@@ -135,7 +152,7 @@ class PascalVOCClassification(Dataset):
     * ``"argmax"`` (default, what the original computes, ``df/pascal.py::encode_labels``): the
       multi-hot vector of the *non-difficult* objects' classes is arg-maxed, i.e. the label is the
       lowest class index (alphabetical VOC order) among non-difficult objects, and 0 (aeroplane)
-      when every object is difficult.  Ref §3 words this as "first non-difficult object class".
+      when every object is difficult ("the first non-difficult object class", in class order).
     * ``"first"``: the class of the first non-difficult object in XML order (first object if all
       are difficult).
 
@@ -157,7 +174,7 @@ class PascalVOCClassification(Dataset):
             p for p in (split_file, self.root / "Annotations", self.root / "JPEGImages") if not p.exists()
         ]
         if missing:
-            raise DatasetMissingError(voc_missing_message(self.root, missing))
+            raise DatasetMissingError(missing_message("pascal", self.root, missing))
         ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
         self.samples = [
             (
@@ -168,15 +185,6 @@ class PascalVOCClassification(Dataset):
         ]
         self.targets = [label for _, label in self.samples]
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        path, label = self.samples[index]
-        with Image.open(path) as im:
-            image = im.convert("RGB")
-        return (self.transform(image) if self.transform else image), label
 
 
 def voc_label(xml_path: Path, label_rule: str = "argmax") -> int:
@@ -198,16 +206,6 @@ def voc_label(xml_path: Path, label_rule: str = "argmax") -> int:
     if objects:
         return objects[0][0]
     raise ValueError(f"{xml_path}: no <object> in annotation")
-
-
-def voc_missing_message(voc_root: Path, missing: list[Path]) -> str:
-    shown = ", ".join(str(p) for p in missing)
-    return (
-        f"dataset 'pascal' not found: expected {voc_root} (missing: {shown}), containing "
-        f"ImageSets/Main/{{train,val}}.txt, Annotations/*.xml and JPEGImages/*.jpg. To obtain it, "
-        f"{PREPARE_HINT} (torchvision VOCDetection, year 2012, ~2 GB), or download it from the official "
-        f"page {VOC_PAGE} and extract it into {voc_root.parent.parent}."
-    )
 
 
 # --------------------------------------------------------------------------- torchvision datasets
@@ -358,7 +356,7 @@ def prepare(name: str, root: Path) -> Path:
         cub_root = target / "CUB_200_2011"
         missing = [cub_root / f for f in CUB200.FILES if not (cub_root / f).exists()]
         if missing:
-            raise DatasetMissingError(cub_missing_message(cub_root, missing))
+            raise DatasetMissingError(missing_message("cub200", cub_root, missing))
         return target
     if name not in PAPER_DATASETS:
         raise KeyError(f"unknown paper dataset {name!r}; known: {', '.join(PAPER_DATASETS)}")

@@ -75,7 +75,7 @@ def validation_set(
 
     The dataset's own ``val`` split where it has one (digits); otherwise a fixed
     ``val_fraction`` of the training split that neither the victim nor the attacker's holdout
-    contains (the original scripts selected on the test set, reference B-list).
+    contains (the original scripts selected on the test set; docs/deviations.md, Training and metrics).
     """
     if "val" in spec.splits:
         return spec.loader(root, "val", False, False)
@@ -139,7 +139,7 @@ def load_transfer_set(
 
     ``augment=False`` gives the deterministic images the oracle answers; ``augment=True`` the
     augmented views of the same images, in the same order, that the attacker trains on
-    (reference §3: queries use the test transform, the adversary trains on augmented views).
+    (as in Khaled et al. 2023: queries use the test transform, the adversary trains on augmented views).
     Labels are the source's labels where it has them (-1 for photo crops); attacks never use them.
     """
     spec = get_dataset_spec(victim_dataset)

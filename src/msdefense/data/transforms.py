@@ -1,18 +1,19 @@
-"""Image transforms of the paper datasets (ref §3 table, §14.2 normalisations, §15 B6).
+"""Image transforms of the paper datasets (Khaled et al. 2023, ``df/df_utils.py::load_data``).
 
 Every transform maps a PIL image to a normalised float tensor ``[C, H, W]``:
 
 * 32-px colour sets (cifar10, cifar100, svhn, gtsrb), mean = std = 0.5 per channel;
   train: HFlip, RandomCrop(32, padding=4); test/query: Resize((32, 32)).
   gtsrb (images of ~15–250 px) is resized to 32×32 *before* the crop: the original has no
-  Resize there (ref §15 B6: crash below 24 px, random sub-crops of large images) — fixed here.
+  Resize there (it crashes below 24 px and takes random sub-crops of large images) — fixed here
+  (docs/deviations.md, Data).
 * mnist / fashionmnist (1 channel, mean = std = 0.5): Resize((32, 32)) [+ RandomCrop(32, padding=4)].
 * cub200 (ImageNet mean/std): train RandomResizedCrop(224), HFlip; test Resize(256), CenterCrop(224).
 * pascal (VOC mean/std of the original): train Resize((300, 300)), one of
   {ColorJitter(brightness 0.8–1.2), RandomGrayscale(0.25)}, HFlip(0.25), RandomRotation(25);
   test Resize(330), CenterCrop(300).
 
-Queries to the oracle always use the deterministic test transform (ref §3).
+Queries to the oracle always use the deterministic test transform, as in the original.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ TRANSFORM_NAMES = CIFAR_LIKE + GREYSCALE + IMAGENET_LIKE + VOC_LIKE
 HALF_RGB = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 HALF_GREY = ((0.5,), (0.5,))
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-# VOC 2012 statistics used by the original for pascal (ref §3 table).
+# VOC 2012 statistics used by the original for pascal.
 VOC_MEAN_STD = (
     (0.457342265910642, 0.4387686270106377, 0.4073427106250871),
     (0.26753769276329037, 0.2638145880487105, 0.2776826934044154),
@@ -40,7 +41,7 @@ VOC_MEAN_STD = (
 
 
 def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(mean, std)`` of dataset ``name`` (ref §3, §14.2)."""
+    """``(mean, std)`` of dataset ``name`` (as in Khaled et al. 2023 and Mazeika et al. 2022)."""
     _check(name)
     if name in CIFAR_LIKE:
         return HALF_RGB
@@ -52,17 +53,17 @@ def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def train_transform(name: str, hflip: bool = True) -> Transform:
-    """Training-time augmentation of ``name`` (ref §3, "train & not deterministic").
+    """Training-time augmentation of ``name`` (the original's "train and not deterministic" transform).
 
     ``hflip`` keeps the original's horizontal flip of the 32-px sets (default ``True``); flipping
-    digits (svhn) and traffic signs (gtsrb) is semantically questionable (ref §15 B6), so it can
+    digits (svhn) and traffic signs (gtsrb) is semantically questionable, so it can
     be switched off.  It has no effect on the other datasets.
     """
     _check(name)
     mean, std = normalisation(name)
     tail = [T.ToTensor(), T.Normalize(mean, std)]
     if name in CIFAR_LIKE:
-        head: list[Transform] = [T.Resize((32, 32))] if name == "gtsrb" else []  # B6 fix
+        head: list[Transform] = [T.Resize((32, 32))] if name == "gtsrb" else []  # the original has no Resize
         if hflip:
             head.append(T.RandomHorizontalFlip())
         return T.Compose([*head, T.RandomCrop(32, padding=4), *tail])
@@ -82,7 +83,7 @@ def train_transform(name: str, hflip: bool = True) -> Transform:
 
 
 def test_transform(name: str) -> Transform:
-    """Deterministic query/test transform of ``name`` (ref §3)."""
+    """Deterministic query/test transform of ``name``."""
     _check(name)
     mean, std = normalisation(name)
     tail = [T.ToTensor(), T.Normalize(mean, std)]

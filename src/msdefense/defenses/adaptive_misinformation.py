@@ -1,21 +1,22 @@
 """AdaptiveMisinformation (AM), the defense of Kariyappa & Qureshi, "Defending Against Model
-Stealing Attacks with Adaptive Misinformation" (CVPR 2020), as implemented in the reference code
-(reference seed-efficient-defense.md §7.3), and the loss that trains its misinformation model (§5.1).
+Stealing Attacks with Adaptive Misinformation" (CVPR 2020), as implemented in the paper code of
+Khaled et al. (ICMLA 2023, ``method_adaptive_misinformation``), and the loss that trains its
+misinformation model (that code's ``train_teacher.py --misinformation 1``); docs/methods.md.
 
 For a query x with victim posterior y and sweep value τ (the OOD threshold):
 
     s = max_k y_k                                  OOD score: maximum softmax probability (MSP)
-    a = σ(−ν (s − τ))                              ν = 1000: a ≈ 1 when s < τ (query looks OOD)
+    a = σ(−ν (s − τ))                              ν = 1000 by default: a ≈ 1 when s < τ (query looks OOD)
     ỹ = (1 − a) y + a softmax(f_mis(x))
 
 f_mis is the misinformation model, trained to put low probability on the true class
 (:func:`misinformation_loss`). One forward pass of f_mis serves the whole τ sweep.
 
-Differences from the reference code (docs/deviations.md):
+Differences from the original code (docs/deviations.md):
 
 * The OOD detector is always the MSP of the victim, as in the paper's code (Khaled et al.); the
   GRAD² code uses an Outlier-Exposure WRN detector on CIFAR and MSP elsewhere.
-* τ = 0 returns the input exactly. The reference's gate leaks a = σ(−ν s) ≤ σ(−ν / K) of
+* τ = 0 returns the input exactly. The original gate leaks a = σ(−ν s) ≤ σ(−ν / K) of
   misinformation there: below 1e-40 for K ≤ 10, but up to 0.0067 for a uniform posterior with
   K = 200; τ = 0 is the undefended reference point of the sweep, so it is made exact.
 """
@@ -29,19 +30,26 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import DefenseMethod, register
 from .base import Defense
+from .options import Option, declare, defaults, resolve
+from .registry import DefenseMethod, register
 
 LOSS_FLOOR = 1e-12
+OPTIONS = declare(
+    Option(
+        "nu", float, 1000.0, exclusive_minimum=0, doc="steepness ν of the gate on the victim's max softmax"
+    ),
+)
+DEFAULTS = defaults(OPTIONS)
 
 
 def misinformation_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Batch mean of −log((1 − p_y) + 1e-12) with p = softmax(logits) (reference §5.1).
+    """Batch mean of −log((1 − p_y) + 1e-12) with p = softmax(logits) (the original code's loss).
 
     Minimising it drives the probability of the true class y towards 0. Computed in log space:
     log(1 − p_y) = logsumexp_{k≠y} z_k − logsumexp_k z_k, and the 1e-12 floor is added exactly via
     −log(exp(log(1 − p_y)) + 1e-12) = −logaddexp(log(1 − p_y), log 1e-12), so the value equals the
-    reference formula (bounded by −log 1e-12 ≈ 27.6) without the cancellation in 1 − p_y.
+    original formula (bounded by −log 1e-12 ≈ 27.6) without the cancellation in 1 − p_y.
     """
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
         raise ValueError(
@@ -55,7 +63,7 @@ def misinformation_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 class AdaptiveMisinformation(Defense):
-    """Adaptive Misinformation of Kariyappa & Qureshi (CVPR 2020), reference §7.3.
+    """Adaptive Misinformation of Kariyappa & Qureshi (CVPR 2020); docs/methods.md.
 
     The sweep value is the threshold τ on the victim's max softmax; τ = 0 returns the input exactly.
     """
@@ -63,10 +71,8 @@ class AdaptiveMisinformation(Defense):
     method = "AdaptiveMisinformation"
     uses_input = True
 
-    def __init__(self, misinformation_model: nn.Module, nu: float = 1000.0) -> None:
-        if nu <= 0:
-            raise ValueError(f"AdaptiveMisinformation needs nu > 0, got {nu}")
-        self.model, self.nu = misinformation_model, float(nu)
+    def __init__(self, misinformation_model: nn.Module, nu: float = DEFAULTS["nu"]) -> None:
+        self.model, self.nu = misinformation_model, resolve(OPTIONS, {"nu": nu}, key=self.method)["nu"]
 
     def misinformation_posterior(self, x: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         """softmax(f_mis(x)) in ``dtype``: the model in eval mode, on x's device, without gradients."""
@@ -98,8 +104,12 @@ class AdaptiveMisinformation(Defense):
         return {"method": self.method, "nu": self.nu, "ood_score": "max_softmax"}
 
 
-def _build(cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
-    return AdaptiveMisinformation(aux["misinformation"], nu=cfg.get("nu", 1000.0))
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+    return AdaptiveMisinformation(aux["misinformation"], nu=options["nu"])
 
 
-register(DefenseMethod("AdaptiveMisinformation", _build, aux_models=lambda cfg: ("misinformation",)))
+register(
+    DefenseMethod(
+        "AdaptiveMisinformation", _build, options=OPTIONS, aux_models=lambda options: ("misinformation",)
+    )
+)

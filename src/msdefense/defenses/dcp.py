@@ -1,10 +1,10 @@
 """DCP, the defense of Khaled et al., "Efficient Defense Against Model Stealing Attacks on
 Convolutional Neural Networks" (ICMLA 2023, arXiv 2309.01838), as specified by the paper's code
-(reference seed-efficient-defense.md §7.1).
+(``method_dcp`` in ``df/defenses.py`` of KacemKhaled/defending-extraction; docs/methods.md).
 
 For a posterior y with max-softmax confidence m and sweep value β:
 
-    a   = 1 / (1 + exp(ν (m − β)))                 gate, ν = 1000 (≈1 when m < β)
+    a   = 1 / (1 + exp(ν (m − β)))                 gate, ν = 1000 by default (≈1 when m < β)
     o_k = y_k / (1 − y_k)                           odds, clipped to [1e-12, 1 − 1e-12] by default
     r_k = β (σ(γ ln o_k) − 1/2)                     reverse-sigmoid term (Lee et al. 2019)
     ŷ   = y − a r ;   ỹ = ŷ / Σ_k ŷ_k
@@ -14,18 +14,53 @@ With the original code's upper odds clip just below 1, classes with y_k ≥ 0.5 
 every other class gains mass (docs/deviations.md). ``clip_odds=False`` gives the unclipped
 reverse sigmoid of Lee et al.; there ŷ can in principle go negative for large β, so it is
 clamped at 0 before renormalising.
+
+The options (γ, ``gamma_by_dataset``, ν, ``clip_odds``) are declared once in :data:`OPTIONS`; the
+γ, per-dataset γ and odds-clip options are shared with ReverseSigmoid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .base import Defense
+from .options import Option, declare, defaults, resolve
+from .registry import DefenseMethod, register
 
 ODDS_EPS = 1e-12
+
+# Options of the reverse-sigmoid family, shared by DCP and ReverseSigmoid.
+GAMMA = Option("gamma", float, 0.2, exclusive_minimum=0, doc="slope γ of the reverse sigmoid")
+GAMMA_BY_DATASET = Option(
+    "gamma_by_dataset",
+    dict,
+    MappingProxyType({}),
+    exclusive_minimum=0,
+    doc="per-dataset γ (victim dataset → γ > 0) overriding gamma",
+)
+CLIP_ODDS = Option(
+    "clip_odds",
+    bool,
+    True,
+    doc="clip the odds at 1 − 1e-12 as the original code (classes with y ≥ 0.5 never move); false: unclipped",
+)
+OPTIONS = declare(
+    GAMMA,
+    GAMMA_BY_DATASET,
+    Option("nu", float, 1000.0, exclusive_minimum=0, doc="steepness ν of the confidence gate"),
+    CLIP_ODDS,
+)
+DEFAULTS = defaults(OPTIONS)
+
+
+def gamma_for(options: Mapping[str, Any], dataset: str) -> float:
+    """γ of a reverse-sigmoid method from resolved options: ``gamma_by_dataset[dataset]``, else ``gamma``."""
+    return float(options["gamma_by_dataset"].get(dataset, options["gamma"]))
 
 
 def reverse_sigmoid_term(probs: Tensor, params: Tensor, gamma: float, clip_odds: bool) -> Tensor:
@@ -46,14 +81,18 @@ def renormalise(yhat: Tensor) -> Tensor:
 
 
 class DCP(Defense):
-    """Deceptive perturbation gated on low confidence (reference §7.1)."""
+    """Deceptive perturbation gated on low confidence (Khaled et al., ICMLA 2023; docs/methods.md)."""
 
     method = "DCP"
 
-    def __init__(self, gamma: float = 0.2, nu: float = 1000.0, clip_odds: bool = True) -> None:
-        if gamma <= 0 or nu <= 0:
-            raise ValueError(f"DCP needs gamma > 0 and nu > 0, got gamma={gamma}, nu={nu}")
-        self.gamma, self.nu, self.clip_odds = float(gamma), float(nu), bool(clip_odds)
+    def __init__(
+        self,
+        gamma: float = DEFAULTS["gamma"],
+        nu: float = DEFAULTS["nu"],
+        clip_odds: bool = DEFAULTS["clip_odds"],
+    ) -> None:
+        checked = resolve(OPTIONS, {"gamma": gamma, "nu": nu, "clip_odds": clip_odds}, key=self.method)
+        self.gamma, self.nu, self.clip_odds = checked["gamma"], checked["nu"], checked["clip_odds"]
 
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         confidence = probs.max(-1).values  # [B]
@@ -65,3 +104,10 @@ class DCP(Defense):
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "gamma": self.gamma, "nu": self.nu, "clip_odds": self.clip_odds}
+
+
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+    return DCP(gamma=gamma_for(options, dataset), nu=options["nu"], clip_odds=options["clip_odds"])
+
+
+register(DefenseMethod("DCP", _build, options=OPTIONS))

@@ -1,11 +1,13 @@
 """GRAD — gradient redirection (GRAD²) of Mazeika et al., "How to Steer Your Adversary: Targeted
 and Efficient Model Stealing Defenses with Gradient Redirection" (ICML 2022), as used by the
-paper code (reference seed-efficient-defense.md §7.5, §14.3, bug B2 in §15).
+paper code of Khaled et al. (ICMLA 2023, ``method_gradient_redirection``; its ``GRAD`` dispatch
+crashes as committed, the intended setting is GRAD²'s ``ALL-ONES_10``); docs/methods.md.
 
 The defender holds a surrogate S of the adversary (the victim's architecture distilled on the
-transfer set, §6) and a target direction t in S's parameter space. The adversary's gradient on a
-batch answered with ỹ is ``g(ỹ) = ∇_θ (1/B) Σ_i Σ_k ỹ_ik log p_S(k | x_i)``; the original code
-*minimises* ``J(ỹ) = ⟨g(ỹ), t⟩`` per row over ``{ỹ_i ∈ Δ^K : ‖ỹ_i − y_i‖₁ ≤ ε}``:
+transfer set for ``surrogate_epochs`` epochs, 10 by default) and a target direction t in S's
+parameter space. The adversary's gradient on a batch answered with ỹ is
+``g(ỹ) = ∇_θ (1/B) Σ_i Σ_k ỹ_ik log p_S(k | x_i)``; the original code *minimises*
+``J(ỹ) = ⟨g(ỹ), t⟩`` per row over ``{ỹ_i ∈ Δ^K : ‖ỹ_i − y_i‖₁ ≤ ε}``:
 
 - ``all_ones`` (GRAD² main setting ``ALL-ONES_10``): ``t = −1`` over all surrogate parameters;
 - ``min_ip`` (``MIN-IP_10``): ``t = g(y)``, the gradient at the clean posteriors of the batch.
@@ -45,11 +47,23 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.func import functional_call, jvp
 
-from . import DefenseMethod, register
 from .base import Defense
+from .options import Option, declare, defaults
+from .registry import DefenseMethod, register
 from .simplex import linear_min_simplex_l1
 
 TARGETS = ("all_ones", "min_ip")
+OPTIONS = declare(
+    Option("target", str, "all_ones", choices=TARGETS, doc="target direction t: ALL-ONES or MIN-IP"),
+    Option(
+        "surrogate_epochs",
+        int,
+        10,
+        minimum=0,
+        doc="the defender surrogate: distilled on the transfer set, stopped after this many epochs",
+    ),
+)
+DEFAULTS = defaults(OPTIONS)
 
 
 def _target_name(target: str) -> str:
@@ -150,12 +164,12 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
 
 
 class GRAD(Defense):
-    """Gradient redirection with a surrogate, ALL-ONES or MIN-IP target (reference §7.5)."""
+    """Gradient redirection with a surrogate, ALL-ONES or MIN-IP target (Mazeika et al., ICML 2022)."""
 
     method = "GRAD"
     uses_input = True
 
-    def __init__(self, surrogate: nn.Module, target: str = "all_ones", fold_bn: bool = True) -> None:
+    def __init__(self, surrogate: nn.Module, target: str = DEFAULTS["target"], fold_bn: bool = True) -> None:
         self.surrogate = surrogate.eval()
         self.target = _target_name(target)
         self._model, self.folded_bn = fold_batchnorm(self.surrogate) if fold_bn else (self.surrogate, 0)
@@ -205,12 +219,12 @@ class GRAD(Defense):
         }
 
 
-def _surrogate_name(cfg: Mapping[str, Any]) -> str:
-    return f"surrogate_e{int(cfg.get('surrogate_epochs', 10))}"
+def _surrogate(options: Mapping[str, Any]) -> tuple[str, ...]:
+    return (f"surrogate_e{options['surrogate_epochs']}",)
 
 
-def _build(cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
-    return GRAD(aux[_surrogate_name(cfg)], target=cfg.get("target", "all_ones"))
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+    return GRAD(aux[_surrogate(options)[0]], target=options["target"])
 
 
-register(DefenseMethod("GRAD", _build, lambda cfg: (_surrogate_name(cfg),)))
+register(DefenseMethod("GRAD", _build, options=OPTIONS, aux_models=_surrogate))

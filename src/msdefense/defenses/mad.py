@@ -1,6 +1,7 @@
 """MAD — maximising angular deviation, Orekondy et al., "Prediction Poisoning: Towards Defenses
-Against DNN Model Stealing Attacks" (ICLR 2020), in two variants (reference
-seed-efficient-defense.md §7.6, §14.3, bug B17 in §15).
+Against DNN Model Stealing Attacks" (ICLR 2020), in two variants: the simplified MAD of the paper
+code of Khaled et al. (ICMLA 2023) and Mazeika et al. (ICML 2022), and Orekondy et al.'s own
+(docs/methods.md, docs/deviations.md).
 
 MAD perturbs the victim posterior y so that the gradient an adversary would compute on it,
 ``v = G^T y``, turns away from the gradient on the perturbed answer. G stacks the per-class
@@ -23,10 +24,10 @@ cancels in every cosine, so the choice of target depends on the surrogate only t
 
 Variants (config key ``variant``):
 
-``simplified`` (default; the paper code ``method_orekondy``, §7.6): ``k* = argmax_k 1 − cos(u_k, v)``
+``simplified`` (default; the paper code's ``method_orekondy``): ``k* = argmax_k 1 − cos(u_k, v)``
 (ties → the *last* k, as the original's ``>=`` scan), then the line search
 ``ỹ = (1 − α) y + α e_{k*}`` with ``α = ε / ‖y − e_{k*}‖₁`` **clamped to [0, 1]**. The original did
-not clamp α (bug B17): for ``ε > 2(1 − y_{k*})`` its answers left the simplex; clamping keeps them
+not clamp α (docs/deviations.md): for ``ε > 2(1 − y_{k*})`` its answers left the simplex; clamping keeps them
 on it and changes nothing else. Gradients w.r.t. the fc weight and bias, as that code.
 
 ``original`` (``prediction-poisoning/defenses/victim/bb_mad.py`` with the README setting
@@ -39,8 +40,8 @@ not implemented.) Then, by ``optim``:
 
 - ``projections`` (default, the "projection onto the L1 ball ∩ simplex" formulation): alternating
   Euclidean projections of ``ỹ = e_{k*}`` onto the L1 ball of radius ε around y and the simplex
-  (Duchi et al. 2008), at most ``max_iters = 100`` rounds, a row stopping once
-  ``‖ỹ − y‖₁ ≤ ε + tol`` (tol = 1e-4, the original's test). All rows and all ε run together;
+  (Duchi et al. 2008), at most ``max_iters`` rounds (100 by default), a row stopping once
+  ``‖ỹ − y‖₁ ≤ ε + tol`` (tol 1e-4 by default, the original's test). All rows and all ε run together;
   stopped rows are frozen. The final iterate is on the simplex but may exceed ε by up to tol
   (or more without convergence), so it is finished with a line search towards y,
   ``ỹ ← y + min(1, ε / ‖ỹ − y‖₁)(ỹ − y)``, a convex combination of two simplex points that
@@ -59,12 +60,31 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import DefenseMethod, register
 from .base import Defense
+from .options import Option, declare, defaults, resolve
+from .registry import DefenseMethod, register
 from .simplex import l1_distance, project_l1_ball, project_simplex
 
 VARIANTS = ("simplified", "original")
 OPTIMS = ("projections", "linesearch")
+OPTIONS = declare(
+    Option(
+        "variant", str, "simplified", choices=VARIANTS, doc="the paper code's simplified MAD or the original"
+    ),
+    Option(
+        "optim", str, "projections", choices=OPTIMS, doc="original variant: how the target enters the ε-ball"
+    ),
+    Option("max_iters", int, 100, minimum=1, doc="original variant, projections: at most this many rounds"),
+    Option("tol", float, 1e-4, minimum=0, doc="original variant, projections: stop once ‖ỹ − y‖₁ ≤ ε + tol"),
+    Option(
+        "surrogate_epochs",
+        int,
+        0,
+        minimum=0,
+        doc="the defender surrogate: distilled on the transfer set, stopped after this many epochs (0 = untrained)",
+    ),
+)
+DEFAULTS = defaults(OPTIONS)
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
@@ -128,7 +148,11 @@ def best_one_hot(cosines: Tensor, ties: str) -> Tensor:
 
 
 def alternating_projections(
-    y: Tensor, target: Tensor, eps: Tensor, max_iters: int = 100, tol: float = 1e-4
+    y: Tensor,
+    target: Tensor,
+    eps: Tensor,
+    max_iters: int = DEFAULTS["max_iters"],
+    tol: float = DEFAULTS["tol"],
 ) -> Tensor:
     """Alternating L1-ball / simplex projections of ``target`` for every ε, batched ``[E, B, K]``.
 
@@ -159,7 +183,7 @@ def shrink_to_ball(y: Tensor, ytilde: Tensor, radius: Tensor) -> Tensor:
 
 
 class MAD(Defense):
-    """MAD with an fc-layer surrogate Jacobian in closed form (reference §7.6)."""
+    """MAD with an fc-layer surrogate Jacobian in closed form (Orekondy et al., ICLR 2020)."""
 
     method = "MAD"
     uses_input = True
@@ -167,20 +191,17 @@ class MAD(Defense):
     def __init__(
         self,
         surrogate: nn.Module,
-        variant: str = "simplified",
-        optim: str = "projections",
-        max_iters: int = 100,
-        tol: float = 1e-4,
+        variant: str = DEFAULTS["variant"],
+        optim: str = DEFAULTS["optim"],
+        max_iters: int = DEFAULTS["max_iters"],
+        tol: float = DEFAULTS["tol"],
     ) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(f"MAD variant must be one of {VARIANTS}, got {variant!r}")
-        if optim not in OPTIMS:
-            raise ValueError(f"MAD optim must be one of {OPTIMS}, got {optim!r}")
-        if max_iters < 1 or tol < 0:
-            raise ValueError(f"MAD needs max_iters >= 1 and tol >= 0, got {max_iters}, {tol}")
+        values = {"variant": variant, "optim": optim, "max_iters": max_iters, "tol": tol}
+        checked = resolve(OPTIONS, values, key=self.method)
         last_linear(surrogate)
         self.surrogate = surrogate.eval()
-        self.variant, self.optim, self.max_iters, self.tol = variant, optim, int(max_iters), float(tol)
+        self.variant, self.optim = checked["variant"], checked["optim"]
+        self.max_iters, self.tol = checked["max_iters"], checked["tol"]
 
     def cosines(self, x: Tensor, probs: Tensor) -> Tensor:
         """``cos(u_k, v)`` ``[B, K]`` between the fc-gradient of each one-hot answer and of y."""
@@ -223,18 +244,18 @@ class MAD(Defense):
         return info
 
 
-def _surrogate_name(cfg: Mapping[str, Any]) -> str:
-    return f"surrogate_e{int(cfg.get('surrogate_epochs', 0))}"
+def _surrogate(options: Mapping[str, Any]) -> tuple[str, ...]:
+    return (f"surrogate_e{options['surrogate_epochs']}",)
 
 
-def _build(cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
     return MAD(
-        aux[_surrogate_name(cfg)],
-        variant=cfg.get("variant", "simplified"),
-        optim=cfg.get("optim", "projections"),
-        max_iters=int(cfg.get("max_iters", 100)),
-        tol=float(cfg.get("tol", 1e-4)),
+        aux[_surrogate(options)[0]],
+        variant=options["variant"],
+        optim=options["optim"],
+        max_iters=options["max_iters"],
+        tol=options["tol"],
     )
 
 
-register(DefenseMethod("MAD", _build, lambda cfg: (_surrogate_name(cfg),)))
+register(DefenseMethod("MAD", _build, options=OPTIONS, aux_models=_surrogate))

@@ -1,10 +1,14 @@
-"""No defense: the oracle returns the victim's posterior unchanged (reference §7.0)."""
+"""No defense: the oracle returns the victim's posterior unchanged (docs/methods.md)."""
 
 from __future__ import annotations
 
-from torch import Tensor
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
 
 from .base import Defense
+from .registry import DefenseMethod, register
 
 
 class NoDefense(Defense):
@@ -14,3 +18,10 @@ class NoDefense(Defense):
 
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         return probs.unsqueeze(0).expand(len(params), *probs.shape).clone()
+
+
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+    return NoDefense()
+
+
+register(DefenseMethod("None", _build))

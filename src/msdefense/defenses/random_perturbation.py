@@ -1,22 +1,23 @@
 """Random, the random-perturbation baseline of Mazeika et al., "How to Steer Your Adversary:
 Targeted and Efficient Model Stealing Defenses with Gradient Redirection" (GRAD², ICML 2022), as
-implemented in the reference code (reference seed-efficient-defense.md §7.4).
+implemented in the paper code of Khaled et al. (ICMLA 2023, ``method_rand_perturbation``);
+docs/methods.md.
 
 For a posterior y and sweep value ε (an L1 budget), each query draws one class j uniformly among
 the K − 1 classes other than its argmax, and
 
     α = min(ε / 2, 1) ;   ỹ = (1 − α) y + α e_j ,   ‖ỹ − y‖₁ = 2α (1 − y_j) ≤ ε.
 
-Differences from the reference code (docs/deviations.md):
+Differences from the original code (docs/deviations.md):
 
 * Seeded: the draws come from a ``torch.Generator`` seeded with the experiment-derived seed (the
-  reference uses the unseeded global numpy RNG, §15 B15). The generator lives on the CPU, so the
+  original uses the unseeded global numpy RNG). The generator lives on the CPU, so the
   draws do not depend on the device; it advances once per batch (one draw per query), and the
   same j serves every ε of the sweep, so a sweep equals separate single-ε calls made with a
   freshly seeded generator.
-* ε > 2 is clamped to α = 1 (ỹ = e_j); the reference's weight 1 − ε/2 would go negative and leave
-  the simplex. The reference sweeps stop at ε = 1.5, where both agree.
-* Argmax ties resolve to the first maximal class (as ``np.argmax`` does in the reference).
+* ε > 2 is clamped to α = 1 (ỹ = e_j); the original's weight 1 − ε/2 would go negative and leave
+  the simplex. The original sweeps stop at ε = 1.5, where both agree.
+* Argmax ties resolve to the first maximal class (as ``np.argmax`` does in the original).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import DefenseMethod, register
 from .base import Defense
+from .registry import DefenseMethod, register
 
 
 class RandomPerturbation(Defense):
-    """Random-direction baseline of Mazeika et al. (GRAD², ICML 2022), reference §7.4.
+    """Random-direction baseline of Mazeika et al. (GRAD², ICML 2022); docs/methods.md.
 
     The sweep value is the L1 budget ε; ε = 0 returns the input exactly.
     """
@@ -67,7 +68,7 @@ class RandomPerturbation(Defense):
         return {"method": self.method, "seed": self.seed}
 
 
-def _build(cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
+def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:
     return RandomPerturbation(seed=seed)
 
 

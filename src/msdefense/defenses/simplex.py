@@ -7,11 +7,11 @@ samples or sweep values.
 - :func:`linear_min_simplex_l1` — the exact minimiser of a linear objective over the simplex
   intersected with an L1 ball, the inner problem of GRAD (Mazeika et al., "How to Steer Your
   Adversary: Targeted and Efficient Model Stealing Defenses with Gradient Redirection", ICML 2022;
-  reference seed-efficient-defense.md §7.5 step 5).
+  docs/methods.md).
 - :func:`project_simplex` and :func:`project_l1_ball` — Euclidean projections onto the simplex and
   onto an L1 ball (Duchi, Shalev-Shwartz, Singer, Chandra, "Efficient Projections onto the
   l1-Ball for Learning in High Dimensions", ICML 2008), used by the alternating projections of
-  the original MAD (Orekondy et al., "Prediction Poisoning", ICLR 2020; reference §7.6).
+  the original MAD (Orekondy et al., "Prediction Poisoning", ICLR 2020; docs/methods.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def linear_min_simplex_l1(y: Tensor, d: Tensor, eps: Tensor) -> Tensor:
     On the simplex, moving mass δ from class j to class c changes the objective by
     δ (d_c − d_j) and the L1 distance by 2δ. So the optimum moves ``t = min(ε/2, 1 − y_{c0})``
     onto ``c0 = argmin_k d_k`` and takes it greedily from the classes with the largest ``d``
-    first (whole entries until the remainder). This is the greedy of GRAD's code (§7.5),
+    first (whole entries until the remainder). This is the greedy of GRAD's code (Mazeika et al.),
     computed for all rows and budgets at once: classes sorted by ``d`` descending, exclusive
     cumulative sums ``S_j`` of their masses, and ``take_j = min(y_j, max(0, t − S_j))``.
     The achieved L1 distance is ``2t``, below ε when the simplex binds first.
@@ -97,7 +97,7 @@ def project_l1_ball(v: Tensor, center: Tensor, radius: Tensor | float) -> Tensor
 
     ``center`` broadcasts against ``v``; ``radius`` (≥ 0) against ``v.shape[:-1]``. Points already
     inside are returned unchanged; otherwise ``w = center + sign(z) max(|z| − θ, 0)`` with
-    ``z = v − center`` and θ from Duchi et al. (ICML 2008, Fig. 1 applied to ``|z|``, §4).
+    ``z = v − center`` and θ from Duchi et al. (ICML 2008: Fig. 1 applied to ``|z|``, signs restored).
     Radius 0 returns ``center``.
     """
     z = v - center

@@ -1,11 +1,11 @@
-"""CIFAR ResNet-20/32/56 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, §4.2).
+"""CIFAR ResNet-20/32/56 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Sec. 4.2).
 
 Layout: 3×3 stem conv (16 ch) + BN + ReLU; three stages of ``n = (depth − 2) / 6`` BasicBlocks with 16/32/64
 channels (strides 1/2/2); global average pooling; Linear(64 → K).
 
 Shortcuts: **option B** — a 1×1 conv (stride 2) + BN projection wherever the shape changes (first block of
 stages 2 and 3), identity elsewhere. This follows the code of Khaled et al. (``df/model/resnet.py``, taken from
-bearpaw/pytorch-classification), which this package reproduces; see ``seed-efficient-defense.md`` §4. The
+bearpaw/pytorch-classification), which this package reproduces (Khaled et al. 2023, ICMLA). The
 paper's CIFAR experiments used parameter-free option-A (zero-padding) shortcuts instead. Parameter counts at
 10 classes: ResNet-20/32/56 = 272,474 / 466,906 / 855,770 here (option B); option A would give 269,722 / 464,154 /
 853,018 (2,752 fewer: the two projections 16→32 and 32→64 with their BNs).
@@ -83,17 +83,17 @@ class CifarResNet(nn.Module):
 
 @register_architecture("resnet20")
 def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """CIFAR ResNet-20 (He et al. 2016); Khaled et al.'s ``resnet18`` (victim / surrogates, ref. §4)."""
+    """CIFAR ResNet-20 (He et al. 2016); Khaled et al.'s ``resnet18`` (victim / surrogates)."""
     return CifarResNet(20, num_classes, in_channels)
 
 
 @register_architecture("resnet32")
 def resnet32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """CIFAR ResNet-32 (He et al. 2016); Khaled et al.'s ``resnet34`` (KnockoffNets adversary, ref. §4)."""
+    """CIFAR ResNet-32 (He et al. 2016); Khaled et al.'s ``resnet34`` (KnockoffNets adversary)."""
     return CifarResNet(32, num_classes, in_channels)
 
 
 @register_architecture("resnet56")
 def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
-    """CIFAR ResNet-56 (He et al. 2016); Khaled et al.'s ``resnet50`` (ref. §4)."""
+    """CIFAR ResNet-56 (He et al. 2016); Khaled et al.'s ``resnet50``."""
     return CifarResNet(56, num_classes, in_channels)

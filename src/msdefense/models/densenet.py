@@ -1,7 +1,7 @@
 """CIFAR DenseNet-BC-121 (Huang et al., "Densely Connected Convolutional Networks", CVPR 2017).
 
-CIFAR adaptation used by MISLEADER (``cifar10_models/densenet.py``, a port of the torchvision model), as
-described in ``seed-misleader-dfme.md`` §5: conv0 3×3 stride 1 (→64) + BN + ReLU + max-pool 3×3/2 (32→16 px);
+CIFAR adaptation used by MISLEADER (Cheng et al. 2025, ``cifar10_models/densenet.py``, a port of the
+torchvision model): conv0 3×3 stride 1 (→64) + BN + ReLU + max-pool 3×3/2 (32→16 px);
 dense blocks (6, 12, 24, 16) with growth rate 32 and bottleneck width 4·32, BN-ReLU-Conv ordering; transitions
 halve the channels (compression 0.5) and average-pool by 2; final BN + ReLU, global average pool, Linear(1024 → K).
 Init: conv Kaiming-normal, BN weight 1 / bias 0, Linear bias 0. Module names mirror torchvision
@@ -102,7 +102,7 @@ class DenseNet(nn.Module):
 
 @register_architecture("densenet121")
 def densenet121(num_classes: int = 10, in_channels: int = 3) -> DenseNet:
-    """CIFAR DenseNet-BC-121 (MISLEADER ensemble member); 6,956,426 params at 10 classes (ref. §5)."""
+    """CIFAR DenseNet-BC-121 (MISLEADER ensemble member); 6,956,426 params at 10 classes."""
     return DenseNet(
         num_classes, in_channels, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64
     )

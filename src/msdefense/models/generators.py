@@ -21,7 +21,7 @@ from msdefense.models.registry import register_generator
 
 
 class GeneratorA(nn.Module):
-    """DFME generator (Truong et al., CVPR 2021; ``dfme/network/gan.py``, ``seed-misleader-dfme.md`` §2.2).
+    """DFME generator (Truong et al. 2021, CVPR; ``dfme/network/gan.py``, class ``GeneratorA``).
 
     ``ngf = 64`` → 2·ngf = 128 feature maps; final BN is affine-free. 2,329,091 params for nz=256, nc=3, 32 px.
     ``forward`` returns the pre-tanh image (the original's ``pre_x=True`` path).
@@ -54,7 +54,7 @@ class GeneratorA(nn.Module):
 
 
 class Conv3Gen(nn.Module):
-    """MAZE generator ``conv3_gen`` (Kariyappa et al., CVPR 2021; ``seed-misleader-dfme.md`` §3.1).
+    """MAZE generator ``conv3_gen`` (Kariyappa et al. 2021, CVPR; ``src/models/conv3_gen.py``).
 
     Same layout as :class:`GeneratorA` with 128/64 maps (``ngf`` = 64) but an **affine** final BN; the original
     uses z = 100 and ``start_dim`` 8 (32 px) or 7 (28 px). 1,051,145 params for nz=100, nc=3, 32 px.

@@ -1,7 +1,7 @@
 """ImageNet-style torchvision ResNets for 224-px datasets (CUB-200, Caltech-256, ...).
 
-Source: He et al., CVPR 2016 (torchvision ``resnet34`` / ``resnet50``); used by Khaled et al. and Mazeika et al.
-for CUB-200 victims / adversaries with a new ``fc`` head (``seed-efficient-defense.md`` §4).
+Source: He et al., CVPR 2016 (torchvision ``resnet34`` / ``resnet50``); used by Khaled et al. 2023 (ICMLA) and
+Mazeika et al. 2022 (GRAD², ICML) for CUB-200 victims / adversaries with a new ``fc`` head.
 
 Builders never download anything: models are created with ``weights=None`` (random init) and a ``num_classes``
 ``fc`` head. The original experiments start from ImageNet-pretrained weights; those must be supplied by the

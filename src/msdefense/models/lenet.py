@@ -1,7 +1,7 @@
 """LeNet-5 family for 32×32 inputs (MNIST resized 28→32).
 
-Source: LeCun et al. 1998 (LeNet-5), in the layout used by DAFL / DFME / MISLEADER (``network/lenet.py``);
-see ``seed-misleader-dfme.md`` §5. The half and fifth-width variants are the MISLEADER MNIST ensemble members.
+Source: LeCun et al. 1998 (LeNet-5), in the layout used by DAFL / DFME / MISLEADER (``network/lenet.py``).
+The half and fifth-width variants are the MISLEADER MNIST ensemble members.
 Unlike the originals (hard-coded 1 input channel and 10 classes), ``in_channels`` and ``num_classes`` are free.
 """
 
@@ -49,17 +49,17 @@ class LeNet5(nn.Module):
 
 @register_architecture("lenet5")
 def lenet5(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """LeNet-5, channels (6, 16, 120, 84); 61,706 params at 1 channel / 10 classes (ref. §5)."""
+    """LeNet-5, channels (6, 16, 120, 84); 61,706 params at 1 channel / 10 classes."""
     return LeNet5(num_classes, in_channels, (6, 16, 120, 84))
 
 
 @register_architecture("lenet5half")
 def lenet5half(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """Half-width LeNet-5, channels (3, 8, 60, 42); 15,738 params (MISLEADER MNIST member, ref. §5)."""
+    """Half-width LeNet-5, channels (3, 8, 60, 42); 15,738 params (MISLEADER MNIST member)."""
     return LeNet5(num_classes, in_channels, (3, 8, 60, 42))
 
 
 @register_architecture("lenet5fifth")
 def lenet5fifth(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
-    """Narrow LeNet-5, channels (4, 10, 30, 30); 9,884 params (MISLEADER MNIST member, ref. §5)."""
+    """Narrow LeNet-5, channels (4, 10, 30, 30); 9,884 params (MISLEADER MNIST member)."""
     return LeNet5(num_classes, in_channels, (4, 10, 30, 30))

@@ -1,7 +1,7 @@
 """CIFAR MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018).
 
-CIFAR adaptation used by MISLEADER (``cifar10_models/mobilenetv2.py``, a port of the torchvision model), as
-described in ``seed-misleader-dfme.md`` §5: stem conv3×3 (→32) with **stride 1**; inverted-residual settings
+CIFAR adaptation used by MISLEADER (Cheng et al. 2025, ``cifar10_models/mobilenetv2.py``, a port of the
+torchvision model): stem conv3×3 (→32) with **stride 1**; inverted-residual settings
 (t, c, n, s) = (1,16,1,1), (6,24,2,**1**), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1); ReLU6;
 residual when stride 1 and in = out; 1×1 conv → 1280; global mean pool; Dropout(0.2); Linear(1280 → K).
 Init: conv Kaiming-normal (fan-out), BN weight 1 / bias 0, Linear N(0, 0.01) with bias 0.
@@ -101,5 +101,5 @@ class MobileNetV2(nn.Module):
 
 @register_architecture("mobilenet_v2")
 def mobilenet_v2(num_classes: int = 10, in_channels: int = 3) -> MobileNetV2:
-    """CIFAR MobileNetV2 (MISLEADER ensemble member); 2,236,682 params at 10 classes (ref. §5)."""
+    """CIFAR MobileNetV2 (MISLEADER ensemble member); 2,236,682 params at 10 classes."""
     return MobileNetV2(num_classes, in_channels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -12,28 +12,30 @@ ClassifierBuilder = Callable[[int, int], nn.Module]
 # builder(nz, out_channels, image_size, **kwargs) -> nn.Module mapping z [B, nz] to pre-activation images
 GeneratorBuilder = Callable[..., nn.Module]
 
+B = TypeVar("B", bound=Callable[..., nn.Module])
+
 ARCHITECTURES: dict[str, ClassifierBuilder] = {}
 GENERATORS: dict[str, GeneratorBuilder] = {}
 
 
-def register_architecture(name: str) -> Callable[[ClassifierBuilder], ClassifierBuilder]:
-    def deco(fn: ClassifierBuilder) -> ClassifierBuilder:
-        if name in ARCHITECTURES:
-            raise ValueError(f"architecture {name!r} registered twice")
-        ARCHITECTURES[name] = fn
+def _registrar(table: dict[str, B], kind: str, name: str) -> Callable[[B], B]:
+    """A decorator that files a builder under ``name`` in ``table``, refusing duplicates."""
+
+    def deco(fn: B) -> B:
+        if name in table:
+            raise ValueError(f"{kind} {name!r} registered twice")
+        table[name] = fn
         return fn
 
     return deco
+
+
+def register_architecture(name: str) -> Callable[[ClassifierBuilder], ClassifierBuilder]:
+    return _registrar(ARCHITECTURES, "architecture", name)
 
 
 def register_generator(name: str) -> Callable[[GeneratorBuilder], GeneratorBuilder]:
-    def deco(fn: GeneratorBuilder) -> GeneratorBuilder:
-        if name in GENERATORS:
-            raise ValueError(f"generator {name!r} registered twice")
-        GENERATORS[name] = fn
-        return fn
-
-    return deco
+    return _registrar(GENERATORS, "generator", name)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:

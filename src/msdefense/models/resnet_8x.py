@@ -1,7 +1,7 @@
 """DFME's ``resnet18_8x`` / ``resnet34_8x``: Kuang-Liu style CIFAR ResNets at standard width.
 
-Source: DAFL / DFME ``network/resnet_8x.py`` (Truong et al., CVPR 2021), layout per ``seed-misleader-dfme.md``
-§5: 3×3 stem conv (64 ch, stride 1) + BN + ReLU; four stages of BasicBlocks with 64/128/256/512 channels,
+Source: DAFL / DFME ``network/resnet_8x.py`` (Truong et al. 2021, DFME, CVPR), also used by MISLEADER:
+3×3 stem conv (64 ch, stride 1) + BN + ReLU; four stages of BasicBlocks with 64/128/256/512 channels,
 strides 1/2/2/2; 1×1 conv + BN projection shortcut where the shape changes; average pooling; Linear(512 → K).
 "8x" is legacy DAFL naming, not an 8× width. Conv init Kaiming-normal (fan-out), BN weight 1 / bias 0.
 
@@ -74,11 +74,11 @@ class ResNet8x(nn.Module):
 
 @register_architecture("resnet18_8x")
 def resnet18_8x(num_classes: int = 10, in_channels: int = 3) -> ResNet8x:
-    """DFME student ResNet-18-8x, blocks [2, 2, 2, 2]; 11,173,962 params at 10 classes (ref. §2.3, §5)."""
+    """DFME student ResNet-18-8x, blocks [2, 2, 2, 2]; 11,173,962 params at 10 classes."""
     return ResNet8x((2, 2, 2, 2), num_classes, in_channels)
 
 
 @register_architecture("resnet34_8x")
 def resnet34_8x(num_classes: int = 10, in_channels: int = 3) -> ResNet8x:
-    """DFME victim / MISLEADER teacher ResNet-34-8x, blocks [3, 4, 6, 3]; 21,282,122 params (ref. §1.2, §5)."""
+    """DFME victim / MISLEADER teacher ResNet-34-8x, blocks [3, 4, 6, 3]; 21,282,122 params."""
     return ResNet8x((3, 4, 6, 3), num_classes, in_channels)

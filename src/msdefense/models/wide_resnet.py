@@ -4,11 +4,11 @@ Pre-activation layout (xternalz/WideResNet-pytorch, used by DFME ``network/wrn.p
 Khaled et al. ``df/wrn.py``): 3×3 stem conv (16 ch); three groups of ``n = (depth − 4) / 6`` blocks with widths
 16k/32k/64k (strides 1/2/2); final BN + ReLU; global average pooling; Linear(64k → K). A block computes
 ``BN-ReLU → conv3×3 → BN-ReLU → dropout → conv3×3``; when input and output widths differ, the shortcut is a
-1×1 conv applied to the *pre-activated* input (as in the reference code), otherwise the identity.
+1×1 conv applied to the *pre-activated* input (as in that code), otherwise the identity.
 Init: conv Kaiming-normal (fan-out), BN weight 1 / bias 0, Linear bias 0.
 
-Registered: ``wrn40_2`` (WRN-40-2, dropout 0.3 — the DFME adversary of Khaled et al., ``seed-efficient-defense.md``
-§4) and ``wrn22_2`` (WRN-22-2, dropout 0 — MAZE's clone ``wres22``, ``seed-misleader-dfme.md`` §3.1, §5).
+Registered: ``wrn40_2`` (WRN-40-2, dropout 0.3 — the DFME adversary of Khaled et al. 2023, ``df/run_all.sh``)
+and ``wrn22_2`` (WRN-22-2, dropout 0 — the clone ``wres22`` of Kariyappa et al. 2021, MAZE).
 Pooling is adaptive (equals the original ``avg_pool2d(·, 8)`` on 32×32 inputs).
 """
 
@@ -103,11 +103,11 @@ class WideResNet(nn.Module):
 
 @register_architecture("wrn40_2")
 def wrn40_2(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.3) -> WideResNet:
-    """WRN-40-2, dropout 0.3 (Khaled et al. ``run_all.sh`` DFME adversary, ref. efficient-defense §4)."""
+    """WRN-40-2, dropout 0.3 (Khaled et al. 2023, ``run_all.sh`` DFME adversary)."""
     return WideResNet(40, num_classes, widen_factor=2, drop_rate=drop_rate, in_channels=in_channels)
 
 
 @register_architecture("wrn22_2")
 def wrn22_2(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> WideResNet:
-    """WRN-22-2, dropout 0 (MAZE clone ``wres22``; 1,079,642 params at 10 classes, ref. misleader-dfme §5)."""
+    """WRN-22-2, dropout 0 (MAZE clone ``wres22``; 1,079,642 params at 10 classes)."""
     return WideResNet(22, num_classes, widen_factor=2, drop_rate=drop_rate, in_channels=in_channels)

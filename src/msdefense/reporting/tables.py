@@ -1,4 +1,4 @@
-"""Tables and figures of the papers, built from the per-run metrics records."""
+"""The papers' tables, built from the per-run metrics records (JSON), and their CSV / Markdown files."""
 
 from __future__ import annotations
 
@@ -6,24 +6,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker as ticker  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .io import atomic_path, load_json  # noqa: E402
-
-
-def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
-    """Write ``fig`` to each path (format from the suffix) atomically, then close it."""
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, bbox_inches="tight", dpi=150, format=Path(path).suffix[1:])
-    plt.close(fig)
-
+from ..io import atomic_path, load_json
 
 KNOCKOFF_COLUMNS = [
     "victim",
@@ -91,9 +76,9 @@ EFFECTIVE_EPS = (0.1, 0.2, 0.5)  # mean L1 distance of the answers
 
 
 def interpolation_table(knockoff: pd.DataFrame) -> pd.DataFrame:
-    """GRAD² table (Mazeika et al. 2022; reference §14.5): per victim × transfer set × defense,
-    the clone error at defender error = undefended error + 1, 2, 5 points and at effective
-    ε = 0.1, 0.2, 0.5, interpolated along the defense's sweep; NaN (blank) where the curve does
+    """GRAD² table (Mazeika et al. 2022, ICML; their ``parse_results.ipynb``): per victim ×
+    transfer set × defense, the clone error at defender error = undefended error + 1, 2, 5 points
+    and at effective ε = 0.1, 0.2, 0.5, interpolated along the defense's sweep; NaN (blank) where the curve does
     not reach the point. Each curve starts at the undefended run (every method at its zero
     parameter answers like the undefended oracle); without one, the +N-point columns are NaN.
     Errors are fractions."""
@@ -132,32 +117,6 @@ def latency_table(paths: Sequence[str | Path]) -> pd.DataFrame:
     ].reset_index(drop=True)
 
 
-def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Overhead over the undefended pass per defense (log scale), per victim and batch size."""
-    sns.set_theme(style="whitegrid", context="paper")
-    grid = sns.catplot(
-        data=df.assign(batch=df["batch_size"].map(lambda b: f"batch {b}")),
-        x="defense",
-        y="overhead_vs_none",
-        hue="batch",
-        col="victim",
-        kind="bar",
-        height=3.4,
-        aspect=1.4,
-        sharey=False,
-    )
-    for ax in grid.axes.flat:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g×"))
-        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
-        ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
-        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
-    grid.set_axis_labels("", "time per query / undefended")
-    grid.set_titles("{col_name}")
-    save_figure(grid.figure, png_path, pdf_path)
-
-
 def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub-flavoured Markdown table (floats rounded to ``digits``)."""
 
@@ -184,41 +143,6 @@ def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> 
         tmp.write_text(to_markdown(df))
 
 
-def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Clone accuracy along each defense's sweep, one curve per defense, one column per victim ×
-    transfer set: against defender accuracy (top row, the papers' trade-off plot) and against
-    the effective ε, the mean L1 distance of the answers (bottom row, as in GRAD², ref A §14.5).
-    Points are the raw runs in sweep order (no aggregation)."""
-    data = df.assign(setting=df["victim"] + " / " + df["transfer"])
-    settings = list(dict.fromkeys(data["setting"]))
-    defenses = list(dict.fromkeys(data["defense"]))
-    palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        2, len(settings), figsize=(3.6 * len(settings) + 1.5, 6.4), squeeze=False, constrained_layout=True
-    )
-    for col, setting in enumerate(settings):
-        part = data[data["setting"] == setting]
-        for row, x in enumerate(("defender_acc", "l1_distance")):
-            ax = axes[row, col]
-            for defense in defenses:
-                curve = part[part["defense"] == defense]
-                if curve.empty:
-                    continue
-                ax.plot(curve[x], curve["clone_acc"], marker="o", ms=4, color=palette[defense], label=defense)
-            ax.set_xlabel(
-                "defender accuracy" if x == "defender_acc" else "effective ε (mean L1 to clean answer)"
-            )
-            ax.set_ylabel("clone accuracy (KnockoffNets)" if col == 0 else "")
-            ax.set_ylim(0, 1.02)
-            if row == 0:
-                ax.set_title(setting)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="defense", loc="outside right center")
-    fig.suptitle("Utility vs. extraction along each defense's sweep")
-    save_figure(fig, png_path, pdf_path)
-
-
 def datafree_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per data-free attack × victim × defense × ε (:data:`DATAFREE_COLUMNS`).
 
@@ -234,49 +158,6 @@ def datafree_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     df["param_value"] = df["param"].astype(float)
     df = df.sort_values(["attack", "victim", "defense", "param_value"], kind="stable")
     return df[DATAFREE_COLUMNS].reset_index(drop=True)
-
-
-def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Clone accuracy against defender accuracy, one panel per attack × victim, one marker per
-    defense (points of one defense joined in sweep order). Upper left = a defense that keeps
-    utility and still gets stolen; the papers' goal is the lower right."""
-    data = df.assign(setting=df["attack"] + " / " + df["victim"])
-    settings = list(dict.fromkeys(data["setting"]))
-    defenses = list(dict.fromkeys(data["defense"]))
-    palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
-    markers = dict(zip(defenses, "osD^vP*Xph<>", strict=False))
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        1, len(settings), figsize=(3.6 * len(settings) + 1.5, 3.4), squeeze=False, constrained_layout=True
-    )
-    for col, setting in enumerate(settings):
-        ax = axes[0, col]
-        part = data[data["setting"] == setting]
-        for defense in defenses:
-            curve = part[part["defense"] == defense]
-            if curve.empty:
-                continue
-            ax.plot(
-                curve["defender_acc"],
-                curve["clone_acc"],
-                marker=markers.get(defense, "o"),
-                ms=6,
-                color=palette[defense],
-                label=defense,
-            )
-        ax.set_xlabel("defender accuracy")
-        ax.set_ylabel("clone accuracy (selected on validation)" if col == 0 else "")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(setting)
-    handles, labels = [], []
-    for ax in axes[0]:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, title="defense", loc="outside right center")
-    fig.suptitle("Data-free extraction (DFME / MAZE) against each defended oracle")
-    save_figure(fig, png_path, pdf_path)
 
 
 QUANTIZATION_COLUMNS = [
@@ -295,8 +176,9 @@ QUANTIZATION_COLUMNS = [
 def quantization_table(
     victim_metrics: Sequence[str | Path], latency_paths: Sequence[str | Path]
 ) -> pd.DataFrame:
-    """Paper A §11 table: one row per fp32 source and int8 victim, with test accuracy, weight size
-    and the undefended oracle's ms per query at batch 1 and 64 (NaN where not measured)."""
+    """The quantization table of Khaled et al. 2023 (ICMLA): one row per fp32 source and int8
+    victim, with test accuracy, weight size and the undefended oracle's ms per query at batch 1
+    and 64 (NaN where not measured)."""
     lat = pd.DataFrame([row for p in latency_paths for row in load_json(p)])
     # every latency row carries the undefended pass timed beside it: use the row of the first defense
     undefended = lat.groupby(["victim", "batch_size"])["ms_undefended"].first()
@@ -350,7 +232,7 @@ MISLEADER_COLUMNS = [
 def misleader_table(
     ensembles: Sequence[str | Path], knockoff: pd.DataFrame, datafree: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """MISLEADER's Table B, one row per dataset × row × attack (long format).
+    """The MISLEADER comparison table (Cheng et al. 2025), one row per dataset × row × attack (long format).
 
     Rows: the undefended teacher; each baseline defense on the teacher at the ε (among those run
     for that attack) whose defender accuracy is closest to MISLEADER's; and MISLEADER (the
@@ -396,23 +278,3 @@ def misleader_table(
     if not rows:
         raise ValueError("no MISLEADER ensemble runs to tabulate")
     return pd.DataFrame(rows)[MISLEADER_COLUMNS]
-
-
-def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Clone accuracy per Table-B row, grouped by attack, one panel per dataset; the defended
-    accuracy of each row is printed in its label."""
-    sns.set_theme(style="whitegrid", context="paper")
-    datasets = list(dict.fromkeys(df["dataset"]))
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(7.5 * len(datasets), 3.8), squeeze=False, constrained_layout=True
-    )
-    for col, dataset in enumerate(datasets):
-        part = df[df["dataset"] == dataset]
-        ax = axes[0, col]
-        sns.barplot(data=part, x="row", y="clone_acc", hue="attack", ax=ax)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("")
-        ax.set_ylabel("clone accuracy" if col == 0 else "")
-        ax.set_title(f"{dataset}: clone accuracy per defense (defended accuracy matched to MISLEADER)")
-        ax.tick_params(axis="x", rotation=30)
-    save_figure(fig, png_path, pdf_path)

@@ -1,0 +1,83 @@
+"""KnockoffNets (Orekondy et al., "Knockoff Nets: Stealing Functionality of Black-Box Models",
+CVPR 2019), soft-label variant: a clone trained on (transfer image, answered posterior) pairs.
+
+The attacker queries the oracle once per transfer image (``answer_queries`` stores the defended
+answers), then trains a fresh clone on augmented views of the images against the answers to the
+un-augmented ones, with the SGD + cosine recipe of docs/methods.md. The clone is selected on a
+validation split (never the test set). ``labels: argmax`` trains on one-hot answers instead (the
+countermeasure of the GRAD² evaluation, Mazeika et al., ICML 2022).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..models import build_model
+from ..training import BestOnValidation, SGDRecipe, attacker_labels, distill
+
+LABELS = ("soft", "argmax")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnockoffConfig:
+    """The clone's architecture, training recipe and the labels it learns from."""
+
+    arch: str
+    recipe: SGDRecipe
+    labels: str = "soft"
+
+    def __post_init__(self) -> None:
+        if self.labels not in LABELS:
+            raise ValueError(f"knockoff.labels must be one of {LABELS}, got {self.labels!r}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> KnockoffConfig:
+        """From the config's ``knockoff`` section."""
+        return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=cfg.get("labels", "soft"))
+
+
+@dataclass
+class KnockoffResult:
+    """The selected clone, the clone after the last epoch, and the selection's bookkeeping."""
+
+    clone: nn.Module
+    final: nn.Module
+    best_val_acc: float
+    best_epoch: int
+    history: list[dict[str, float]]
+
+
+def run_knockoff(
+    answers: Tensor,
+    transfer: Dataset,
+    cfg: KnockoffConfig,
+    *,
+    val: Dataset,
+    num_classes: int,
+    in_channels: int,
+    device: torch.device,
+    seed: int,
+    desc: str = "knockoff",
+) -> KnockoffResult:
+    """Train a clone on ``transfer`` (augmented views) against ``answers`` ``[N, K]`` (the defended
+    posteriors of the un-augmented images) and select it on ``val``. The caller seeds the global
+    RNG (the clone's initialisation); ``seed`` orders the data."""
+    targets = attacker_labels(answers, cfg.labels)
+    clone = build_model(cfg.arch, num_classes, in_channels)
+    selector = BestOnValidation(val, device)
+    history = distill(
+        clone, transfer, targets, cfg.recipe, device=device, seed=seed, evaluate=selector, desc=desc
+    )
+    return KnockoffResult(
+        clone=selector.best_model(clone),
+        final=clone,
+        best_val_acc=selector.best_acc,
+        best_epoch=selector.best_step,
+        history=history,
+    )

@@ -1,0 +1,132 @@
+"""The registry of defense methods: name → builder, declared options and auxiliary models.
+
+Each method module registers one :class:`DefenseMethod` on import. Its ``options`` (see
+:mod:`.options`) are the only statement of the method's option names, types, ranges and
+defaults: :func:`check_defense_config` checks a config entry against them before any job runs,
+and :func:`build_defense` / :func:`required_aux_models` resolve the same declaration, so a
+builder only ever sees checked options with every default filled in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+from torch import nn
+
+from .base import Defense
+from .options import Option, OptionError, finite_number, resolve
+
+# (options, dataset, aux models, seed) -> Defense; ``options`` are resolved (defaults filled in).
+Builder = Callable[[Mapping[str, Any], str, Mapping[str, nn.Module], int], Defense]
+# Keys of every config entry that are not options of the method: checked by check_defense_config.
+ENTRY_KEYS = ("method", "params")
+
+
+def _no_aux(options: Mapping[str, Any]) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class DefenseMethod:
+    """A registered method: its builder, its declared options and the auxiliary models it needs.
+
+    ``aux_models(options)`` names the models (``"misinformation"``, ``"surrogate_e10"``) from the
+    resolved options; the workflow trains them and ``build`` receives them, loaded.
+    """
+
+    name: str
+    build: Builder
+    _: KW_ONLY
+    options: Mapping[str, Option] = field(default_factory=dict)
+    aux_models: Callable[[Mapping[str, Any]], tuple[str, ...]] = _no_aux
+
+    def resolve(self, entry: Mapping[str, Any], *, key: str) -> dict[str, Any]:
+        """The options of config ``entry`` checked, defaults filled in (``method``/``params`` not included)."""
+        return resolve(self.options, entry, key=key, owner=f"method {self.name}", reserved=ENTRY_KEYS)
+
+
+DEFENSES: dict[str, DefenseMethod] = {}
+
+
+def register(method: DefenseMethod) -> DefenseMethod:
+    """Add ``method`` to :data:`DEFENSES` (a name registered twice is an error)."""
+    if method.name in DEFENSES:
+        raise ValueError(f"defense method {method.name!r} registered twice")
+    DEFENSES[method.name] = method
+    return method
+
+
+def _method(cfg: Mapping[str, Any], key: str) -> DefenseMethod:
+    if "method" not in cfg:
+        raise OptionError(f"{key}.method is required")
+    name = cfg["method"]
+    if name not in DEFENSES:
+        raise OptionError(
+            f"{key}.method: unknown defense method {name!r}; known: {', '.join(sorted(DEFENSES))}"
+        )
+    return DEFENSES[name]
+
+
+def check_defense_config(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Config entry ``defenses.<name>`` checked against its method's declaration, defaults filled in.
+
+    Returns ``{"method", "params", **options}``. Raises :class:`OptionError` (a ``ValueError``)
+    naming ``defenses.<name>.<key>`` and what is allowed: unknown keys, wrong types, values out
+    of range, NaN or infinity, choices not in the list, and a sweep that is not a non-empty list
+    of finite numbers ≥ 0.
+    """
+    key = f"defenses.{name}"
+    method = _method(entry, key)
+    if "params" not in entry:
+        raise OptionError(f"{key}.params is required (the sweep: a non-empty list of numbers >= 0)")
+    params = entry["params"]
+    if not isinstance(params, list | tuple) or not params:
+        raise OptionError(f"{key}.params: expected a non-empty list of numbers >= 0, got {params!r}")
+    sweep = [finite_number(p, f"{key}.params[{i}]", "a number >= 0") for i, p in enumerate(params)]
+    negative = [p for p in sweep if p < 0]
+    if negative:
+        raise OptionError(f"{key}.params: values must be >= 0, got {negative}")
+    return {"method": method.name, "params": sweep, **method.resolve(entry, key=key)}
+
+
+def defense_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of defense config ``cfg`` (key ``method``; ``params`` optional), defaults filled in."""
+    method = _method(cfg, "defense")
+    return method.resolve(cfg, key=method.name)
+
+
+def required_aux_models(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of the auxiliary models the defense config ``cfg`` needs."""
+    return DEFENSES[cfg["method"]].aux_models(defense_options(cfg))
+
+
+def build_defense(
+    cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module] | None = None, seed: int = 0
+) -> Defense:
+    """Build the defense of config entry ``cfg`` (key ``method``) for a victim trained on ``dataset``.
+
+    ``cfg`` may be partial (``{"method": "DCP"}``): missing options take their declared defaults.
+    """
+    method = cfg.get("method")
+    if method not in DEFENSES:
+        raise KeyError(f"unknown defense method {method!r}; known: {', '.join(sorted(DEFENSES))}")
+    options = defense_options(cfg)
+    aux = dict(aux or {})
+    missing = [name for name in DEFENSES[method].aux_models(options) if name not in aux]
+    if missing:
+        raise ValueError(f"defense {method!r} needs the auxiliary models {missing}")
+    return DEFENSES[method].build(options, dataset, aux, seed)
+
+
+__all__ = [
+    "DEFENSES",
+    "ENTRY_KEYS",
+    "DefenseMethod",
+    "build_defense",
+    "check_defense_config",
+    "defense_options",
+    "register",
+    "required_aux_models",
+]

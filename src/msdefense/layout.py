@@ -1,0 +1,89 @@
+"""Every artifact's path pattern, once: ``rules/common.smk`` and the package both read them here.
+
+Patterns are relative to an experiment's results folder (:func:`results_dir`) and use
+Snakemake's ``{wildcard}`` syntax; :func:`path` fills them in. Logs and Snakemake benchmarks
+mirror the wildcards of their rule under ``logs/<rule>/`` and ``benchmarks/<rule>/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# victims (every kind: trained, int8, MISLEADER ensemble) and their parts
+VICTIM_MODEL = "victims/{victim}/model.safetensors"
+VICTIM_METRICS = "victims/{victim}/metrics.json"
+VICTIM_HISTORY = "victims/{victim}/history.csv"
+MEMBER_MODEL = "victims/{victim}/members/{member}.safetensors"
+MEMBER_METRICS = "victims/{victim}/members/{member}.json"
+MEMBER_HISTORY = "victims/{victim}/members/{member}.csv"
+
+# the defenses' auxiliary models
+MISINFORMATION_MODEL = "defender_models/{victim}/misinformation.safetensors"
+MISINFORMATION_METRICS = "defender_models/{victim}/misinformation.json"
+SURROGATE_MODEL = "defender_models/{victim}/{transfer}/surrogate_e{epochs}.safetensors"
+SURROGATE_METRICS = "defender_models/{victim}/{transfer}/surrogate_e{epochs}.json"
+
+# defended answers and attacks
+POSTERIORS = "posteriors/{victim}/{transfer}/{defense}.npz"
+KNOCKOFF_RUN = "attacks/knockoff/{victim}/{transfer}/{defense}/{param}"
+KNOCKOFF_METRICS = f"{KNOCKOFF_RUN}/metrics.json"
+KNOCKOFF_CLONE = f"{KNOCKOFF_RUN}/clone.safetensors"
+DATAFREE_RUN = "attacks/datafree/{attack}/{victim}/{defense}/{param}"
+DATAFREE_METRICS = f"{DATAFREE_RUN}/metrics.json"
+DATAFREE_STUDENT = f"{DATAFREE_RUN}/student.safetensors"
+DATAFREE_HISTORY = f"{DATAFREE_RUN}/history.csv"
+
+# latency, tables, figures
+LATENCY = "latency/{victim}.json"
+TABLE = "tables/{name}.{ext}"
+FIGURE = "figures/{name}.{ext}"
+
+# downloaded datasets live under the config's data.root, not under the results folder
+DATASET_FLAG = "{root}/{dataset}/.prepared"
+
+_SURROGATE = re.compile(r"surrogate_e(\d+)")
+
+
+def results_dir(config: Mapping[str, Any]) -> str:
+    """The results folder of an experiment: ``results/<experiment>``."""
+    return f"results/{config['experiment']}"
+
+
+def path(out: str, pattern: str, **wildcards: Any) -> str:
+    """``pattern`` under ``out`` with the given wildcards filled in (the others left as ``{name}``)."""
+    filled = re.sub(r"\{(\w+)\}", lambda m: str(wildcards.get(m[1], m[0])), pattern)
+    return f"{out}/{filled}"
+
+
+def table(out: str, name: str, ext: str) -> str:
+    return path(out, TABLE, name=name, ext=ext)
+
+
+def figure(out: str, name: str, ext: str) -> str:
+    return path(out, FIGURE, name=name, ext=ext)
+
+
+def log(out: str, rule: str, pattern: str) -> str:
+    """The log of ``rule`` for the wildcards of ``pattern`` (e.g. ``{victim}/{transfer}``)."""
+    return f"{out}/logs/{rule}/{pattern}.log"
+
+
+def benchmark(out: str, rule: str, pattern: str) -> str:
+    """The Snakemake benchmark file of ``rule`` for the wildcards of ``pattern``."""
+    return f"{out}/benchmarks/{rule}/{pattern}.tsv"
+
+
+def aux_model_path(out: str, name: str, victim: str, transfer: str) -> str:
+    """Where the auxiliary model ``name`` of a defense of ``victim`` is kept.
+
+    ``misinformation`` (AdaptiveMisinformation) is per victim; ``surrogate_e<N>`` (GRAD, MAD:
+    distilled on the transfer set, stopped after N epochs) is per victim × transfer set.
+    """
+    if name == "misinformation":
+        return path(out, MISINFORMATION_MODEL, victim=victim)
+    match = _SURROGATE.fullmatch(name)
+    if match:
+        return path(out, SURROGATE_MODEL, victim=victim, transfer=transfer, epochs=match[1])
+    raise ValueError(f"no rule produces the auxiliary model {name!r}")

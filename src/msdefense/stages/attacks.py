@@ -1,0 +1,223 @@
+"""Stages of ``rules/attacks.smk``: KnockoffNets clones from stored answers, DFME / MAZE online.
+
+Every attack ends in one metrics record per sweep value with the same accuracy fields:
+``defender_acc`` (from the defended test answers), ``clone_acc`` / ``fidelity`` (the clone
+selected on validation) and ``*_final`` (the last iterate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..attacks.knockoff import KnockoffConfig, run_knockoff
+from ..io import save_csv, save_json
+from ..models import build_model
+from ..oracle import Oracle
+from ..seeding import derive_seed, seed_everything
+from ..training import dataset_tensors, predict_probs
+from ..victims import load_victim, save_classifier
+from .answers import load_answers, load_defense
+from .context import StageRequest, VictimData, stage
+
+
+def clone_scores(
+    model: nn.Module, test: Dataset, answers: Mapping[str, np.ndarray], device: torch.device
+) -> dict:
+    """Test accuracy and fidelity (agreement with the undefended victim) of a clone."""
+    pred = predict_probs(model, test, device).argmax(-1).numpy()
+    return {
+        "acc": float((pred == answers["test_labels"]).mean()),
+        "fidelity": float((pred == answers["victim_test_pred"]).mean()),
+        "pred": pred,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnockoffRequest(StageRequest):
+    """One defense's sweep values (``params``, canonical texts) on one transfer set; one metrics
+    file and one clone per value. A rule job passes a single value (``param``)."""
+
+    victim: str
+    transfer: str
+    defense: str
+    victim_cfg: Mapping[str, Any]
+    transfer_cfg: Mapping[str, Any]
+    defense_cfg: Mapping[str, Any]
+    knockoff: Mapping[str, Any]
+    in_posteriors: str
+    param: str | None = None
+    params: Sequence[str] = ()
+    out_metrics: str | Sequence[str]
+    out_model: str | Sequence[str]
+
+    def runs(self) -> list[tuple[str, str, str]]:
+        """(param, metrics path, clone path) of every value the request trains a clone for."""
+        params = list(self.params) or [self.param]
+        metrics = [self.out_metrics] if isinstance(self.out_metrics, str) else list(self.out_metrics)
+        models = [self.out_model] if isinstance(self.out_model, str) else list(self.out_model)
+        if None in params or not len(params) == len(metrics) == len(models):
+            raise ValueError(
+                f"{len(params)} sweep values, {len(metrics)} metrics and {len(models)} clone paths"
+            )
+        return list(zip(params, metrics, models, strict=True))
+
+
+def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
+    """KnockoffNets soft-label clones (:mod:`msdefense.attacks.knockoff`) for the request's values.
+
+    The data are read once; every value uses the same clone seed (same initialisation and data
+    order), so the clones of a sweep differ only by the defense.
+    """
+    r, cfg = request, request.victim_cfg
+    attack = KnockoffConfig.from_config(r.knockoff)
+    cseed = derive_seed(r.seed, "knockoff", r.victim, r.transfer)
+    records = []
+    with stage(r.device) as ctx:
+        data = VictimData(cfg["dataset"], r.data, r.seed)
+        train = data.transfer(r.transfer_cfg, augment=True)
+        test, val = data.test(), data.val()
+        for param, out_metrics, out_model in r.runs():
+            answers, e = load_answers(r.in_posteriors, param)
+            seed_everything(cseed)
+            result = run_knockoff(
+                torch.from_numpy(answers["transfer"][e]),
+                train,
+                attack,
+                val=val,
+                num_classes=data.spec.num_classes,
+                in_channels=data.spec.in_channels,
+                device=ctx.device,
+                seed=cseed,
+                desc=f"knockoff {r.defense}={param}",
+            )
+            best, final = (
+                clone_scores(result.clone, test, answers, ctx.device),
+                clone_scores(result.final, test, answers, ctx.device),
+            )
+            save_classifier(result.clone, out_model, arch=attack.arch, dataset=cfg["dataset"])
+            record = ctx.record(
+                victim=r.victim,
+                transfer=r.transfer,
+                defense=r.defense,
+                method=r.defense_cfg["method"],
+                param=param,
+                defender_acc=float(answers["defender_acc"][e]),
+                clone_acc=best["acc"],
+                fidelity=best["fidelity"],
+                agreement_defended=float((best["pred"] == answers["test"][e].argmax(-1)).mean()),
+                clone_acc_final=final["acc"],
+                fidelity_final=final["fidelity"],
+                best_val_acc=result.best_val_acc,
+                best_epoch=result.best_epoch,
+                l1_distance=float(answers["l1_distance"][e]),
+                queries=int(answers["queries"]),
+                clone_arch=attack.arch,
+                labels=attack.labels,
+                epochs=attack.recipe.epochs,
+                seed=cseed,
+            )
+            save_json(record, out_metrics)
+            records.append(record)
+    return records
+
+
+def datafree_config(attack_cfg: Mapping[str, Any], seed: int = 0) -> Any:
+    """The :class:`~msdefense.attacks.DataFreeConfig` of a config ``datafree.attacks.<name>`` entry:
+    its ``preset`` with every other key as an override (lists become tuples)."""
+    from ..attacks import PRESETS
+
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack_cfg.items() if k != "preset"}
+    return PRESETS[attack_cfg["preset"]](**overrides, seed=seed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataFreeRequest(StageRequest):
+    attack: str
+    victim: str
+    defense: str
+    param: str
+    victim_cfg: Mapping[str, Any]
+    defense_cfg: Mapping[str, Any]
+    attack_cfg: Mapping[str, Any]
+    student: str
+    in_victim: str
+    in_posteriors: str
+    in_aux: Mapping[str, str] = field(default_factory=dict)
+    out_metrics: str
+    out_model: str
+    out_history: str
+
+
+def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
+    """DFME or MAZE (per the attack's preset) against the victim behind one defense at one value.
+
+    Every query, zeroth-order probes included, goes through an :class:`~msdefense.oracle.Oracle`
+    whose budget is the attack's ``query_budget``. The student is selected on the validation
+    split; both the selected and the final student are evaluated on the test set. All defenses of
+    a (victim, attack) pair use the same attack seed, so the runs differ only by the defense.
+    ``defender_acc`` comes from the defended test answers (the same numbers as the KnockoffNets
+    table).
+    """
+    from ..attacks import load_best
+    from ..attacks import run_datafree as attack_loop
+
+    r, cfg = request, request.victim_cfg
+    with stage(r.device) as ctx:
+        answers, e = load_answers(r.in_posteriors, r.param)
+        model, _ = load_victim(r.in_victim, ctx.device)
+        data = VictimData(cfg["dataset"], r.data, r.seed)
+        defense = load_defense(
+            r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device
+        )
+        aseed = derive_seed(r.seed, "datafree", r.attack, r.victim)
+        attack = datafree_config(r.attack_cfg, aseed)
+        oracle = Oracle(model, defense, [float(r.param)], budget=attack.query_budget)
+        val_x, val_y = dataset_tensors(data.val())
+        test = data.test()
+        seed_everything(aseed)  # the student's initialisation depends only on the attack seed
+        student = build_model(r.student, data.spec.num_classes, data.spec.in_channels)
+        result = attack_loop(
+            oracle,
+            student,
+            attack,
+            image_shape=data.image_shape(),
+            device=ctx.device,
+            val_data=(val_x, val_y),
+        )
+        selected = load_best(result.student, result)
+        final = clone_scores(result.student, test, answers, ctx.device)
+        best = clone_scores(selected, test, answers, ctx.device)
+        save_csv(result.history, r.out_history)
+        save_classifier(selected, r.out_model, arch=r.student, dataset=cfg["dataset"])
+        metrics = ctx.record(
+            attack=r.attack,
+            victim=r.victim,
+            defense=r.defense,
+            method=r.defense_cfg["method"],
+            param=r.param,
+            preset=r.attack_cfg["preset"],
+            defender_acc=float(answers["defender_acc"][e]),
+            clone_acc=best["acc"],
+            fidelity=best["fidelity"],
+            clone_acc_final=final["acc"],
+            fidelity_final=final["fidelity"],
+            best_val_acc=result.best_val_acc,
+            best_iteration=result.best_iteration,
+            iterations=result.iterations,
+            queries=result.queries_used,
+            oracle_queries=oracle.queries_used,
+            query_budget=attack.query_budget,
+            cost_per_iteration=result.cost_per_iteration,
+            student_arch=r.student,
+            config={k: list(v) if isinstance(v, tuple) else v for k, v in result.config.items()},
+            seed=aseed,
+        )
+    save_json(metrics, r.out_metrics)
+    return metrics

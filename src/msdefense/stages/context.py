@@ -1,0 +1,193 @@
+"""What every stage does before and after its work, in one place.
+
+:func:`stage` picks the device, seeds every RNG, starts the clock and resets the CUDA peak
+counter; the :class:`StageContext` it yields turns a stage's results into the one metrics record
+shape every stage writes (``wall_seconds``, ``peak_memory_mb`` for the host,
+``peak_gpu_memory_mb``, ``device``). :func:`run_rule` is what a workflow script calls: it builds
+the stage's request from the rule's wildcards, params, input and output, sets up logging and
+threads, and runs the stage.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..seeding import pick_device, seed_everything
+
+#: Keys of a metrics record that vary from run to run (not compared in determinism checks).
+TIMING_KEYS = ("wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb")
+
+
+def peak_host_memory_mb() -> float:
+    """Peak resident memory of this process, in MiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def peak_gpu_memory_mb() -> float:
+    """Peak CUDA memory allocated by this process since the stage started, in MiB (0 without CUDA)."""
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else 0.0
+
+
+@dataclass
+class StageContext:
+    """The device a stage runs on and its clock."""
+
+    device: torch.device
+    started: float
+
+    def record(self, **fields_: Any) -> dict[str, Any]:
+        """A metrics record: the stage's fields, then device, wall time and peak memory."""
+        return {
+            **fields_,
+            "device": str(self.device),
+            "wall_seconds": round(time.perf_counter() - self.started, 2),
+            "peak_memory_mb": peak_host_memory_mb(),
+            "peak_gpu_memory_mb": peak_gpu_memory_mb(),
+        }
+
+
+@contextmanager
+def stage(device: str, seed: int | None = None) -> Iterator[StageContext]:
+    """Set a stage up: device (``auto``, ``cpu``, ``cuda[:i]``), every RNG seeded with ``seed``."""
+    dev = pick_device(device)
+    if seed is not None:
+        seed_everything(seed)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    yield StageContext(device=dev, started=time.perf_counter())
+
+
+def request_type(stage_fn: Callable[[Any], Any]) -> type:
+    """The request dataclass a stage function takes (its only parameter's annotation)."""
+    hints = typing.get_type_hints(stage_fn)
+    hints.pop("return", None)
+    if len(hints) != 1:
+        raise TypeError(f"{stage_fn.__name__} must take exactly one annotated request parameter")
+    return next(iter(hints.values()))
+
+
+def _items(named: Any) -> dict[str, Any]:
+    if named is None:
+        return {}
+    if isinstance(named, Mapping):
+        return dict(named)
+    return {k: named[k] for k in named.keys()}  # noqa: SIM118 (Snakemake's Namedlist)
+
+
+def _plain(value: Any) -> Any:
+    """Snakemake's Namedlist / str subclasses as plain lists / strings."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def request_from_rule(cls: type, sm: Any) -> Any:
+    """Build the request ``cls`` of a rule: wildcards and params by name, input ``k`` as
+    ``in_<k>``, output ``k`` as ``out_<k>``; ``params.aux_names`` zipped with ``input.aux``
+    gives ``in_aux``; ``input.data`` (the dataset flags) is not passed. Refuses a rule entry the request does not declare, and a missing field."""
+    values: dict[str, Any] = {}
+    values.update(_items(sm.wildcards))
+    params = _items(sm.params)
+    aux_names = params.pop("aux_names", None)
+    values.update(params)
+    inputs = _items(sm.input)
+    inputs.pop("data", None)  # the prepare_dataset flags: they order the job, the stage reads data.root
+    if aux_names is not None:
+        values["in_aux"] = dict(zip(aux_names, _plain(inputs.pop("aux", [])), strict=True))
+    values.update({f"in_{k}": _plain(v) for k, v in inputs.items()})
+    values.update({f"out_{k}": _plain(v) for k, v in _items(sm.output).items()})
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names - set(_items(sm.wildcards)))
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field for the rule's {unknown}")
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
+    """Run ``stage_fn`` for the Snakemake job ``sm``: log to ``sm.log[0]``, ``sm.threads`` threads."""
+    from ..runtime import job
+
+    with job(sm.log[0] if sm.log else None, sm.threads):
+        return stage_fn(request_from_rule(request_type(stage_fn), sm))
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageRequest:
+    """What every stage request carries: the config's ``data`` section, the experiment seed and
+    the requested device."""
+
+    data: Mapping[str, Any]
+    seed: int
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class VictimData:
+    """The splits of a victim's dataset under the config's ``data`` section and the experiment
+    seed: the victim's training part, the validation part, the test split and transfer sets."""
+
+    dataset: str
+    data: Mapping[str, Any]
+    seed: int
+
+    @property
+    def spec(self) -> Any:
+        from ..data import get_dataset_spec
+
+        return get_dataset_spec(self.dataset)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data["root"])
+
+    def train(self, *, augment: bool) -> Dataset:
+        """The victim's share of the training split (without the attacker's and validation parts)."""
+        from ..data import victim_training_set
+
+        return victim_training_set(
+            self.spec,
+            self.root,
+            self.data["attacker_holdout"],
+            self.seed,
+            augment=augment,
+            val_fraction=self.data["validation_fraction"],
+        )
+
+    def val(self) -> Dataset:
+        """The validation part used for every model selection (never the test split)."""
+        from ..data import validation_set
+
+        return validation_set(
+            self.spec, self.root, self.data["attacker_holdout"], self.seed, self.data["validation_fraction"]
+        )
+
+    def split(self, name: str) -> Dataset:
+        """A split of the dataset as stored (``val``, ``test``), un-augmented."""
+        return self.spec.loader(self.root, name, False, False)
+
+    def test(self) -> Dataset:
+        return self.split("test")
+
+    def transfer(self, transfer_cfg: Mapping[str, Any], *, augment: bool) -> Dataset:
+        """The attacker's transfer set ``transfer_cfg`` for this victim."""
+        from ..data import load_transfer_set
+
+        return load_transfer_set(
+            transfer_cfg, self.dataset, self.root, self.data["attacker_holdout"], self.seed, augment=augment
+        )
+
+    def image_shape(self) -> tuple[int, int, int]:
+        spec = self.spec
+        return spec.in_channels, spec.image_size, spec.image_size

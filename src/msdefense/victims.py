@@ -1,0 +1,185 @@
+"""The victim store: one file format and one metadata schema for every model the workflow keeps.
+
+Three kinds share it:
+
+- ``fp32``: a classifier from the model registry (victims, clones, students, surrogates,
+  misinformation models, MISLEADER members): its state dict;
+- ``int8``: a PTQ / QAT copy of an fp32 victim (:mod:`msdefense.quantization`): int8 values,
+  scales and zero points as plain tensors, plus the layout that rebuilds the graph;
+- ``ensemble``: a MISLEADER soft-voting ensemble (:class:`msdefense.misleader.Ensemble`): every
+  member's state dict under ``member<i>.``.
+
+Every file is safetensors (no pickle) with the string metadata of :class:`VictimInfo`, written
+with sorted keys so that identical weights give identical bytes (:func:`msdefense.io.save_tensors`).
+:func:`load_victim` rebuilds any kind from the file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import Tensor, nn
+
+from . import __version__
+from .io import save_tensors
+from .models import build_model
+
+KINDS = ("fp32", "int8", "ensemble")
+#: The metadata keys :class:`VictimInfo` owns; any other key is kind-specific (``extra``).
+INFO_KEYS = ("kind", "arch", "dataset", "num_classes", "in_channels", "source", "member_archs")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VictimInfo:
+    """What a stored model is: its kind, architecture and data shape, and where it came from.
+
+    ``arch`` is the architecture of an fp32 model, the fp32 source's for an int8 victim, and the
+    architecture the defenses' auxiliary models use for an ensemble. ``source`` is the fp32 victim
+    an int8 victim was quantized from, or the teacher of an ensemble. ``extra`` holds kind-specific
+    strings (the int8 layout and recipe).
+    """
+
+    kind: str
+    arch: str
+    dataset: str
+    num_classes: int
+    in_channels: int
+    source: str = ""
+    member_archs: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"victim kind must be one of {KINDS}, got {self.kind!r}")
+        if (self.kind == "ensemble") != bool(self.member_archs):
+            raise ValueError("member_archs is given for an ensemble, and only for one")
+        clash = sorted(set(self.extra) & set(INFO_KEYS))
+        if clash:
+            raise ValueError(f"extra metadata may not redefine {clash}")
+
+    @classmethod
+    def of_dataset(cls, *, kind: str, arch: str, dataset: str, **rest: Any) -> VictimInfo:
+        """The info of a model trained on the registered dataset ``dataset``."""
+        from .data import get_dataset_spec
+
+        spec = get_dataset_spec(dataset)
+        return cls(
+            kind=kind,
+            arch=arch,
+            dataset=dataset,
+            num_classes=spec.num_classes,
+            in_channels=spec.in_channels,
+            **rest,
+        )
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = {
+            **self.extra,
+            "kind": self.kind,
+            "arch": self.arch,
+            "dataset": self.dataset,
+            "num_classes": str(self.num_classes),
+            "in_channels": str(self.in_channels),
+            "msdefense_version": __version__,
+        }
+        if self.source:
+            meta["source"] = self.source
+        if self.member_archs:
+            meta["member_archs"] = json.dumps(list(self.member_archs))
+        return meta
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str], path: str | os.PathLike = "<memory>") -> VictimInfo:
+        for key in ("kind", "arch", "dataset", "num_classes", "in_channels"):
+            if key not in meta:
+                raise ValueError(
+                    f"{path}: the weights lack the metadata key {key!r}; re-create them with this "
+                    "package's victim store (msdefense.victims.save_victim)"
+                )
+        rest = {k: v for k, v in meta.items() if k not in INFO_KEYS and k != "msdefense_version"}
+        return cls(
+            kind=meta["kind"],
+            arch=meta["arch"],
+            dataset=meta["dataset"],
+            num_classes=int(meta["num_classes"]),
+            in_channels=int(meta["in_channels"]),
+            source=meta.get("source", ""),
+            member_archs=tuple(json.loads(meta.get("member_archs", "[]"))),
+            extra=rest,
+        )
+
+
+def _state(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save_victim(model: nn.Module, path: str | os.PathLike, info: VictimInfo) -> None:
+    """Write ``model`` of kind ``info.kind`` with ``info`` as metadata, atomically, reproducibly."""
+    extra: dict[str, str] = {}
+    if info.kind == "int8":
+        from .quantization import quantized_state
+
+        tensors, extra = quantized_state(model)  # type: ignore[arg-type]
+    elif info.kind == "ensemble":
+        members = list(model.members)  # type: ignore[union-attr]
+        if len(members) != len(info.member_archs):
+            raise ValueError(f"{len(info.member_archs)} member archs for {len(members)} members")
+        tensors = {f"member{i}.{k}": v for i, m in enumerate(members) for k, v in _state(m).items()}
+    else:
+        tensors = _state(model)
+    save_tensors(tensors, path, {**info.to_metadata(), **extra})
+
+
+def read_victim_info(path: str | os.PathLike) -> VictimInfo:
+    """The :class:`VictimInfo` of a stored model (reads the header only)."""
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        return VictimInfo.from_metadata(fh.metadata() or {}, path)
+
+
+def load_victim(
+    path: str | os.PathLike, device: torch.device | str = "cpu", *, kinds: Sequence[str] = KINDS
+) -> tuple[nn.Module, VictimInfo]:
+    """Rebuild a stored model (eval mode) and its info; refuse kinds outside ``kinds``.
+
+    An ensemble's ``forward`` returns the log of the mean member softmax (the oracle's softmax then
+    gives the soft vote); an int8 victim runs on the CPU whatever ``device`` is and returns its
+    logits on the input's device.
+    """
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        info = VictimInfo.from_metadata(fh.metadata() or {}, path)
+        if info.kind not in kinds:
+            raise ValueError(f"{path}: a {info.kind} model where {' or '.join(kinds)} is expected")
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    if info.kind == "int8":
+        from .quantization import rebuild_quantized
+
+        return rebuild_quantized({**info.to_metadata(), **info.extra}, tensors, path), info
+    if info.kind == "ensemble":
+        from .misleader import Ensemble
+
+        members = []
+        for i, arch in enumerate(info.member_archs):
+            prefix = f"member{i}."
+            member = build_model(arch, info.num_classes, info.in_channels)
+            member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            members.append(member)
+        return Ensemble(members).to(device).eval(), info
+    model = build_model(info.arch, info.num_classes, info.in_channels)
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), info
+
+
+def save_classifier(model: nn.Module, path: str | os.PathLike, *, arch: str, dataset: str) -> None:
+    """Store an fp32 classifier of the registry trained on ``dataset``."""
+    save_victim(model, path, VictimInfo.of_dataset(kind="fp32", arch=arch, dataset=dataset))
+
+
+def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
+    """An fp32 classifier from the store (eval mode, on ``device``)."""
+    return load_victim(path, device, kinds=("fp32",))[0]

@@ -1,0 +1,462 @@
+"""Every stage function called directly (no Snakemake): a tiny digits victim, a few hundred images,
+one epoch, seconds each. The stages are chained as the DAG chains them, through the files they write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from snakemake.iocontainers import Namedlist
+
+from msdefense import layout
+from msdefense.io import load_arrays, load_json
+from msdefense.stages import answers, attacks, data, defender_models, latency, tables, victims
+from msdefense.stages.context import TIMING_KEYS, request_from_rule, request_type, run_rule
+from msdefense.victims import load_victim, read_victim_info
+
+SEED = 3
+DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1}
+COMMON = {"data": DATA, "seed": SEED, "device": "cpu"}
+VICTIM = {
+    "dataset": "digits",
+    "arch": "lenet5fifth",
+    "transfer_sets": ["photos"],
+    "train": {"epochs": 10, "batch_size": 32, "lr": 0.1},
+}
+TRANSFER = {"source": "photo_crops", "size": 200}
+RECIPE = {"epochs": 1, "batch_size": 64, "lr": 0.05}
+DCP = {"method": "DCP", "params": [0.0, 1.5]}
+GRAD = {"method": "GRAD", "params": [0.5], "surrogate_epochs": 1}
+KNOCKOFF = {"arch": "lenet5fifth", "epochs": 1, "batch_size": 64, "lr": 0.05}
+ENSEMBLE = {
+    "dataset": "digits",
+    "transfer_sets": ["photos"],
+    "arch": "lenet5fifth",
+    "misleader": {
+        "teacher": "v",
+        "members": [{"arch": "lenet5fifth", "lam": 0.5, "T": 2, "alpha": 0.3}] * 2,
+        "train": {"epochs": 1, "batch_size": 128, "lr": 0.05, "a_iter": 1},
+    },
+}
+TIMINGS = set(TIMING_KEYS)
+
+
+def _assert_record(record: dict) -> None:
+    """The one metrics-record shape: every stage reports wall time and peak host and GPU memory."""
+    assert {"wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "device"} <= set(record)
+    assert record["wall_seconds"] >= 0 and record["peak_memory_mb"] > 0
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("stages")
+
+
+def p(out: Path, pattern: str, **wc: str) -> str:
+    return layout.path(str(out), pattern, **wc)
+
+
+@pytest.fixture(scope="module")
+def victim(out: Path) -> str:
+    record = victims.train_victim(
+        victims.TrainVictimRequest(
+            victim="v",
+            victim_cfg=VICTIM,
+            out_model=p(out, layout.VICTIM_MODEL, victim="v"),
+            out_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
+            out_history=p(out, layout.VICTIM_HISTORY, victim="v"),
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    return p(out, layout.VICTIM_MODEL, victim="v")
+
+
+def test_train_victim_writes_a_trained_fp32_victim(out: Path, victim: str) -> None:
+    metrics = load_json(p(out, layout.VICTIM_METRICS, victim="v"))
+    assert metrics["test_acc"] > 0.5  # ten short epochs on digits: well above chance (0.1)
+    assert read_victim_info(victim).kind == "fp32"
+    assert len(pd.read_csv(p(out, layout.VICTIM_HISTORY, victim="v"))) == VICTIM["train"]["epochs"]
+
+
+@pytest.fixture(scope="module")
+def surrogate(out: Path, victim: str) -> str:
+    model = p(out, layout.SURROGATE_MODEL, victim="v", transfer="photos", epochs="1")
+    record = defender_models.train_surrogate(
+        defender_models.SurrogateRequest(
+            victim="v",
+            transfer="photos",
+            epochs="1",
+            victim_cfg=VICTIM,
+            transfer_cfg=TRANSFER,
+            recipe={**RECIPE, "epochs": 2},
+            batch_size=256,
+            in_victim=victim,
+            out_model=model,
+            out_metrics=p(out, layout.SURROGATE_METRICS, victim="v", transfer="photos", epochs="1"),
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    assert record["stop_after_epochs"] == 1 and record["schedule_epochs"] == 2
+    return model
+
+
+def test_train_misinformation_puts_little_mass_on_the_true_class(out: Path) -> None:
+    model = p(out, layout.MISINFORMATION_MODEL, victim="v")
+    record = defender_models.train_misinformation(
+        defender_models.MisinformationRequest(
+            victim="v",
+            victim_cfg=VICTIM,
+            recipe=RECIPE,
+            out_model=model,
+            out_metrics=p(out, layout.MISINFORMATION_METRICS, victim="v"),
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    assert record["test_acc"] < 0.1  # trained to avoid the true class: below chance
+    assert read_victim_info(model).kind == "fp32"
+
+
+@pytest.fixture(scope="module")
+def dcp_answers(out: Path, victim: str) -> str:
+    path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="DCP")
+    answers.answer_queries(
+        answers.AnswerRequest(
+            victim_cfg=VICTIM,
+            transfer_cfg=TRANSFER,
+            defense_cfg=DCP,
+            batch_size=64,
+            in_victim=victim,
+            out_posteriors=path,
+            **COMMON,
+        )
+    )
+    return path
+
+
+def test_answer_queries_answers_the_whole_sweep_from_one_pass(dcp_answers: str) -> None:
+    a = load_arrays(dcp_answers)
+    assert a["transfer"].shape == (2, 200, 10) and a["test"].shape[0] == 2
+    np.testing.assert_allclose(a["transfer"].sum(-1), 1, atol=1e-5)
+    assert a["l1_distance"][0] == 0 and a["l1_distance"][1] > 0  # β = 0 leaves the answers alone
+    assert a["param_texts"].tolist() == ["0.0", "1.5"] and int(a["queries"]) == 200
+
+
+def test_answer_queries_with_an_auxiliary_model(out: Path, victim: str, surrogate: str) -> None:
+    path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="GRAD")
+    record = answers.answer_queries(
+        answers.AnswerRequest(
+            victim_cfg=VICTIM,
+            transfer_cfg=TRANSFER,
+            defense_cfg=GRAD,
+            batch_size=64,
+            in_victim=victim,
+            in_aux={"surrogate_e1": surrogate},
+            out_posteriors=path,
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    assert 0 < record["l1_distance"][0] <= 0.5 + 1e-6  # GRAD stays inside its ε-ball
+
+
+def _knockoff_request(out: Path, dcp_answers: str, name: str, **values) -> attacks.KnockoffRequest:
+    return attacks.KnockoffRequest(
+        victim="v",
+        transfer="photos",
+        defense="DCP",
+        victim_cfg=VICTIM,
+        transfer_cfg=TRANSFER,
+        defense_cfg=DCP,
+        knockoff=KNOCKOFF,
+        in_posteriors=dcp_answers,
+        **values,
+        **COMMON,
+    )
+
+
+def test_train_knockoff_one_value_and_the_whole_sweep_agree(out: Path, dcp_answers: str) -> None:
+    single = {}
+    for param in ("0.0", "1.5"):
+        run = out / "single" / param
+        (record,) = attacks.train_knockoff(
+            _knockoff_request(
+                out, dcp_answers, "single", param=param, out_metrics=f"{run}/m.json", out_model=f"{run}/c.safetensors"
+            )
+        )
+        _assert_record(record)
+        single[param] = record
+    sweep_dir = out / "sweep"
+    records = attacks.train_knockoff(
+        _knockoff_request(
+            out,
+            dcp_answers,
+            "sweep",
+            params=["0.0", "1.5"],
+            out_metrics=[f"{sweep_dir}/{q}/m.json" for q in ("0.0", "1.5")],
+            out_model=[f"{sweep_dir}/{q}/c.safetensors" for q in ("0.0", "1.5")],
+        )
+    )
+    for record in records:  # one process for the sweep gives each value's clone exactly
+        alone = single[record["param"]]
+        assert {k: v for k, v in record.items() if k not in TIMINGS} == {
+            k: v for k, v in alone.items() if k not in TIMINGS
+        }
+        assert 0 <= record["clone_acc"] <= 1 and record["queries"] == 200
+    a = (out / "single" / "1.5" / "c.safetensors").read_bytes()
+    assert a == (sweep_dir / "1.5" / "c.safetensors").read_bytes()  # byte-identical weights
+
+
+def test_knockoff_request_refuses_mismatched_outputs(out: Path, dcp_answers: str) -> None:
+    bad = _knockoff_request(out, dcp_answers, "bad", params=["0.0", "1.5"], out_metrics=["a"], out_model=["b"])
+    with pytest.raises(ValueError, match="2 sweep values, 1 metrics"):
+        bad.runs()
+
+
+def _datafree(out: Path, victim: str, dcp_answers: str, name: str) -> dict:
+    run = out / "datafree" / name
+    return attacks.run_datafree(
+        attacks.DataFreeRequest(
+            attack="dfme",
+            victim="v",
+            defense="DCP",
+            param="1.5",
+            victim_cfg=VICTIM,
+            defense_cfg=DCP,
+            attack_cfg={
+                "preset": "dfme_cifar10",
+                "query_budget": 1000,
+                "batch_size": 16,
+                "generator_width": 4,
+                "eval_every": 2,
+            },
+            student="lenet5fifth",
+            in_victim=victim,
+            in_posteriors=dcp_answers,
+            out_metrics=f"{run}/metrics.json",
+            out_model=f"{run}/student.safetensors",
+            out_history=f"{run}/history.csv",
+            **COMMON,
+        )
+    )
+
+
+def test_run_datafree_counts_every_query_and_repeats_itself(out: Path, victim: str, dcp_answers: str) -> None:
+    first, second = _datafree(out, victim, dcp_answers, "a"), _datafree(out, victim, dcp_answers, "b")
+    _assert_record(first)
+    # cost 16·(2 + 5) = 112 per iteration: 8 iterations fit in 1000 queries, every one defended
+    assert first["queries"] == first["oracle_queries"] == 8 * 112 <= 1000
+    assert first["defender_acc"] == float(load_arrays(dcp_answers)["defender_acc"][1])
+    # the same seed gives the same record (timings aside) and the same weights, byte for byte
+    strip = lambda r: {k: v for k, v in r.items() if k not in TIMINGS}  # noqa: E731
+    assert strip(first) == strip(second)
+    root = out / "datafree"
+    assert (root / "a" / "student.safetensors").read_bytes() == (root / "b" / "student.safetensors").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def int8_victim(out: Path, victim: str) -> str:
+    cfg = {"dataset": "digits", "transfer_sets": ["photos"], "arch": "lenet5fifth"}
+    cfg["quantize"] = {"source": "v", "mode": "ptq", "backend": "x86", "calibration_images": 64, "qat_epochs": 0}
+    cfg["quantize"] |= {"qat_lr": 0.001, "qat_batch_size": 64}
+    path = p(out, layout.VICTIM_MODEL, victim="q")
+    record = victims.quantize_victim(
+        victims.QuantizeVictimRequest(
+            victim="q",
+            victim_cfg=cfg,
+            in_source=victim,
+            out_model=path,
+            out_metrics=p(out, layout.VICTIM_METRICS, victim="q"),
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    assert record["agreement_with_source"] > 0.9 and record["size_mb"] < 0.4 * record["source_size_mb"]
+    return path
+
+
+def test_quantize_victim_stores_an_int8_victim(int8_victim: str) -> None:
+    model, info = load_victim(int8_victim)
+    assert (info.kind, info.source, info.arch) == ("int8", "v", "lenet5fifth")
+    probs = torch.softmax(model(torch.zeros(2, 1, 32, 32)), -1)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+
+
+def test_misleader_members_and_ensemble(out: Path, victim: str) -> None:
+    members = []
+    for i in range(2):
+        model = p(out, layout.MEMBER_MODEL, victim="m", member=str(i))
+        record = victims.train_misleader_member(
+            victims.MisleaderMemberRequest(
+                victim="m",
+                member=str(i),
+                victim_cfg=ENSEMBLE,
+                in_teacher=victim,
+                out_model=model,
+                out_metrics=p(out, layout.MEMBER_METRICS, victim="m", member=str(i)),
+                out_history=p(out, layout.MEMBER_HISTORY, victim="m", member=str(i)),
+                **COMMON,
+            )
+        )
+        _assert_record(record)
+        members.append(model)
+    path = p(out, layout.VICTIM_MODEL, victim="m")
+    record = victims.build_ensemble(
+        victims.BuildEnsembleRequest(
+            victim="m",
+            victim_cfg=ENSEMBLE,
+            in_members=members,
+            in_teacher_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
+            out_model=path,
+            out_metrics=p(out, layout.VICTIM_METRICS, victim="m"),
+            **COMMON,
+        )
+    )
+    _assert_record(record)
+    ensemble, info = load_victim(path)
+    assert (info.kind, info.member_archs, info.source) == ("ensemble", ("lenet5fifth",) * 2, "v")
+    x = torch.randn(3, 1, 32, 32)
+    loaded = [load_victim(m)[0] for m in members]
+    vote = torch.stack([torch.softmax(m(x), -1) for m in loaded]).mean(0)
+    torch.testing.assert_close(torch.softmax(ensemble(x), -1), vote, atol=1e-6, rtol=0)
+
+
+def test_measure_latency_of_a_victim_and_of_a_reference(out: Path, victim: str, int8_victim: str) -> None:
+    spec = {"batch_sizes": [1, 4], "warmup": 0, "repeats": 1}
+    defenses = {"undefended": {"method": "None", "params": [0.0]}, "DCP": DCP}
+    for name, kwargs in (
+        ("v", {"in_victim": [victim]}),
+        ("q", {"in_victim": [int8_victim]}),
+        ("ref", {"reference": {"arch": "lenet5fifth", "num_classes": 10, "in_channels": 1, "image_size": 32}}),
+    ):
+        rows = latency.measure_latency(
+            latency.LatencyRequest(
+                victim=name,
+                defenses=defenses,
+                latency=spec,
+                out_latency=p(out, layout.LATENCY, victim=name),
+                seed=SEED,
+                device="cpu",
+                **kwargs,
+            )
+        )
+        assert {(r["defense"], r["batch_size"]) for r in rows} == {(d, b) for d in defenses for b in (1, 4)}
+        _assert_record(rows[0])
+    with pytest.raises(ValueError, match="needs a trained victim or a reference"):
+        latency.measure_latency(
+            latency.LatencyRequest(victim="x", defenses=defenses, latency=spec, out_latency="x", seed=0)
+        )
+
+
+def test_table_stages_build_tables_and_figures(out: Path) -> None:
+    metrics = sorted(str(m) for m in (out / "sweep").rglob("m.json"))
+    t = out / "tables"
+    tables.knockoff_tables(
+        tables.KnockoffTablesRequest(
+            in_metrics=metrics,
+            **{f"out_{k}": str(t / f"{k}.x") for k in ("csv", "md", "interpolation", "interpolation_md")},
+            out_png=str(t / "k.png"),
+            out_pdf=str(t / "k.pdf"),
+        )
+    )
+    table = pd.read_csv(t / "csv.x")
+    assert table["param"].tolist() == [0.0, 1.5] and (t / "k.png").stat().st_size > 0
+    lat = [p(out, layout.LATENCY, victim=v) for v in ("v", "q", "ref")]
+    tables.latency_table(
+        tables.FigureTableRequest(
+            in_metrics=lat,
+            out_csv=str(t / "lat.csv"),
+            out_md=str(t / "lat.md"),
+            out_png=str(t / "lat.png"),
+            out_pdf=str(t / "lat.pdf"),
+        )
+    )
+    assert set(pd.read_csv(t / "lat.csv")["victim"]) == {"v", "q", "ref"}
+    tables.quantization_table(
+        tables.QuantizationTableRequest(
+            in_victims=[p(out, layout.VICTIM_METRICS, victim="q")],
+            in_latency=lat,
+            out_csv=str(t / "quant.csv"),
+            out_md=str(t / "quant.md"),
+        )
+    )
+    assert set(pd.read_csv(t / "quant.csv")["precision"]) == {"fp32", "int8"}
+    runs = sorted(str(m) for m in (out / "datafree").rglob("metrics.json"))
+    tables.datafree_table(
+        tables.FigureTableRequest(
+            in_metrics=runs[:1],
+            out_csv=str(t / "df.csv"),
+            out_md=str(t / "df.md"),
+            out_png=str(t / "df.png"),
+            out_pdf=str(t / "df.pdf"),
+        )
+    )
+    assert pd.read_csv(t / "df.csv")["attack"].tolist() == ["dfme"]
+
+
+def test_prepare_dataset_names_the_missing_files(tmp_path: Path) -> None:
+    from msdefense.data import DatasetMissingError
+
+    with pytest.raises(DatasetMissingError, match="CUB_200_2011"):
+        data.prepare_dataset(data.PrepareRequest(dataset="cub200", root=str(tmp_path)))
+
+
+def _job(**sections) -> SimpleNamespace:
+    named = {k: Namedlist(fromdict=sections.get(k, {})) for k in ("wildcards", "params", "input", "output")}
+    return SimpleNamespace(**named, log=Namedlist(), threads=1)
+
+
+def test_request_from_rule_maps_the_rule_by_name() -> None:
+    job = _job(
+        wildcards={"victim": "v", "transfer": "t", "epochs": "1"},
+        params={"victim_cfg": VICTIM, "transfer_cfg": TRANSFER, "recipe": RECIPE, "batch_size": 8, **COMMON},
+        input={"victim": "a.safetensors"},
+        output={"model": "m.safetensors", "metrics": "m.json"},
+    )
+    request = request_from_rule(request_type(defender_models.train_surrogate), job)
+    assert isinstance(request, defender_models.SurrogateRequest)
+    assert (request.victim, request.in_victim, request.out_metrics) == ("v", "a.safetensors", "m.json")
+    # a rule entry the request does not declare is refused, naming it
+    job.params = Namedlist(fromdict={**dict(job.params.items()), "betta": 2})
+    with pytest.raises(TypeError, match="betta"):
+        request_from_rule(defender_models.SurrogateRequest, job)
+
+
+def test_request_from_rule_zips_auxiliary_models() -> None:
+    job = _job(
+        wildcards={"victim": "v", "transfer": "t", "defense": "GRAD"},
+        params={
+            "victim_cfg": VICTIM,
+            "transfer_cfg": TRANSFER,
+            "defense_cfg": GRAD,
+            "aux_names": ("surrogate_e1",),
+            "batch_size": 8,
+            **COMMON,
+        },
+        input={"victim": "a.safetensors", "aux": ["s.safetensors"]},
+        output={"posteriors": "p.npz"},
+    )
+    request = request_from_rule(answers.AnswerRequest, job)
+    assert request.in_aux == {"surrogate_e1": "s.safetensors"}
+
+
+def test_run_rule_runs_a_stage_from_a_job(tmp_path: Path) -> None:
+    job = _job(wildcards={"dataset": "cub200"}, params={"root": str(tmp_path)})
+    job.log = Namedlist([str(tmp_path / "log.txt")])
+    from msdefense.data import DatasetMissingError
+
+    with pytest.raises(DatasetMissingError):
+        run_rule(data.prepare_dataset, job)
+    assert "CUB_200_2011" in (tmp_path / "log.txt").read_text()  # the traceback went to the log
+
+
+def test_stage_metrics_are_json(out: Path) -> None:
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text())
