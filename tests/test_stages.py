@@ -129,6 +129,7 @@ def dcp_answers(out: Path, victim: str) -> str:
     path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="DCP")
     answers.answer_queries(
         answers.AnswerRequest(
+            victim="v",
             victim_cfg=VICTIM,
             transfer_cfg=TRANSFER,
             defense_cfg=DCP,
@@ -153,6 +154,7 @@ def test_answer_queries_with_an_auxiliary_model(out: Path, victim: str, surrogat
     path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="GRAD")
     record = answers.answer_queries(
         answers.AnswerRequest(
+            victim="v",
             victim_cfg=VICTIM,
             transfer_cfg=TRANSFER,
             defense_cfg=GRAD,
@@ -188,7 +190,12 @@ def test_train_knockoff_one_value_and_the_whole_sweep_agree(out: Path, dcp_answe
         run = out / "single" / param
         (record,) = attacks.train_knockoff(
             _knockoff_request(
-                out, dcp_answers, "single", param=param, out_metrics=f"{run}/m.json", out_model=f"{run}/c.safetensors"
+                out,
+                dcp_answers,
+                "single",
+                param=param,
+                out_metrics=f"{run}/m.json",
+                out_model=f"{run}/c.safetensors",
             )
         )
         _assert_record(record)
@@ -215,7 +222,9 @@ def test_train_knockoff_one_value_and_the_whole_sweep_agree(out: Path, dcp_answe
 
 
 def test_knockoff_request_refuses_mismatched_outputs(out: Path, dcp_answers: str) -> None:
-    bad = _knockoff_request(out, dcp_answers, "bad", params=["0.0", "1.5"], out_metrics=["a"], out_model=["b"])
+    bad = _knockoff_request(
+        out, dcp_answers, "bad", params=["0.0", "1.5"], out_metrics=["a"], out_model=["b"]
+    )
     with pytest.raises(ValueError, match="2 sweep values, 1 metrics"):
         bad.runs()
 
@@ -258,13 +267,21 @@ def test_run_datafree_counts_every_query_and_repeats_itself(out: Path, victim: s
     strip = lambda r: {k: v for k, v in r.items() if k not in TIMINGS}  # noqa: E731
     assert strip(first) == strip(second)
     root = out / "datafree"
-    assert (root / "a" / "student.safetensors").read_bytes() == (root / "b" / "student.safetensors").read_bytes()
+    assert (root / "a" / "student.safetensors").read_bytes() == (
+        root / "b" / "student.safetensors"
+    ).read_bytes()
 
 
 @pytest.fixture(scope="module")
 def int8_victim(out: Path, victim: str) -> str:
     cfg = {"dataset": "digits", "transfer_sets": ["photos"], "arch": "lenet5fifth"}
-    cfg["quantize"] = {"source": "v", "mode": "ptq", "backend": "x86", "calibration_images": 64, "qat_epochs": 0}
+    cfg["quantize"] = {
+        "source": "v",
+        "mode": "ptq",
+        "backend": "x86",
+        "calibration_images": 64,
+        "qat_epochs": 0,
+    }
     cfg["quantize"] |= {"qat_lr": 0.001, "qat_batch_size": 64}
     path = p(out, layout.VICTIM_MODEL, victim="q")
     record = victims.quantize_victim(
@@ -334,7 +351,10 @@ def test_measure_latency_of_a_victim_and_of_a_reference(out: Path, victim: str, 
     for name, kwargs in (
         ("v", {"in_victim": [victim]}),
         ("q", {"in_victim": [int8_victim]}),
-        ("ref", {"reference": {"arch": "lenet5fifth", "num_classes": 10, "in_channels": 1, "image_size": 32}}),
+        (
+            "ref",
+            {"reference": {"arch": "lenet5fifth", "num_classes": 10, "in_channels": 1, "image_size": 32}},
+        ),
     ):
         rows = latency.measure_latency(
             latency.LatencyRequest(

@@ -1,6 +1,7 @@
 """The papers' datasets: cifar10, cifar100, svhn, mnist, fashionmnist, gtsrb, cub200, pascal.
 
-Those of Khaled et al. 2023 (ICMLA) and MISLEADER (Cheng et al. 2025); docs/methods.md (Datasets).
+Those of Khaled et al. 2023 (ICMLA) and MISLEADER (Cheng et al. 2025); docs/methods.md (Datasets and
+transfer sets).
 
 Dataset ``name`` lives under ``root / name`` (e.g. ``resources/cifar10``), in the on-disk
 format of its official release:

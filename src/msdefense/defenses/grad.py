@@ -80,6 +80,7 @@ def _conv_bn(
     gamma: Tensor | None,
     beta: Tensor | None,
     mean: Tensor,
+    *,
     var: Tensor,
     stride: Any,
     padding: Any,
@@ -144,13 +145,15 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
                     attr(node.target, "weight", bn),
                     attr(node.target, "bias", bn),
                     attr(node.target, "running_mean", bn),
-                    attr(node.target, "running_var", bn),
-                    conv.stride,
-                    conv.padding,
-                    conv.dilation,
-                    conv.groups,
-                    bn.eps,
                 ),
+                {
+                    "var": attr(node.target, "running_var", bn),
+                    "stride": conv.stride,
+                    "padding": conv.padding,
+                    "dilation": conv.dilation,
+                    "groups": conv.groups,
+                    "eps": bn.eps,
+                },
             )
         node.replace_all_uses_with(fused)
         gm.graph.erase_node(node)

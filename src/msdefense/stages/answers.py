@@ -17,7 +17,7 @@ from ..oracle import Oracle
 from ..seeding import derive_seed
 from ..training import dataset_labels, make_loader
 from ..victims import load_classifier
-from .context import StageRequest, VictimData, stage
+from .context import VictimData, VictimRequest, stage
 
 
 def load_defense(
@@ -44,13 +44,19 @@ def load_answers(posteriors_path: str, param: str) -> tuple[dict[str, np.ndarray
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnswerRequest(StageRequest):
-    victim_cfg: Mapping[str, Any]
-    transfer_cfg: Mapping[str, Any]
+class OracleRequest(VictimRequest):
+    """A stage that puts a victim behind a defense: the defense's config entry (with the sweep
+    put in front of this victim), the victim's weights and the defense's auxiliary models."""
+
     defense_cfg: Mapping[str, Any]
-    batch_size: int
     in_victim: str
     in_aux: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerRequest(OracleRequest):
+    transfer_cfg: Mapping[str, Any]
+    batch_size: int
     out_posteriors: str
 
 

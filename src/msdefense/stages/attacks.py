@@ -8,7 +8,7 @@ selected on validation) and ``*_final`` (the last iterate).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,8 +23,8 @@ from ..oracle import Oracle
 from ..seeding import derive_seed, seed_everything
 from ..training import dataset_tensors, predict_probs
 from ..victims import load_victim, save_classifier
-from .answers import load_answers, load_defense
-from .context import StageRequest, VictimData, stage
+from .answers import OracleRequest, load_answers, load_defense
+from .context import VictimData, VictimRequest, stage, write_record
 
 
 def clone_scores(
@@ -40,14 +40,12 @@ def clone_scores(
 
 
 @dataclass(frozen=True, kw_only=True)
-class KnockoffRequest(StageRequest):
+class KnockoffRequest(VictimRequest):
     """One defense's sweep values (``params``, canonical texts) on one transfer set; one metrics
     file and one clone per value. A rule job passes a single value (``param``)."""
 
-    victim: str
     transfer: str
     defense: str
-    victim_cfg: Mapping[str, Any]
     transfer_cfg: Mapping[str, Any]
     defense_cfg: Mapping[str, Any]
     knockoff: Mapping[str, Any]
@@ -138,18 +136,13 @@ def datafree_config(attack_cfg: Mapping[str, Any], seed: int = 0) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DataFreeRequest(StageRequest):
+class DataFreeRequest(OracleRequest):
     attack: str
-    victim: str
     defense: str
     param: str
-    victim_cfg: Mapping[str, Any]
-    defense_cfg: Mapping[str, Any]
     attack_cfg: Mapping[str, Any]
     student: str
-    in_victim: str
     in_posteriors: str
-    in_aux: Mapping[str, str] = field(default_factory=dict)
     out_metrics: str
     out_model: str
     out_history: str
@@ -219,5 +212,4 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             config={k: list(v) if isinstance(v, tuple) else v for k, v in result.config.items()},
             seed=aseed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)

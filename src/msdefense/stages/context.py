@@ -56,6 +56,14 @@ class StageContext:
         }
 
 
+def write_record(record: dict[str, Any], path: str) -> dict[str, Any]:
+    """Write a stage's metrics record as JSON (atomically) and return it."""
+    from ..io import save_json
+
+    save_json(record, path)
+    return record
+
+
 @contextmanager
 def stage(device: str, seed: int | None = None) -> Iterator[StageContext]:
     """Set a stage up: device (``auto``, ``cpu``, ``cuda[:i]``), every RNG seeded with ``seed``."""
@@ -96,7 +104,8 @@ def _plain(value: Any) -> Any:
 def request_from_rule(cls: type, sm: Any) -> Any:
     """Build the request ``cls`` of a rule: wildcards and params by name, input ``k`` as
     ``in_<k>``, output ``k`` as ``out_<k>``; ``params.aux_names`` zipped with ``input.aux``
-    gives ``in_aux``; ``input.data`` (the dataset flags) is not passed. Refuses a rule entry the request does not declare, and a missing field."""
+    gives ``in_aux``; ``input.data`` (the dataset flags) is not passed. Refuses a rule entry
+    the request does not declare, and a missing field."""
     values: dict[str, Any] = {}
     values.update(_items(sm.wildcards))
     params = _items(sm.params)
@@ -131,6 +140,22 @@ class StageRequest:
     data: Mapping[str, Any]
     seed: int
     device: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VictimRequest(StageRequest):
+    """A stage about one victim: its name (the ``victim`` wildcard) and config entry."""
+
+    victim: str
+    victim_cfg: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOutputs:
+    """The outputs of a stage that trains a model: its weights and its metrics record."""
+
+    out_model: str
+    out_metrics: str
 
 
 @dataclass(frozen=True)

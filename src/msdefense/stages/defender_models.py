@@ -7,21 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..io import save_json
 from ..models import build_model
 from ..seeding import derive_seed, seed_everything
 from ..training import SGDRecipe, accuracy, dataset_labels, distill, predict_probs, train_classifier
 from ..victims import load_victim, save_classifier
-from .context import StageRequest, VictimData, stage
+from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
 
 
 @dataclass(frozen=True, kw_only=True)
-class MisinformationRequest(StageRequest):
-    victim: str
-    victim_cfg: Mapping[str, Any]
+class MisinformationRequest(VictimRequest, ModelOutputs):
     recipe: Mapping[str, Any]
-    out_model: str
-    out_metrics: str
 
 
 def train_misinformation(request: MisinformationRequest) -> dict[str, Any]:
@@ -52,22 +47,17 @@ def train_misinformation(request: MisinformationRequest) -> dict[str, Any]:
         metrics = ctx.record(
             victim=r.victim, test_acc=history[-1]["test_acc"], epochs=recipe.epochs, seed=mseed
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SurrogateRequest(StageRequest):
-    victim: str
+class SurrogateRequest(VictimRequest, ModelOutputs):
     transfer: str
     epochs: str
-    victim_cfg: Mapping[str, Any]
     transfer_cfg: Mapping[str, Any]
     recipe: Mapping[str, Any]
     batch_size: int
     in_victim: str
-    out_model: str
-    out_metrics: str
 
 
 def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
@@ -101,5 +91,4 @@ def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
             final_train_loss=history[-1]["train_loss"] if history else None,
             seed=sseed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)

@@ -9,14 +9,22 @@ from .. import reporting
 
 
 @dataclass(frozen=True, kw_only=True)
-class KnockoffTablesRequest:
-    in_metrics: Sequence[str]
+class TableOutputs:
     out_csv: str
     out_md: str
-    out_interpolation: str
-    out_interpolation_md: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FigureOutputs:
     out_png: str
     out_pdf: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KnockoffTablesRequest(TableOutputs, FigureOutputs):
+    in_metrics: Sequence[str]
+    out_interpolation: str
+    out_interpolation_md: str
 
 
 def knockoff_tables(request: KnockoffTablesRequest) -> None:
@@ -29,12 +37,8 @@ def knockoff_tables(request: KnockoffTablesRequest) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FigureTableRequest:
+class FigureTableRequest(TableOutputs, FigureOutputs):
     in_metrics: Sequence[str]
-    out_csv: str
-    out_md: str
-    out_png: str
-    out_pdf: str
 
 
 def latency_table(request: FigureTableRequest) -> None:
@@ -52,11 +56,9 @@ def datafree_table(request: FigureTableRequest) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class QuantizationTableRequest:
+class QuantizationTableRequest(TableOutputs):
     in_victims: Sequence[str]
     in_latency: Sequence[str]
-    out_csv: str
-    out_md: str
 
 
 def quantization_table(request: QuantizationTableRequest) -> None:
@@ -66,14 +68,10 @@ def quantization_table(request: QuantizationTableRequest) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MisleaderTableRequest:
+class MisleaderTableRequest(TableOutputs, FigureOutputs):
     in_ensembles: Sequence[str]
     in_knockoff: Sequence[str]
     in_datafree: Sequence[str] = ()
-    out_csv: str
-    out_md: str
-    out_png: str
-    out_pdf: str
 
 
 def misleader_table(request: MisleaderTableRequest) -> None:

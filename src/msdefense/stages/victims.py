@@ -6,27 +6,23 @@ the same path, so every later stage reads any of them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ..io import load_json, save_csv, save_json
+from ..io import load_json, save_csv
 from ..models import build_model
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
 from ..victims import VictimInfo, load_classifier, load_victim, save_classifier, save_victim
-from .context import StageRequest, VictimData, stage
+from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainVictimRequest(StageRequest):
-    victim: str
-    victim_cfg: Mapping[str, Any]
-    out_model: str
-    out_metrics: str
+class TrainVictimRequest(VictimRequest, ModelOutputs):
     out_history: str
 
 
@@ -55,17 +51,12 @@ def train_victim(request: TrainVictimRequest) -> dict[str, Any]:
             train_size=len(train),
             seed=vseed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)
 
 
 @dataclass(frozen=True, kw_only=True)
-class QuantizeVictimRequest(StageRequest):
-    victim: str
-    victim_cfg: Mapping[str, Any]
+class QuantizeVictimRequest(VictimRequest, ModelOutputs):
     in_source: str
-    out_model: str
-    out_metrics: str
 
 
 def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
@@ -128,18 +119,13 @@ def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
             qat_weight_max_abs_change=info.get("weight_max_abs_change"),
             seed=qseed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)
 
 
 @dataclass(frozen=True, kw_only=True)
-class MisleaderMemberRequest(StageRequest):
-    victim: str
+class MisleaderMemberRequest(VictimRequest, ModelOutputs):
     member: str
-    victim_cfg: Mapping[str, Any]
     in_teacher: str
-    out_model: str
-    out_metrics: str
     out_history: str
 
 
@@ -183,18 +169,13 @@ def train_misleader_member(request: MisleaderMemberRequest) -> dict[str, Any]:
             best_epoch=info.get("best_epoch"),
             seed=mseed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)
 
 
 @dataclass(frozen=True, kw_only=True)
-class BuildEnsembleRequest(StageRequest):
-    victim: str
-    victim_cfg: Mapping[str, Any]
+class BuildEnsembleRequest(VictimRequest, ModelOutputs):
     in_members: Sequence[str]
     in_teacher_metrics: str
-    out_model: str
-    out_metrics: str
 
 
 def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
@@ -233,5 +214,4 @@ def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
             teacher_test_acc=teacher["test_acc"],
             seed=r.seed,
         )
-    save_json(metrics, r.out_metrics)
-    return metrics
+    return write_record(metrics, r.out_metrics)
