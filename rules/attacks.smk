@@ -18,11 +18,11 @@ rule train_knockoff:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        **COMMON,
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
         knockoff=config["knockoff"],
-        **COMMON,
     script:
         "../workflow/scripts/train_knockoff.py"
 
@@ -55,11 +55,11 @@ rule run_datafree:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        **COMMON,
         victim_cfg=victim_cfg,
         defense_cfg=defense_cfg,
         attack_cfg=lambda wc: config["datafree"]["attacks"][wc.attack],
         aux_names=aux_names,
         student=config.get("datafree", {}).get("student"),
-        **COMMON,
     script:
         "../workflow/scripts/run_datafree.py"

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 from msdefense import layout
 from msdefense.config import (
@@ -164,9 +165,7 @@ def latency_files():
 
 
 def victim_metrics(kind):
-    return [
-        out(layout.VICTIM_METRICS, victim=v) for v in victims_of_kind(config, kind)
-    ]
+    return [out(layout.VICTIM_METRICS, victim=v) for v in victims_of_kind(config, kind)]
 
 
 def final_targets():

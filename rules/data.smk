@@ -11,6 +11,6 @@ rule prepare_dataset:
     conda:
         "../envs/msdefense.yaml"
     params:
-        root=DATA_ROOT,
+        root=lambda wc, output: str(Path(output[0]).parent.parent),
     script:
         "../workflow/scripts/prepare_dataset.py"

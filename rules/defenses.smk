@@ -17,9 +17,9 @@ rule train_misinformation:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        **COMMON,
         victim_cfg=victim_cfg,
         recipe=config["defender_models"]["misinformation"],
-        **COMMON,
     script:
         "../workflow/scripts/train_misinformation.py"
 
@@ -44,11 +44,11 @@ rule train_surrogate:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        **COMMON,
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         recipe=config["defender_models"]["surrogate"],
         batch_size=config["queries"]["batch_size"],
-        **COMMON,
     script:
         "../workflow/scripts/train_surrogate.py"
 
@@ -73,11 +73,11 @@ rule answer_queries:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        **COMMON,
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
         aux_names=aux_names,
         batch_size=config["queries"]["batch_size"],
-        **COMMON,
     script:
         "../workflow/scripts/answer_queries.py"

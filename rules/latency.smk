@@ -5,7 +5,9 @@ rule measure_latency:
     that also keeps other jobs from running beside it and skewing the timings.
     """
     input:
-        victim=lambda wc: [victim_model(wc.victim)] if wc.victim in config["victims"] else [],
+        victim=lambda wc: (
+            [victim_model(wc.victim)] if wc.victim in config["victims"] else []
+        ),
     output:
         latency=out(layout.LATENCY),
     log:

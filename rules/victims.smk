@@ -20,8 +20,8 @@ rule train_victim:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim_cfg=victim_cfg,
         **COMMON,
+        victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/train_victim.py"
 
@@ -48,8 +48,8 @@ rule quantize_victim:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim_cfg=victim_cfg,
         **COMMON,
+        victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/quantize_victim.py"
 
@@ -79,8 +79,8 @@ rule train_misleader_member:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim_cfg=victim_cfg,
         **COMMON,
+        victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/train_misleader_member.py"
 
@@ -111,7 +111,7 @@ rule build_ensemble:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
-        victim_cfg=victim_cfg,
         **COMMON,
+        victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/build_ensemble.py"
