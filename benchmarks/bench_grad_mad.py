@@ -12,7 +12,9 @@ against the undefended victim pass. The vectorised methods run through ``Oracle.
 versions are slow, so each is timed on its equality-check call (plus ``--loop-repeats − 1`` more).
 
 The loop versions are kept here, not in the package. They follow the original code's structure
-(reference seed-efficient-defense.md §7.5, §7.6), after one batched victim pass:
+(``method_gradient_redirection`` and ``method_orekondy`` in ``df/defenses.py`` of
+KacemKhaled/defending-extraction, adapted from mmazeika/model-stealing-defenses; the original MAD is
+``bb_mad.py`` of tribhuvanesh/prediction-poisoning; docs/methods.md), after one batched victim pass:
 
 - GRAD: per-class scores by double backprop (``create_graph=True`` gradient of the batch
   log-likelihood over all surrogate parameters, then ``∂⟨g(ỹ), t⟩/∂ỹ``), then the greedy per

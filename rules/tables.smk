@@ -98,7 +98,7 @@ rule datafree_table:
 
 
 rule quantization_table:
-    """Paper A §11: fp32 vs int8 victims (accuracy, weight size, ms per query)."""
+    """Quantized victims (Khaled et al. 2023): fp32 vs int8 victims (accuracy, weight size, ms per query)."""
     input:
         victims=victim_metrics("quantize"),
         latency=latency_files(),

@@ -1,5 +1,5 @@
 rule train_victim:
-    """Train a victim (teacher) with the reference recipe."""
+    """Train a victim (teacher) with the recipe of the DCP code (Khaled et al. 2023)."""
     input:
         victim_data,
     output:

@@ -1,4 +1,4 @@
-"""DCP (reference §7.1) and the shared defense contract."""
+"""DCP (Khaled et al., ICMLA 2023; docs/methods.md) and the shared defense contract."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Properties every registered defense must satisfy, plus hand-computed values for ReverseSigmoid
-(reference §7.2), AdaptiveMisinformation (§7.3, loss §5.1) and Random (§7.4).
+(Lee et al. 2019), AdaptiveMisinformation (Kariyappa & Qureshi, CVPR 2020, with its misinformation
+loss) and Random (Mazeika et al., ICML 2022), as docs/methods.md states them.
 
 The generic tests are parametrised over the registry, so a newly registered method is covered
 automatically: its auxiliary models (whatever ``aux_models(cfg)`` names) are tiny random
@@ -219,7 +220,7 @@ def test_negative_or_nan_parameter_rejected(name: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# ReverseSigmoid (reference §7.2)
+# ReverseSigmoid (Lee et al. 2019; docs/methods.md)
 
 
 RS_FIXED = [[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [0.05, 0.05, 0.9], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]]
@@ -269,7 +270,7 @@ def test_reverse_sigmoid_gamma_from_config() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# AdaptiveMisinformation (reference §7.3)
+# AdaptiveMisinformation (Kariyappa & Qureshi, CVPR 2020; docs/methods.md)
 
 
 def fixed_linear_model() -> nn.Linear:
@@ -302,7 +303,7 @@ def test_adaptive_misinformation_matches_hand_computation(nu: float) -> None:
     x, y = torch.tensor(AM_X, dtype=torch.float64), torch.tensor(AM_Y, dtype=torch.float64)
     got = am.perturb(x, y, AM_TAUS)
     for e, tau in enumerate(AM_TAUS):
-        # τ = 0 is exact (the reference leaks σ(−ν s) of misinformation there)
+        # τ = 0 is exact (the original code leaks σ(−ν s) of misinformation there; docs/deviations.md)
         want = [am_by_hand(xi, yi, tau, nu) if tau > 0 else yi for xi, yi in zip(AM_X, AM_Y, strict=True)]
         torch.testing.assert_close(got[e], torch.tensor(want, dtype=torch.float64), rtol=1e-9, atol=1e-12)
 
@@ -361,7 +362,7 @@ def test_adaptive_misinformation_registry_entry() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# misinformation_loss (reference §5.1)
+# misinformation_loss (the DCP code's train_teacher.py --misinformation 1; docs/methods.md)
 
 
 def test_misinformation_loss_hand_example() -> None:
@@ -420,7 +421,7 @@ def test_misinformation_loss_shape_checks() -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Random (reference §7.4)
+# Random (Mazeika et al., ICML 2022; docs/methods.md)
 
 
 def drawn_classes(out: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:

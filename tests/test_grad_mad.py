@@ -1,4 +1,5 @@
-"""GRAD (reference §7.5) and MAD (§7.6): exact LP solver, closed-form scores, projections, contract.
+"""GRAD (GRAD², Mazeika et al., ICML 2022) and MAD (Orekondy et al., ICLR 2020; docs/methods.md):
+exact LP solver, closed-form scores, projections, contract.
 
 The slow per-example references here are deliberately minimal transcriptions of the definitions
 (autograd per class, per-row loops); the package code must agree with them.

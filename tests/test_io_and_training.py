@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from msdefense.io import atomic_path, load_arrays, save_arrays
-from msdefense.victims import load_victim, read_victim_info, save_classifier
 from msdefense.models import build_model
 from msdefense.training import (
     SGDRecipe,
@@ -19,6 +18,7 @@ from msdefense.training import (
     predict_probs,
     soft_cross_entropy,
 )
+from msdefense.victims import load_victim, read_victim_info, save_classifier
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
@@ -87,7 +87,12 @@ def test_distillation_learns_the_teacher() -> None:
     student = build_model("lenet5fifth", 3, 1)
     agree_before = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
     hist = distill(
-        student, data, targets, SGDRecipe(epochs=15, batch_size=32, lr=0.05), device=torch.device("cpu"), seed=0
+        student,
+        data,
+        targets,
+        SGDRecipe(epochs=15, batch_size=32, lr=0.05),
+        device=torch.device("cpu"),
+        seed=0,
     )
     agree_after = accuracy(predict_probs(student, data, torch.device("cpu")), targets.argmax(-1))
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
@@ -105,7 +110,13 @@ def test_stop_after_ends_training_early_on_the_full_schedule() -> None:
     assert distill(untouched, data, targets, recipe, device=torch.device("cpu"), seed=0, stop_after=0) == []
     assert all(torch.equal(before[k], v) for k, v in untouched.state_dict().items())  # 0 epochs = untrained
     hist = distill(
-        build_model("lenet5fifth", 3, 1), data, targets, recipe, device=torch.device("cpu"), seed=0, stop_after=3
+        build_model("lenet5fifth", 3, 1),
+        data,
+        targets,
+        recipe,
+        device=torch.device("cpu"),
+        seed=0,
+        stop_after=3,
     )
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["lr"] > 0.5 * recipe.lr  # still early in the 10-epoch cosine schedule

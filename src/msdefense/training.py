@@ -53,7 +53,8 @@ class IndexedDataset(Dataset):
         return self.base[i][0], i
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device) -> Any:
+    """bfloat16 autocast on CUDA, nothing on the CPU (the package's one mixed-precision policy)."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
@@ -175,7 +176,7 @@ def predict_logits(
     model.eval()
     outs = []
     for x in _batches(inputs, batch_size, device):
-        with _autocast(device) if amp else nullcontext():
+        with autocast(device) if amp else nullcontext():
             outs.append(model(x.to(device, non_blocking=True)).float().cpu())
     return torch.cat(outs)
 
@@ -188,7 +189,7 @@ def predict_probs(
     model.eval()
     outs = []
     for x in _batches(data, batch_size, device):
-        with _autocast(device):
+        with autocast(device):
             outs.append(torch.softmax(model(x.to(device, non_blocking=True)).float(), -1).cpu())
     return torch.cat(outs)
 
@@ -253,7 +254,7 @@ def _fit(
         start, total_loss, total_hits, seen = time.perf_counter(), 0.0, 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device):
+            with autocast(device):
                 loss, hits = step_loss(model, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from ..registry import file_under
+
 # loader(root, split, augment, download) -> Dataset yielding (image tensor [C, H, W], int label)
 Loader = Callable[[Path, str, bool, bool], Dataset]
 
@@ -41,10 +43,8 @@ DATASETS: dict[str, DatasetSpec] = {}
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in DATASETS:
-        raise ValueError(f"dataset {spec.name!r} registered twice")
-    DATASETS[spec.name] = spec
-    return spec
+    """Add ``spec`` to :data:`DATASETS` (a name registered twice is an error)."""
+    return file_under(DATASETS, spec.name, spec, kind="dataset")
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from ..registry import file_under
 from .base import Defense
 from .options import Option, OptionError, finite_number, resolve
 
@@ -52,10 +53,7 @@ DEFENSES: dict[str, DefenseMethod] = {}
 
 def register(method: DefenseMethod) -> DefenseMethod:
     """Add ``method`` to :data:`DEFENSES` (a name registered twice is an error)."""
-    if method.name in DEFENSES:
-        raise ValueError(f"defense method {method.name!r} registered twice")
-    DEFENSES[method.name] = method
-    return method
+    return file_under(DEFENSES, method.name, method, kind="defense method")
 
 
 def _method(cfg: Mapping[str, Any], key: str) -> DefenseMethod:

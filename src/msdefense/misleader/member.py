@@ -21,8 +21,8 @@ from ..models import build_model
 from ..seeding import derive_seed
 from ..training import (
     BestOnValidation,
-    _autocast,
     accuracy,
+    autocast,
     cosine_schedule,
     dataset_labels,
     make_loader,
@@ -130,23 +130,23 @@ def train_member(
         for x, y in benign:
             x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
             x_aug = attacker_like(next(attack_stream).to(dev, non_blocking=True), aug_rng, kind)
-            with _autocast(dev):
+            with autocast(dev):
                 d_aug = member(x_aug)  # kept with its graph for the member step
             # 1. inner attacker: a_iter accumulated gradients on the same batch, one clipped step
             opt_a.zero_grad(set_to_none=True)
             a_loss = torch.zeros((), device=dev)
             for _ in range(recipe.a_iter):
-                with _autocast(dev):
+                with autocast(dev):
                     a_loss = imitation_loss(d_aug, attacker(x_aug))
                 a_loss.backward()
             nn.utils.clip_grad_norm_(attacker.parameters(), recipe.clip_norm)
             opt_a.step()
             sched_a.step()
             # 2. member step against the teacher and the updated (detached) attacker
-            with torch.no_grad(), _autocast(dev):
+            with torch.no_grad(), autocast(dev):
                 t_logits = teacher(x)
                 a_logits = attacker(x_aug)
-            with _autocast(dev):
+            with autocast(dev):
                 d_logits = member(x)
             loss, parts = member_loss(d_logits, t_logits, y, d_aug, a_logits, spec)
             opt_d.zero_grad(set_to_none=True)

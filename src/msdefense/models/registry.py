@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from ..registry import file_under
+
 # builder(num_classes, in_channels) -> nn.Module returning logits [B, num_classes]
 ClassifierBuilder = Callable[[int, int], nn.Module]
 # builder(nz, out_channels, image_size, **kwargs) -> nn.Module mapping z [B, nz] to pre-activation images
@@ -22,10 +24,7 @@ def _registrar(table: dict[str, B], kind: str, name: str) -> Callable[[B], B]:
     """A decorator that files a builder under ``name`` in ``table``, refusing duplicates."""
 
     def deco(fn: B) -> B:
-        if name in table:
-            raise ValueError(f"{kind} {name!r} registered twice")
-        table[name] = fn
-        return fn
+        return file_under(table, name, fn, kind=kind)
 
     return deco
 
