@@ -1,4 +1,5 @@
-"""The oracle: a victim behind a defense, the only thing an attack may touch (design §4).
+"""The oracle: a victim behind a defense, the only thing an attack may touch
+(docs/architecture.md).
 
 It returns probabilities (rows on the simplex), counts every image it answers as one query,
 and refuses a batch that would exceed its budget before doing any work.

@@ -1,7 +1,9 @@
-"""Training loops: supervised victims (reference §5) and soft-label distillation (§6, §9.1).
+"""Training loops: supervised victims and soft-label distillation (KnockoffNets clones, defender
+surrogates), and the helpers every training loop here shares (docs/methods.md, "Training recipes").
 
-Both use the reference recipe: SGD with momentum and Nesterov, weight decay, and a cosine
-learning-rate schedule stepped every iteration (T_max = epochs × iterations per epoch).
+Both loops use the recipe of the DCP code (Khaled et al. 2023): SGD with momentum and Nesterov,
+weight decay, and a cosine learning-rate schedule stepped every iteration (T_max = epochs ×
+iterations per epoch).
 On CUDA they use bfloat16 autocast and channels_last.
 """
 
@@ -206,7 +208,7 @@ def accuracy(probs: Tensor, labels: Tensor) -> float:
 
 def attacker_labels(answers: Tensor, labels: str) -> Tensor:
     """The targets a KnockoffNets attacker trains on: the answered posteriors (``soft``), or
-    their one-hot argmax (``argmax``, the countermeasure of the GRAD² code, reference §9.1/§14.3)."""
+    their one-hot argmax (``argmax``, the countermeasure of the GRAD² evaluation, Mazeika et al. 2022)."""
     if labels == "soft":
         return answers
     if labels == "argmax":
@@ -216,7 +218,7 @@ def attacker_labels(answers: Tensor, labels: str) -> Tensor:
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
     """Distillation loss at T = 1: −mean_i Σ_k q_ik log softmax(z_i)_k, with q clamped to
-    [1e-12, 1] and renormalised (reference §6, ``distillation_loss_clf``)."""
+    [1e-12, 1] and renormalised (``distillation_loss_clf`` of the DCP code; docs/methods.md)."""
     q = targets.clamp(1e-12, 1.0)
     q = q / q.sum(-1, keepdim=True)
     return -(q * F.log_softmax(logits.float(), -1)).sum(-1).mean()
@@ -236,7 +238,7 @@ def _fit(
     """Shared SGD + per-step cosine loop; ``step_loss`` returns (loss, #correct-ish count).
 
     ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
-    (the defender surrogates' early stopping, reference §6); 0 returns the untrained model.
+    (the defender surrogates' early stopping, docs/methods.md); 0 returns the untrained model.
     """
     opt = sgd(
         model.parameters(),
@@ -287,10 +289,10 @@ def train_classifier(
     desc: str = "train",
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> list[dict[str, float]]:
-    """Supervised training (reference §5); history rows carry ``<name>_acc`` per eval set.
+    """Supervised training (docs/methods.md, "Training recipes"); history rows carry ``<name>_acc`` per eval set.
 
     ``loss_fn(logits, labels)`` defaults to cross-entropy; the misinformation model of
-    AdaptiveMisinformation passes its own loss (reference §5.1).
+    AdaptiveMisinformation passes its own loss (Kariyappa & Qureshi, CVPR 2020).
     """
     loss_fn = loss_fn or F.cross_entropy
     model = prepare_model(model, device)
@@ -328,7 +330,7 @@ def distill(
     desc: str = "distill",
     stop_after: int | None = None,
 ) -> list[dict[str, float]]:
-    """Soft-label training on ``(train_data[i], targets[i])`` (KnockoffNets §9.1, surrogates §6).
+    """Soft-label training on ``(train_data[i], targets[i])`` (KnockoffNets clones, defender surrogates).
 
     ``train_data`` yields augmented views; ``targets`` are the answers to the un-augmented images.
     """
