@@ -12,6 +12,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from msdefense.config import ConfigError, check_config, datafree_runs, knockoff_runs
+from msdefense.training import SGDRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +27,11 @@ def validated(config: dict) -> dict:
 
 def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     cfg = validated(default_config)
-    assert cfg["victims"]["digits_lenet5"]["train"]["weight_decay"] == 0.0005
-    assert cfg["knockoff"]["momentum"] == 0.9
+    assert cfg["latency"]["repeats"] == 20 and cfg["latency"]["batch_sizes"] == [1, 64]
+    # SGD defaults have one home, SGDRecipe (the schema no longer fills them in)
+    assert "weight_decay" not in cfg["victims"]["digits_lenet5"]["train"]
+    recipe = SGDRecipe.from_config(cfg["knockoff"])
+    assert (recipe.momentum, recipe.nesterov, recipe.weight_decay) == (0.9, True, 5e-4)
     runs = list(knockoff_runs(cfg))
     assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
     n_params = sum(len(d["params"]) for d in cfg["defenses"].values())
