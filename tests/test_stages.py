@@ -46,6 +46,18 @@ ENSEMBLE = {
 TIMINGS = set(TIMING_KEYS)
 
 
+def trained(name: str, cfg: dict, model: str, metrics: str) -> dict:
+    """The victim fields and model outputs of a request (ModelOutputs)."""
+    return {"victim": name, "victim_cfg": cfg, "out_model": model, "out_metrics": metrics}
+
+
+def run_stage(stage_fn, request_cls, **fields) -> dict:
+    """Run a stage on a request with the common data/seed/device fields; check its record's shape."""
+    record = stage_fn(request_cls(**fields, **COMMON))
+    _assert_record(record)
+    return record
+
+
 def _assert_record(record: dict) -> None:
     """The one metrics-record shape: every stage reports wall time and peak host and GPU memory."""
     assert {"wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "device"} <= set(record)
@@ -63,17 +75,14 @@ def p(out: Path, pattern: str, **wc: str) -> str:
 
 @pytest.fixture(scope="module")
 def victim(out: Path) -> str:
-    record = victims.train_victim(
-        victims.TrainVictimRequest(
-            victim="v",
-            victim_cfg=VICTIM,
-            out_model=p(out, layout.VICTIM_MODEL, victim="v"),
-            out_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
-            out_history=p(out, layout.VICTIM_HISTORY, victim="v"),
-            **COMMON,
-        )
+    run_stage(
+        victims.train_victim,
+        victims.TrainVictimRequest,
+        **trained(
+            "v", VICTIM, p(out, layout.VICTIM_MODEL, victim="v"), p(out, layout.VICTIM_METRICS, victim="v")
+        ),
+        out_history=p(out, layout.VICTIM_HISTORY, victim="v"),
     )
-    _assert_record(record)
     return p(out, layout.VICTIM_MODEL, victim="v")
 
 
@@ -87,57 +96,52 @@ def test_train_victim_writes_a_trained_fp32_victim(out: Path, victim: str) -> No
 @pytest.fixture(scope="module")
 def surrogate(out: Path, victim: str) -> str:
     model = p(out, layout.SURROGATE_MODEL, victim="v", transfer="photos", epochs="1")
-    record = defender_models.train_surrogate(
-        defender_models.SurrogateRequest(
-            victim="v",
-            transfer="photos",
-            epochs="1",
-            victim_cfg=VICTIM,
-            transfer_cfg=TRANSFER,
-            recipe={**RECIPE, "epochs": 2},
-            batch_size=256,
-            in_victim=victim,
-            out_model=model,
-            out_metrics=p(out, layout.SURROGATE_METRICS, victim="v", transfer="photos", epochs="1"),
-            **COMMON,
-        )
+    record = run_stage(
+        defender_models.train_surrogate,
+        defender_models.SurrogateRequest,
+        transfer="photos",
+        epochs="1",
+        transfer_cfg=TRANSFER,
+        recipe={**RECIPE, "epochs": 2},
+        batch_size=256,
+        in_victim=victim,
+        **trained(
+            "v", VICTIM, model, p(out, layout.SURROGATE_METRICS, victim="v", transfer="photos", epochs="1")
+        ),
     )
-    _assert_record(record)
     assert record["stop_after_epochs"] == 1 and record["schedule_epochs"] == 2
     return model
 
 
 def test_train_misinformation_puts_little_mass_on_the_true_class(out: Path) -> None:
     model = p(out, layout.MISINFORMATION_MODEL, victim="v")
-    record = defender_models.train_misinformation(
-        defender_models.MisinformationRequest(
-            victim="v",
-            victim_cfg=VICTIM,
-            recipe=RECIPE,
-            out_model=model,
-            out_metrics=p(out, layout.MISINFORMATION_METRICS, victim="v"),
-            **COMMON,
-        )
+    record = run_stage(
+        defender_models.train_misinformation,
+        defender_models.MisinformationRequest,
+        recipe=RECIPE,
+        **trained("v", VICTIM, model, p(out, layout.MISINFORMATION_METRICS, victim="v")),
     )
-    _assert_record(record)
     assert record["test_acc"] < 0.1  # trained to avoid the true class: below chance
     assert read_victim_info(model).kind == "fp32"
 
 
 @pytest.fixture(scope="module")
 def dcp_answers(out: Path, victim: str) -> str:
-    path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="DCP")
-    answers.answer_queries(
-        answers.AnswerRequest(
-            victim="v",
-            victim_cfg=VICTIM,
-            transfer_cfg=TRANSFER,
-            defense_cfg=DCP,
-            batch_size=64,
-            in_victim=victim,
-            out_posteriors=path,
-            **COMMON,
-        )
+    return answer(out, victim, DCP, "DCP")
+
+
+def answer(out: Path, victim: str, defense_cfg: dict, defense: str, **aux: str) -> str:
+    """Run answer_queries for ``defense`` on the photo transfer set; the posteriors' path."""
+    path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense=defense)
+    request = {"victim": "v", "victim_cfg": VICTIM, "transfer_cfg": TRANSFER, "batch_size": 64}
+    run_stage(
+        answers.answer_queries,
+        answers.AnswerRequest,
+        **request,
+        defense_cfg=defense_cfg,
+        in_victim=victim,
+        in_aux=aux,
+        out_posteriors=path,
     )
     return path
 
@@ -151,22 +155,8 @@ def test_answer_queries_answers_the_whole_sweep_from_one_pass(dcp_answers: str) 
 
 
 def test_answer_queries_with_an_auxiliary_model(out: Path, victim: str, surrogate: str) -> None:
-    path = p(out, layout.POSTERIORS, victim="v", transfer="photos", defense="GRAD")
-    record = answers.answer_queries(
-        answers.AnswerRequest(
-            victim="v",
-            victim_cfg=VICTIM,
-            transfer_cfg=TRANSFER,
-            defense_cfg=GRAD,
-            batch_size=64,
-            in_victim=victim,
-            in_aux={"surrogate_e1": surrogate},
-            out_posteriors=path,
-            **COMMON,
-        )
-    )
-    _assert_record(record)
-    assert 0 < record["l1_distance"][0] <= 0.5 + 1e-6  # GRAD stays inside its ε-ball
+    a = load_arrays(answer(out, victim, GRAD, "GRAD", surrogate_e1=surrogate))
+    assert 0 < a["l1_distance"][0] <= 0.5 + 1e-6  # GRAD stays inside its ε-ball
 
 
 def _knockoff_request(out: Path, dcp_answers: str, name: str, **values) -> attacks.KnockoffRequest:
@@ -284,17 +274,12 @@ def int8_victim(out: Path, victim: str) -> str:
     }
     cfg["quantize"] |= {"qat_lr": 0.001, "qat_batch_size": 64}
     path = p(out, layout.VICTIM_MODEL, victim="q")
-    record = victims.quantize_victim(
-        victims.QuantizeVictimRequest(
-            victim="q",
-            victim_cfg=cfg,
-            in_source=victim,
-            out_model=path,
-            out_metrics=p(out, layout.VICTIM_METRICS, victim="q"),
-            **COMMON,
-        )
+    record = run_stage(
+        victims.quantize_victim,
+        victims.QuantizeVictimRequest,
+        in_source=victim,
+        **trained("q", cfg, path, p(out, layout.VICTIM_METRICS, victim="q")),
     )
-    _assert_record(record)
     assert record["agreement_with_source"] > 0.9 and record["size_mb"] < 0.4 * record["source_size_mb"]
     return path
 
@@ -310,33 +295,23 @@ def test_misleader_members_and_ensemble(out: Path, victim: str) -> None:
     members = []
     for i in range(2):
         model = p(out, layout.MEMBER_MODEL, victim="m", member=str(i))
-        record = victims.train_misleader_member(
-            victims.MisleaderMemberRequest(
-                victim="m",
-                member=str(i),
-                victim_cfg=ENSEMBLE,
-                in_teacher=victim,
-                out_model=model,
-                out_metrics=p(out, layout.MEMBER_METRICS, victim="m", member=str(i)),
-                out_history=p(out, layout.MEMBER_HISTORY, victim="m", member=str(i)),
-                **COMMON,
-            )
+        run_stage(
+            victims.train_misleader_member,
+            victims.MisleaderMemberRequest,
+            member=str(i),
+            in_teacher=victim,
+            **trained("m", ENSEMBLE, model, p(out, layout.MEMBER_METRICS, victim="m", member=str(i))),
+            out_history=p(out, layout.MEMBER_HISTORY, victim="m", member=str(i)),
         )
-        _assert_record(record)
         members.append(model)
     path = p(out, layout.VICTIM_MODEL, victim="m")
-    record = victims.build_ensemble(
-        victims.BuildEnsembleRequest(
-            victim="m",
-            victim_cfg=ENSEMBLE,
-            in_members=members,
-            in_teacher_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
-            out_model=path,
-            out_metrics=p(out, layout.VICTIM_METRICS, victim="m"),
-            **COMMON,
-        )
+    run_stage(
+        victims.build_ensemble,
+        victims.BuildEnsembleRequest,
+        in_members=members,
+        in_teacher_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
+        **trained("m", ENSEMBLE, path, p(out, layout.VICTIM_METRICS, victim="m")),
     )
-    _assert_record(record)
     ensemble, info = load_victim(path)
     assert (info.kind, info.member_archs, info.source) == ("ensemble", ("lenet5fifth",) * 2, "v")
     x = torch.randn(3, 1, 32, 32)
