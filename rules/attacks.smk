@@ -1,15 +1,19 @@
 rule train_knockoff:
-    """KnockoffNets soft-label clone trained on the answers for one sweep value."""
+    """KnockoffNets soft-label clones for every value of one defense's sweep, in one process.
+
+    The transfer set is read once; each value's clone gets the same seed (same initialisation
+    and data order), so the clones differ only by the defense.
+    """
     input:
         data=victim_and_transfer_data,
         posteriors=rules.answer_queries.output.posteriors,
     output:
         metrics=out(layout.KNOCKOFF_METRICS),
-        model=out(layout.KNOCKOFF_CLONE),
+        clones=directory(out(layout.KNOCKOFF_CLONES)),
     log:
-        log("train_knockoff", "{victim}/{transfer}/{defense}/{param}"),
+        log("train_knockoff", "{victim}/{transfer}/{defense}"),
     benchmark:
-        bench("train_knockoff", "{victim}/{transfer}/{defense}/{param}")
+        bench("train_knockoff", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -23,6 +27,7 @@ rule train_knockoff:
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
         knockoff=config["knockoff"],
+        params=sweep_texts,
     script:
         "../workflow/scripts/train_knockoff.py"
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from msdefense import layout
 from msdefense.config import (
+    format_param,
     aux_models_of,
     aux_owner,
     datafree_runs,
@@ -149,10 +150,16 @@ def datafree_metrics():
 
 
 def knockoff_metrics():
+    """One metrics file (a list of records, one per sweep value) per KnockoffNets sweep."""
     return [
-        out(layout.KNOCKOFF_METRICS, victim=v, transfer=t, defense=d, param=p)
-        for v, t, d, p in knockoff_runs(config)
+        out(layout.KNOCKOFF_METRICS, victim=v, transfer=t, defense=d)
+        for v, t, d in dict.fromkeys((v, t, d) for v, t, d, _ in knockoff_runs(config))
     ]
+
+
+def sweep_texts(wc):
+    """The canonical texts of the sweep values put in front of the victim."""
+    return [format_param(p) for p in victim_defenses(config, wc.victim)[wc.defense]]
 
 
 def latency_victims():

@@ -159,7 +159,7 @@ def test_answer_queries_with_an_auxiliary_model(out: Path, victim: str, surrogat
     assert 0 < a["l1_distance"][0] <= 0.5 + 1e-6  # GRAD stays inside its ε-ball
 
 
-def _knockoff_request(out: Path, dcp_answers: str, name: str, **values) -> attacks.KnockoffRequest:
+def _knockoff_request(dcp_answers: str, params: list[str], folder: Path) -> attacks.KnockoffRequest:
     return attacks.KnockoffRequest(
         victim="v",
         transfer="photos",
@@ -168,8 +168,10 @@ def _knockoff_request(out: Path, dcp_answers: str, name: str, **values) -> attac
         transfer_cfg=TRANSFER,
         defense_cfg=DCP,
         knockoff=KNOCKOFF,
+        params=params,
         in_posteriors=dcp_answers,
-        **values,
+        out_metrics=str(folder / "metrics.json"),
+        out_clones=str(folder / "clones"),
         **COMMON,
     )
 
@@ -177,46 +179,25 @@ def _knockoff_request(out: Path, dcp_answers: str, name: str, **values) -> attac
 def test_train_knockoff_one_value_and_the_whole_sweep_agree(out: Path, dcp_answers: str) -> None:
     single = {}
     for param in ("0.0", "1.5"):
-        run = out / "single" / param
-        (record,) = attacks.train_knockoff(
-            _knockoff_request(
-                out,
-                dcp_answers,
-                "single",
-                param=param,
-                out_metrics=f"{run}/m.json",
-                out_model=f"{run}/c.safetensors",
-            )
-        )
+        (record,) = attacks.train_knockoff(_knockoff_request(dcp_answers, [param], out / "single" / param))
         _assert_record(record)
         single[param] = record
-    sweep_dir = out / "sweep"
-    records = attacks.train_knockoff(
-        _knockoff_request(
-            out,
-            dcp_answers,
-            "sweep",
-            params=["0.0", "1.5"],
-            out_metrics=[f"{sweep_dir}/{q}/m.json" for q in ("0.0", "1.5")],
-            out_model=[f"{sweep_dir}/{q}/c.safetensors" for q in ("0.0", "1.5")],
-        )
-    )
+    sweep = out / "sweep"
+    records = attacks.train_knockoff(_knockoff_request(dcp_answers, ["0.0", "1.5"], sweep))
+    assert load_json(sweep / "metrics.json") == records  # one file, one record per value
     for record in records:  # one process for the sweep gives each value's clone exactly
         alone = single[record["param"]]
         assert {k: v for k, v in record.items() if k not in TIMINGS} == {
             k: v for k, v in alone.items() if k not in TIMINGS
         }
         assert 0 <= record["clone_acc"] <= 1 and record["queries"] == 200
-    a = (out / "single" / "1.5" / "c.safetensors").read_bytes()
-    assert a == (sweep_dir / "1.5" / "c.safetensors").read_bytes()  # byte-identical weights
+    a = (out / "single" / "1.5" / "clones" / "1.5.safetensors").read_bytes()
+    assert a == (sweep / "clones" / "1.5.safetensors").read_bytes()  # byte-identical weights
 
 
-def test_knockoff_request_refuses_mismatched_outputs(out: Path, dcp_answers: str) -> None:
-    bad = _knockoff_request(
-        out, dcp_answers, "bad", params=["0.0", "1.5"], out_metrics=["a"], out_model=["b"]
-    )
-    with pytest.raises(ValueError, match="2 sweep values, 1 metrics"):
-        bad.runs()
+def test_knockoff_request_refuses_repeated_values(out: Path, dcp_answers: str) -> None:
+    with pytest.raises(ValueError, match="distinct values"):
+        _knockoff_request(dcp_answers, ["1.5", "1.5"], out / "bad")
 
 
 def _datafree(out: Path, victim: str, dcp_answers: str, name: str) -> dict:
@@ -351,7 +332,7 @@ def test_measure_latency_of_a_victim_and_of_a_reference(out: Path, victim: str, 
 
 
 def test_table_stages_build_tables_and_figures(out: Path) -> None:
-    metrics = sorted(str(m) for m in (out / "sweep").rglob("m.json"))
+    metrics = [str(out / "sweep" / "metrics.json")]
     t = out / "tables"
     tables.knockoff_tables(
         tables.KnockoffTablesRequest(

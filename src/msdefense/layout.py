@@ -27,9 +27,11 @@ SURROGATE_METRICS = "defender_models/{victim}/{transfer}/surrogate_e{epochs}.jso
 
 # defended answers and attacks
 POSTERIORS = "posteriors/{victim}/{transfer}/{defense}.npz"
-KNOCKOFF_RUN = "attacks/knockoff/{victim}/{transfer}/{defense}/{param}"
-KNOCKOFF_METRICS = f"{KNOCKOFF_RUN}/metrics.json"
-KNOCKOFF_CLONE = f"{KNOCKOFF_RUN}/clone.safetensors"
+# KnockoffNets: one job per defense sweep; one record per value in the list, one clone file each
+KNOCKOFF_SWEEP = "attacks/knockoff/{victim}/{transfer}/{defense}"
+KNOCKOFF_METRICS = f"{KNOCKOFF_SWEEP}/metrics.json"
+KNOCKOFF_CLONES = f"{KNOCKOFF_SWEEP}/clones"
+KNOCKOFF_CLONE = f"{KNOCKOFF_CLONES}/{{param}}.safetensors"
 DATAFREE_RUN = "attacks/datafree/{attack}/{victim}/{defense}/{param}"
 DATAFREE_METRICS = f"{DATAFREE_RUN}/metrics.json"
 DATAFREE_STUDENT = f"{DATAFREE_RUN}/student.safetensors"

@@ -47,7 +47,10 @@ def knockoff_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     the clone after the last epoch. The columns are :data:`KNOCKOFF_COLUMNS` followed by
     ``method`` (the defense's registry name).
     """
-    rows = [load_json(p) for p in metric_paths]
+    rows = []
+    for path in metric_paths:  # a sweep's file holds the list of its values' records
+        record = load_json(path)
+        rows.extend(record if isinstance(record, list) else [record])
     if not rows:
         raise ValueError("no KnockoffNets metrics to tabulate")
     df = pd.DataFrame(rows)

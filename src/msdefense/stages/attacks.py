@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,30 +42,26 @@ def clone_scores(
 
 @dataclass(frozen=True, kw_only=True)
 class KnockoffRequest(VictimRequest):
-    """One defense's sweep values (``params``, canonical texts) on one transfer set; one metrics
-    file and one clone per value. A rule job passes a single value (``param``)."""
+    """The values of one defense's sweep (``params``, canonical texts) on one transfer set: one
+    clone per value in ``out_clones`` (``<param>.safetensors``, :data:`~msdefense.layout.KNOCKOFF_CLONE`)
+    and one metrics file holding the list of their records."""
 
     transfer: str
     defense: str
     transfer_cfg: Mapping[str, Any]
     defense_cfg: Mapping[str, Any]
     knockoff: Mapping[str, Any]
+    params: Sequence[str]
     in_posteriors: str
-    param: str | None = None
-    params: Sequence[str] = ()
-    out_metrics: str | Sequence[str]
-    out_model: str | Sequence[str]
+    out_metrics: str
+    out_clones: str
 
-    def runs(self) -> list[tuple[str, str, str]]:
-        """(param, metrics path, clone path) of every value the request trains a clone for."""
-        params = list(self.params) or [self.param]
-        metrics = [self.out_metrics] if isinstance(self.out_metrics, str) else list(self.out_metrics)
-        models = [self.out_model] if isinstance(self.out_model, str) else list(self.out_model)
-        if None in params or not len(params) == len(metrics) == len(models):
-            raise ValueError(
-                f"{len(params)} sweep values, {len(metrics)} metrics and {len(models)} clone paths"
-            )
-        return list(zip(params, metrics, models, strict=True))
+    def __post_init__(self) -> None:
+        if not self.params or len(set(self.params)) != len(self.params):
+            raise ValueError(f"a KnockoffNets sweep needs distinct values, got {list(self.params)}")
+
+    def clone_path(self, param: str) -> str:
+        return str(Path(self.out_clones) / f"{param}.safetensors")
 
 
 def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
@@ -81,7 +78,8 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         data = VictimData(cfg["dataset"], r.data, r.seed)
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
-        for param, out_metrics, out_model in r.runs():
+        Path(r.out_clones).mkdir(parents=True, exist_ok=True)
+        for param in r.params:
             answers, e = load_answers(r.in_posteriors, param)
             seed_everything(cseed)
             result = run_knockoff(
@@ -99,7 +97,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 clone_scores(result.clone, test, answers, ctx.device),
                 clone_scores(result.final, test, answers, ctx.device),
             )
-            save_classifier(result.clone, out_model, arch=attack.arch, dataset=cfg["dataset"])
+            save_classifier(result.clone, r.clone_path(param), arch=attack.arch, dataset=cfg["dataset"])
             record = ctx.record(
                 victim=r.victim,
                 transfer=r.transfer,
@@ -121,8 +119,8 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 epochs=attack.recipe.epochs,
                 seed=cseed,
             )
-            save_json(record, out_metrics)
             records.append(record)
+    save_json(records, r.out_metrics)
     return records
 
 
