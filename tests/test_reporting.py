@@ -59,7 +59,12 @@ def test_latency_table_ratios(tmp_path) -> None:
             "method": m,
             "batch_size": 64,
             "ms_per_query": ms,
+            "ms_per_query_iqr": 0.01,
             "overhead_vs_none": ms / 1.0,
+            "overhead_ci_low": ms - 0.01,
+            "overhead_ci_high": ms + 0.01,
+            "reliable": True,
+            "repeats": 20,
         }
         for n, m, ms in [("undefended", "None", 1.0), ("DCP", "DCP", 1.05), ("MAD", "MAD", 2.1)]
     ]
@@ -67,6 +72,7 @@ def test_latency_table_ratios(tmp_path) -> None:
     table = latency_table([tmp_path / "v.json"]).set_index("defense")
     assert table.loc["MAD", "slowdown_vs_dcp"] == pytest.approx(2.0)
     assert table.loc["DCP", "slowdown_vs_dcp"] == pytest.approx(1.0)
+    assert list(table.index) == ["DCP", "MAD", "undefended"]  # by name, not by a measured ratio
 
 
 def test_markdown_leaves_missing_values_blank() -> None:

@@ -302,7 +302,7 @@ def test_misleader_members_and_ensemble(out: Path, victim: str) -> None:
 
 
 def test_measure_latency_of_a_victim_and_of_a_reference(out: Path, victim: str, int8_victim: str) -> None:
-    spec = {"batch_sizes": [1, 4], "warmup": 0, "repeats": 1}
+    spec = {"batch_sizes": [1, 4], "warmup": 0, "repeats": 2, "target_halfwidth": 0.05, "max_seconds": 0.1}
     defenses = {"undefended": {"method": "None", "params": [0.0]}, "DCP": DCP}
     for name, kwargs in (
         ("v", {"in_victim": [victim]}),

@@ -87,6 +87,10 @@ def test_interpolation_and_latency_tables(finished_run: Path) -> None:
     assert set(latency["batch_size"]) == {1, 8}
     assert len(latency) == 3 * 2 * 5  # victims × batch sizes × defenses
     assert (latency["ms_per_query"] > 0).all()
+    # every ratio comes with its interval, and the interval holds the ratio
+    assert (latency["overhead_ci_low"] <= latency["overhead_vs_none"]).all()
+    assert (latency["overhead_vs_none"] <= latency["overhead_ci_high"]).all()
+    assert latency["reliable"].isin([True, False]).all() and (latency["repeats"] >= 3).all()
     dcp = latency[latency["defense"] == "DCP"]
     assert (dcp["slowdown_vs_dcp"] == 1).all()
     assert (finished_run / "figures" / "latency.png").stat().st_size > 1000

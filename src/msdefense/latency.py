@@ -8,16 +8,22 @@ with the undefended pass timed in the same process and interleaved with the defe
 machine drift affects both), reporting medians. Timing does not depend on weight values, so
 auxiliary models (surrogates, misinformation model) are built with random weights of the
 victim's architecture.
+
+A median alone hides how noisy it is (another process on the machine can move a ratio by tens of
+percent). Each row therefore reports a 95% bootstrap interval of its ratio over the interleaved
+(undefended, defended) pairs and the interquartile range of the defended time; rounds of
+``repeats`` pairs are added until the interval's half-width is within ``target_halfwidth`` of the
+ratio or the row has taken ``max_seconds``. A row that stops wider is marked ``reliable = False``.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,6 +41,57 @@ def _timed(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, device: torch.dev
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start
+
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def ratio_interval(defended: np.ndarray, plain: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """median(defended) / median(plain) and its 95% percentile-bootstrap interval, resampling the
+    interleaved pairs together (so drift that hits both sides of a pair cancels)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(plain), size=(BOOTSTRAP_RESAMPLES, len(plain)))
+    ratios = np.median(defended[idx], axis=1) / np.median(plain[idx], axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(np.median(defended) / np.median(plain)), float(low), float(high)
+
+
+def timed_pairs(
+    undefended: Callable[[torch.Tensor], Any],
+    defended: Callable[[torch.Tensor], Any],
+    x: torch.Tensor,
+    *,
+    device: torch.device,
+    repeats: int,
+    target_halfwidth: float,
+    max_seconds: float,
+    seed: int,
+) -> dict[str, Any]:
+    """Interleaved timings in rounds of ``repeats`` pairs until the ratio's interval is narrow
+    enough or ``max_seconds`` have passed; the row's timing fields (ms per call, not per query)."""
+    plain: list[float] = []
+    guarded: list[float] = []
+    start = time.perf_counter()
+    while True:
+        for _ in range(repeats):
+            plain.append(_timed(undefended, x, device))
+            guarded.append(_timed(defended, x, device))
+        p, d = np.array(plain), np.array(guarded)
+        ratio, low, high = ratio_interval(d, p, seed)
+        narrow = max(ratio - low, high - ratio) <= target_halfwidth * ratio
+        if narrow or time.perf_counter() - start >= max_seconds:
+            break
+    q1, q3 = np.percentile(d, [25, 75])
+    return {
+        "ms_call": 1000 * float(np.median(d)),
+        "ms_call_undefended": 1000 * float(np.median(p)),
+        "ms_call_iqr": 1000 * float(q3 - q1),
+        "overhead_vs_none": ratio,
+        "overhead_ci_low": low,
+        "overhead_ci_high": high,
+        "repeats": len(plain),
+        "reliable": bool(narrow),
+    }
 
 
 def random_aux_models(
@@ -58,8 +115,11 @@ def measure_defenses(
     repeats: int,
     device: torch.device,
     seed: int,
+    target_halfwidth: float = 0.05,
+    max_seconds: float = 2.0,
 ) -> list[dict[str, Any]]:
-    """Rows ``{defense, method, param, batch_size, ms_per_query, ms_undefended, overhead_vs_none}``.
+    """Rows ``{defense, method, param, batch_size, ms_per_query, ms_undefended, overhead_vs_none,
+    overhead_ci_low, overhead_ci_high, ms_per_query_iqr, repeats, reliable}``.
 
     ``model`` is the victim (fp32, int8 or ensemble). Each defense answers at the largest value of
     its sweep (the cost of every method here is independent of the value, except that ε = 0 may
@@ -79,22 +139,26 @@ def measure_defenses(
             for _ in range(warmup):
                 undefended(x)
                 oracle(x)
-            plain, defended = [], []
-            for _ in range(repeats):
-                plain.append(_timed(undefended, x, device))
-                defended.append(_timed(oracle, x, device))
-            ms_plain = 1000 * statistics.median(plain) / batch_size
-            ms_def = 1000 * statistics.median(defended) / batch_size
+            timing = timed_pairs(
+                undefended,
+                oracle,
+                x,
+                device=device,
+                repeats=repeats,
+                target_halfwidth=target_halfwidth,
+                max_seconds=max_seconds,
+                seed=seed,
+            )
             rows.append(
                 {
                     "defense": name,
                     "method": cfg["method"],
                     "param": param,
                     "batch_size": batch_size,
-                    "ms_per_query": ms_def,
-                    "ms_undefended": ms_plain,
-                    "overhead_vs_none": ms_def / ms_plain,
-                    "repeats": repeats,
+                    "ms_per_query": timing.pop("ms_call") / batch_size,
+                    "ms_undefended": timing.pop("ms_call_undefended") / batch_size,
+                    "ms_per_query_iqr": timing.pop("ms_call_iqr") / batch_size,
+                    **timing,
                 }
             )
     return rows

@@ -24,29 +24,45 @@ def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
 
 
 def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Overhead over the undefended pass per defense (log scale), per victim and batch size."""
+    """Overhead over the undefended pass per defense (log scale), per victim and batch size, with
+    the 95% interval of each ratio; hatched bars are rows whose interval stayed wider than the
+    configured half-width (``reliable`` false: remeasure on a quiet machine)."""
     sns.set_theme(style="whitegrid", context="paper")
-    grid = sns.catplot(
-        data=df.assign(batch=df["batch_size"].map(lambda b: f"batch {b}")),
-        x="defense",
-        y="overhead_vs_none",
-        hue="batch",
-        col="victim",
-        kind="bar",
-        height=3.4,
-        aspect=1.4,
-        sharey=False,
-    )
-    for ax in grid.axes.flat:
+    victims = list(dict.fromkeys(df["victim"]))
+    batches = sorted(df["batch_size"].unique())
+    defenses = list(dict.fromkeys(df["defense"]))
+    fig, axes = plt.subplots(1, len(victims), figsize=(4.8 * len(victims), 3.4), squeeze=False)
+    width = 0.8 / len(batches)
+    colours = sns.color_palette(n_colors=len(batches))
+    for ax, victim in zip(axes[0], victims, strict=True):
+        rows = df[df["victim"] == victim].set_index(["defense", "batch_size"])
+        for j, (batch, colour) in enumerate(zip(batches, colours, strict=True)):
+            for i, defense in enumerate(defenses):
+                if (defense, batch) not in rows.index:
+                    continue
+                r = rows.loc[(defense, batch)]
+                ratio, low, high = r["overhead_vs_none"], r["overhead_ci_low"], r["overhead_ci_high"]
+                ax.bar(
+                    i + (j - (len(batches) - 1) / 2) * width,
+                    ratio,
+                    width,
+                    color=colour,
+                    hatch="" if bool(r["reliable"]) else "///",
+                    edgecolor="0.2",
+                    yerr=[[ratio - low], [high - ratio]],
+                    capsize=2,
+                    label=f"batch {batch}" if i == 0 else None,
+                )
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g×"))
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
-        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
-    grid.set_axis_labels("", "time per query / undefended")
-    grid.set_titles("{col_name}")
-    save_figure(grid.figure, png_path, pdf_path)
+        ax.set_xticks(range(len(defenses)), defenses, rotation=35, ha="right", rotation_mode="anchor")
+        ax.set_title(victim)
+        ax.set_ylabel("time per query / undefended")
+    axes[0][0].legend(title="hatched: interval too wide", fontsize="small", title_fontsize="small")
+    save_figure(fig, png_path, pdf_path)
 
 
 def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:

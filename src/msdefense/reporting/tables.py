@@ -103,21 +103,36 @@ def interpolation_table(knockoff: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-LATENCY_COLUMNS = ["victim", "defense", "batch_size", "ms_per_query", "overhead_vs_none", "slowdown_vs_dcp"]
+LATENCY_COLUMNS = [
+    "victim",
+    "defense",
+    "batch_size",
+    "ms_per_query",
+    "ms_per_query_iqr",
+    "overhead_vs_none",
+    "overhead_ci_low",
+    "overhead_ci_high",
+    "reliable",
+    "repeats",
+    "slowdown_vs_dcp",
+]
 
 
 def latency_table(paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per victim × defense × batch size; ``slowdown_vs_dcp`` divides by the DCP row
-    (method ``DCP``) of the same victim and batch size (NaN without one)."""
+    (method ``DCP``) of the same victim and batch size (NaN without one). ``overhead_ci_*`` is the
+    95% bootstrap interval of ``overhead_vs_none``; ``reliable`` says whether it came within the
+    configured half-width (:func:`msdefense.latency.timed_pairs`)."""
     df = pd.DataFrame([row for p in paths for row in load_json(p)])
     if df.empty:
         raise ValueError("no latency measurements to tabulate")
     dcp = df[df["method"] == "DCP"].groupby(["victim", "batch_size"])["ms_per_query"].min()
     keys = pd.MultiIndex.from_frame(df[["victim", "batch_size"]])
     df["slowdown_vs_dcp"] = df["ms_per_query"].to_numpy() / dcp.reindex(keys).to_numpy()
-    return df.sort_values(["victim", "batch_size", "overhead_vs_none"], kind="stable")[
-        LATENCY_COLUMNS
-    ].reset_index(drop=True)
+    # sorted by names, not by a measured ratio: the row order does not follow the noise
+    return df.sort_values(["victim", "batch_size", "defense"], kind="stable")[LATENCY_COLUMNS].reset_index(
+        drop=True
+    )
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:

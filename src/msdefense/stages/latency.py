@@ -64,6 +64,8 @@ def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
             repeats=int(r.latency["repeats"]),
             device=ctx.device,
             seed=derive_seed(r.seed, "latency-input"),
+            target_halfwidth=float(r.latency["target_halfwidth"]),
+            max_seconds=float(r.latency["max_seconds"]),
         )
         record = ctx.record()
         for row in rows:
