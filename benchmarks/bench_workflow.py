@@ -1,0 +1,205 @@
+"""Throughput of the workflow's stages on this machine, each as a ratio to a baseline timed in the
+same run (absolute times on a shared machine are a guide, ratios are the evidence).
+
+- start-up: seconds before a stage can work (Python + torch + the package), against a bare
+  ``python -c pass``;
+- KnockoffNets: clones per minute when one process trains a defense's whole sweep (one job per
+  sweep, the workflow today) against one process per value (one job per value, as before);
+- DFME: iterations per second behind each defense, against the undefended oracle.
+
+    .venv/bin/python benchmarks/bench_workflow.py [--values 4] [--epochs 12] [--dfme-iterations 20]
+
+It trains a small digits victim first (seconds) in a temporary folder; nothing is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1}
+VICTIM = {
+    "dataset": "digits",
+    "arch": "lenet5",
+    "transfer_sets": ["digits_heldout"],
+    "train": {"epochs": 5, "batch_size": 32, "lr": 0.05},
+}
+TRANSFER = {"source": "heldout"}
+
+
+def _seconds(code: str, repeats: int) -> float:
+    """Median wall seconds of ``python -c code`` in a fresh process."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def startup(repeats: int) -> dict[str, float]:
+    bare = _seconds("pass", repeats)
+    torch_only = _seconds("import torch", repeats)
+    stage = _seconds(
+        "import msdefense.stages.attacks, msdefense.stages.answers, msdefense.stages.victims", repeats
+    )
+    return {"bare_python_s": bare, "import_torch_s": torch_only, "import_stages_s": stage}
+
+
+KNOCKOFF_DRIVER = """
+import json, sys
+from msdefense.stages import attacks
+args = json.loads(sys.argv[1])
+attacks.train_knockoff(attacks.KnockoffRequest(**args))
+"""
+
+
+def knockoff_request(folder: Path, victim_dir: Path, params: list[str], epochs: int) -> dict:
+    return {
+        "victim": "v",
+        "transfer": "heldout",
+        "defense": "DCP",
+        "victim_cfg": VICTIM,
+        "transfer_cfg": TRANSFER,
+        "defense_cfg": {"method": "DCP", "params": [float(p) for p in params]},
+        "knockoff": {"arch": "lenet5", "epochs": epochs, "batch_size": 64, "lr": 0.1},
+        "params": params,
+        "in_posteriors": str(victim_dir / "answers.npz"),
+        "out_metrics": str(folder / "metrics.json"),
+        "out_clones": str(folder / "clones"),
+        "data": DATA,
+        "seed": 0,
+        "device": "cpu",
+    }
+
+
+def prepare_victim(root: Path, params: list[str]) -> Path:
+    from msdefense.stages import answers, victims
+
+    victims.train_victim(
+        victims.TrainVictimRequest(
+            victim="v",
+            victim_cfg=VICTIM,
+            out_model=str(root / "model.safetensors"),
+            out_metrics=str(root / "metrics.json"),
+            out_history=str(root / "history.csv"),
+            data=DATA,
+            seed=0,
+            device="cpu",
+        )
+    )
+    answers.answer_queries(
+        answers.AnswerRequest(
+            victim="v",
+            victim_cfg=VICTIM,
+            transfer_cfg=TRANSFER,
+            defense_cfg={"method": "DCP", "params": [float(p) for p in params]},
+            batch_size=256,
+            in_victim=str(root / "model.safetensors"),
+            out_posteriors=str(root / "answers.npz"),
+            data=DATA,
+            seed=0,
+            device="cpu",
+        )
+    )
+    return root
+
+
+def knockoff(root: Path, values: int, epochs: int) -> dict[str, float]:
+    params = [repr(0.4 + 0.3 * i) for i in range(values)]
+    victim_dir = prepare_victim(root / "victim", params)
+    start = time.perf_counter()
+    for p in params:  # one process per value: the old one-job-per-value shape
+        request = knockoff_request(root / "per_value" / p, victim_dir, [p], epochs)
+        subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
+    per_value = time.perf_counter() - start
+    start = time.perf_counter()
+    request = knockoff_request(root / "sweep", victim_dir, params, epochs)
+    subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
+    sweep = time.perf_counter() - start
+    same = all(
+        (root / "per_value" / p / "clones" / f"{p}.safetensors").read_bytes()
+        == (root / "sweep" / "clones" / f"{p}.safetensors").read_bytes()
+        for p in params
+    )
+    return {
+        "values": values,
+        "clones_per_min_one_process_per_value": 60 * values / per_value,
+        "clones_per_min_one_process_per_sweep": 60 * values / sweep,
+        "identical_clones": same,
+    }
+
+
+def dfme(root: Path, iterations: int) -> dict[str, float]:
+    import torch
+
+    from msdefense.attacks import PRESETS, run_datafree
+    from msdefense.defenses import build_defense
+    from msdefense.models import build_model
+    from msdefense.oracle import Oracle
+    from msdefense.victims import load_classifier
+
+    torch.set_num_threads(1)
+    victim = load_classifier(root / "victim" / "model.safetensors")
+    surrogate = build_model("lenet5", 10, 1).eval()
+    cfg = PRESETS["dfme_cifar10"](
+        query_budget=896 * iterations, batch_size=128, generator_width=8, eval_every=10, seed=1
+    )
+    val = (torch.randn(180, 1, 32, 32), torch.randint(0, 10, (180,)))
+    rates = {}
+    for name, entry, aux in (
+        ("undefended", {"method": "None"}, {}),
+        ("DCP", {"method": "DCP"}, {}),
+        ("GRAD", {"method": "GRAD", "surrogate_epochs": 10}, {"surrogate_e10": surrogate}),
+        ("MAD", {"method": "MAD"}, {"surrogate_e0": surrogate}),
+    ):
+        oracle = Oracle(victim, build_defense({**entry, "params": [0.5]}, "digits", aux), [0.5])
+        start = time.perf_counter()
+        result = run_datafree(
+            oracle,
+            build_model("lenet5", 10, 1),
+            cfg,
+            image_shape=(1, 32, 32),
+            val_data=val,
+            progress=False,
+        )
+        rates[name] = result.iterations / (time.perf_counter() - start)
+    return {
+        "dfme_it_per_s_undefended": rates["undefended"],
+        **{
+            f"dfme_time_per_it_{k}_vs_undefended": rates["undefended"] / v
+            for k, v in rates.items()
+            if k != "undefended"
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--values", type=int, default=4, help="sweep values of the KnockoffNets benchmark")
+    parser.add_argument("--epochs", type=int, default=12, help="KnockoffNets epochs (the default config's)")
+    parser.add_argument("--dfme-iterations", type=int, default=20)
+    parser.add_argument("--startup-repeats", type=int, default=5)
+    args = parser.parse_args()
+    figures: dict[str, float] = {}
+    figures.update(startup(args.startup_repeats))
+    with tempfile.TemporaryDirectory() as tmp:
+        figures.update(knockoff(Path(tmp), args.values, args.epochs))
+        figures.update(dfme(Path(tmp), args.dfme_iterations))
+    figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
+    figures["sweep_speedup"] = (
+        figures["clones_per_min_one_process_per_sweep"] / figures["clones_per_min_one_process_per_value"]
+    )
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
