@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -94,6 +95,27 @@ def timed_pairs(
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class LatencySettings:
+    """How a latency row is measured (the config's ``latency`` section; defaults: its schema)."""
+
+    batch_sizes: tuple[int, ...]
+    warmup: int
+    repeats: int
+    target_halfwidth: float
+    max_seconds: float
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> LatencySettings:
+        return cls(
+            batch_sizes=tuple(int(b) for b in cfg["batch_sizes"]),
+            warmup=int(cfg["warmup"]),
+            repeats=int(cfg["repeats"]),
+            target_halfwidth=float(cfg["target_halfwidth"]),
+            max_seconds=float(cfg["max_seconds"]),
+        )
+
+
 def random_aux_models(
     names: tuple[str, ...], arch: str, num_classes: int, in_channels: int, device: torch.device
 ) -> dict[str, nn.Module]:
@@ -110,13 +132,9 @@ def measure_defenses(
     image_size: int,
     dataset: str,
     defenses: Mapping[str, Mapping[str, Any]],
-    batch_sizes: list[int],
-    warmup: int,
-    repeats: int,
+    settings: LatencySettings,
     device: torch.device,
     seed: int,
-    target_halfwidth: float = 0.05,
-    max_seconds: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Rows ``{defense, method, param, batch_size, ms_per_query, ms_undefended, overhead_vs_none,
     overhead_ci_low, overhead_ci_high, ms_per_query_iqr, repeats, reliable}``.
@@ -128,7 +146,7 @@ def measure_defenses(
     victim = model.to(device).eval()
     gen = torch.Generator().manual_seed(seed)
     rows = []
-    for batch_size in batch_sizes:
+    for batch_size in settings.batch_sizes:
         x = torch.randn(batch_size, in_channels, image_size, image_size, generator=gen).to(device)
         for name, cfg in defenses.items():
             aux = random_aux_models(required_aux_models(cfg), arch, num_classes, in_channels, device)
@@ -136,7 +154,7 @@ def measure_defenses(
             param = max(float(p) for p in cfg["params"])
             oracle = Oracle(victim, defense, [param])
             undefended = partial(victim_posteriors, victim)
-            for _ in range(warmup):
+            for _ in range(settings.warmup):
                 undefended(x)
                 oracle(x)
             timing = timed_pairs(
@@ -144,9 +162,9 @@ def measure_defenses(
                 oracle,
                 x,
                 device=device,
-                repeats=repeats,
-                target_halfwidth=target_halfwidth,
-                max_seconds=max_seconds,
+                repeats=settings.repeats,
+                target_halfwidth=settings.target_halfwidth,
+                max_seconds=settings.max_seconds,
                 seed=seed,
             )
             rows.append(

@@ -32,7 +32,7 @@ class LatencyRequest:
 def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
     """Latency rows (batch size × defense) for one victim, written as one JSON list."""
     from ..data import get_dataset_spec
-    from ..latency import measure_defenses
+    from ..latency import LatencySettings, measure_defenses
     from ..victims import load_victim
 
     r = request
@@ -59,13 +59,9 @@ def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
             image_size=image_size,
             dataset=dataset,
             defenses=r.defenses,
-            batch_sizes=list(r.latency["batch_sizes"]),
-            warmup=int(r.latency["warmup"]),
-            repeats=int(r.latency["repeats"]),
+            settings=LatencySettings.from_config(r.latency),
             device=ctx.device,
             seed=derive_seed(r.seed, "latency-input"),
-            target_halfwidth=float(r.latency["target_halfwidth"]),
-            max_seconds=float(r.latency["max_seconds"]),
         )
         record = ctx.record()
         for row in rows:
