@@ -100,6 +100,20 @@ def _conv_bn(
     return F.conv2d(x, weight * scale.reshape(-1, 1, 1, 1), shift, stride, padding, dilation, groups)
 
 
+def folded_statistics(model: nn.Module) -> set[str]:
+    """Names of the BN running statistics that only folded convolutions (:func:`_conv_bn`) read."""
+    graph = getattr(model, "graph", None)
+    if graph is None:
+        return set()
+    return {
+        node.target
+        for node in graph.nodes
+        if node.op == "get_attr"
+        and str(node.target).endswith(("running_mean", "running_var"))
+        and all(user.op == "call_function" and user.target is _conv_bn for user in node.users)
+    }
+
+
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
     """``model`` with every ``Conv2d → BatchNorm2d`` pair run as one convolution (eval-mode BN).
 
@@ -176,6 +190,7 @@ class GRAD(Defense):
         self.surrogate = surrogate.eval()
         self.target = _target_name(target)
         self._model, self.folded_bn = fold_batchnorm(self.surrogate) if fold_bn else (self.surrogate, 0)
+        self._folded_stats = folded_statistics(self._model)
 
     def scores(self, x: Tensor, probs: Tensor) -> Tensor:
         """Per-class scores ``d`` ``[B, K]``: ``d_ik = (1/B) ⟨∇_θ log p_S(k|x_i), t⟩`` (one jvp).
@@ -203,7 +218,17 @@ class GRAD(Defense):
                 objective = (probs.to(lp.dtype) * lp).sum() / batch
                 grads = torch.autograd.grad(objective, [leaves[name] for name in names])
             tangent = {name: g.detach() for name, g in zip(names, grads, strict=True)}
-        _, directional = jvp(log_probs, (params,), (tangent,))
+        # The folded BN statistics enter the jvp as primals with zero tangents: an op that
+        # mixes a dual tensor with a plain one runs through torch's Python decompositions, which
+        # cost more than the batch-1 forward pass itself; a zero tangent adds exact zeros.
+        floats = {k: b for k, b in buffers.items() if k in self._folded_stats}
+        fixed = {k: b for k, b in buffers.items() if k not in floats}
+
+        def log_probs_of(theta: dict[str, Tensor], stats: dict[str, Tensor]) -> Tensor:
+            return torch.log_softmax(functional_call(model, (theta, {**fixed, **stats}), (x,)), dim=-1)
+
+        zeros = {k: torch.zeros_like(b) for k, b in floats.items()}
+        _, directional = jvp(log_probs_of, (params, floats), (tangent, zeros))
         return (directional / batch).to(probs.dtype)
 
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
