@@ -1,4 +1,4 @@
-"""Throughput of the workflow's stages on this machine, each as a ratio to a baseline timed in the
+"""Throughput of the workflow's stages on this machine, as ratios to a baseline timed in the
 same run (absolute times on a shared machine are a guide, ratios are the evidence).
 
 - start-up: seconds before a stage can work (Python + torch + the package), against a bare

@@ -215,3 +215,9 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path: Path, default_con
 @pytest.mark.parametrize("path", sorted((ROOT / "config" / "paper").glob("*.yaml")), ids=lambda p: p.stem)
 def test_paper_configs_are_valid(path: Path) -> None:
     validated(yaml.safe_load(path.read_text()))
+
+
+def test_repeated_values_in_front_of_one_victim_are_refused(default_config) -> None:
+    default_config["victims"]["digits_lenet5_qat_x86"]["defenses"] = {"DCP": [1.5, 1.5]}
+    with pytest.raises(ConfigError, match=r"victims.digits_lenet5_qat_x86.defenses.DCP has duplicate values"):
+        validated(default_config)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from msdefense.latency import ratio_interval, timed_pairs
+from msdefense.latency import MIN_PAIRS, ratio_interval, timed_pairs
 
 
 def test_ratio_interval_brackets_the_ratio_and_narrows_with_more_pairs() -> None:
@@ -49,7 +49,8 @@ def test_timed_pairs_stops_when_narrow_and_marks_noisy_rows() -> None:
         max_seconds=5,
         seed=0,
     )
-    assert steady["reliable"] and steady["repeats"] == 5  # first round already narrow enough
+    # narrow from the start, but never reliable on fewer than MIN_PAIRS pairs: two rounds of 5
+    assert steady["reliable"] and steady["repeats"] == MIN_PAIRS == 10
     assert steady["overhead_ci_low"] <= steady["overhead_vs_none"] <= steady["overhead_ci_high"]
     assert 1.3 < steady["overhead_vs_none"] < 3
 

@@ -80,6 +80,11 @@ def check_config(config: Mapping[str, Any]) -> None:
     for name in config["victims"]:
         for defense, params in victim_defenses(config, name).items():
             sweep = {format_param(p) for p in config["defenses"][defense]["params"]}
+            texts = [format_param(p) for p in params]
+            if len(set(texts)) != len(texts):
+                raise ConfigError(
+                    f"config key victims.{name}.defenses.{defense} has duplicate values: {params}"
+                )
             extra = [p for p in params if format_param(p) not in sweep]
             if extra:
                 raise ConfigError(

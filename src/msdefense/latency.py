@@ -45,6 +45,7 @@ def _timed(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, device: torch.dev
 
 
 BOOTSTRAP_RESAMPLES = 2000
+MIN_PAIRS = 10  # fewer pairs never make a row reliable
 
 
 def ratio_interval(defended: np.ndarray, plain: np.ndarray, seed: int) -> tuple[float, float, float]:
@@ -79,7 +80,8 @@ def timed_pairs(
             guarded.append(_timed(defended, x, device))
         p, d = np.array(plain), np.array(guarded)
         ratio, low, high = ratio_interval(d, p, seed)
-        narrow = max(ratio - low, high - ratio) <= target_halfwidth * ratio
+        # an interval from a handful of pairs is too optimistic to call a row reliable
+        narrow = len(plain) >= MIN_PAIRS and max(ratio - low, high - ratio) <= target_halfwidth * ratio
         if narrow or time.perf_counter() - start >= max_seconds:
             break
     q1, q3 = np.percentile(d, [25, 75])
@@ -141,7 +143,7 @@ def measure_defenses(
 
     ``model`` is the victim (fp32, int8 or ensemble). Each defense answers at the largest value of
     its sweep (the cost of every method here is independent of the value, except that ε = 0 may
-    short-cut). Method and settings: docs/methods.md; deviations: docs/deviations.md (Defenses).
+    short-cut). How rows are timed: this module's docstring; deviations: docs/deviations.md (Defenses).
     """
     victim = model.to(device).eval()
     gen = torch.Generator().manual_seed(seed)

@@ -1,6 +1,7 @@
 """Model-extraction attacks.
 
-Data-free: DFME and MAZE, one loop (:mod:`msdefense.attacks.datafree`) configured by
+KnockoffNets (:mod:`msdefense.attacks.knockoff`): a clone trained on the oracle's stored answers to
+the attacker's transfer set. Data-free: DFME and MAZE, one loop (:mod:`msdefense.attacks.datafree`) configured by
 :class:`DataFreeConfig` and its presets (:mod:`msdefense.attacks.datafree_config`).
 """
 
@@ -21,11 +22,14 @@ from msdefense.attacks.datafree_config import (
     maze_cifar10,
     misleader_dfme,
 )
+from msdefense.attacks.knockoff import KnockoffConfig, KnockoffResult, run_knockoff
 
 __all__ = [
     "PRESETS",
     "DataFreeConfig",
     "DataFreeResult",
+    "KnockoffConfig",
+    "KnockoffResult",
     "ReplayBuffer",
     "dfme_cifar10",
     "dfme_svhn",
@@ -34,6 +38,7 @@ __all__ = [
     "maze_cifar10",
     "misleader_dfme",
     "run_datafree",
+    "run_knockoff",
     "to_victim_input",
     "zo_gradient",
 ]

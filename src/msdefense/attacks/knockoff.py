@@ -39,7 +39,8 @@ class KnockoffConfig:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> KnockoffConfig:
         """From the config's ``knockoff`` section."""
-        return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=cfg.get("labels", "soft"))
+        labels = {"labels": cfg["labels"]} if "labels" in cfg else {}
+        return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), **labels)
 
 
 @dataclass

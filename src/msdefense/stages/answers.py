@@ -67,8 +67,8 @@ def _answer_all(
     clean = np.empty((len(dataset), num_classes), np.float32)  # type: ignore[arg-type]
     defended = np.empty((len(oracle.params), len(dataset), num_classes), np.float32)  # type: ignore[arg-type]
     i = 0
-    for x, _ in make_loader(dataset, batch_size=batch_size, device=torch.device("cpu"), shuffle=False):
-        probs, answers = oracle.answer_sweep(x.to(device), with_clean=True)
+    for x, _ in make_loader(dataset, batch_size=batch_size, device=device, shuffle=False):
+        probs, answers = oracle.answer_sweep(x.to(device, non_blocking=True), with_clean=True)
         clean[i : i + len(x)] = probs.cpu().numpy()
         defended[:, i : i + len(x)] = answers.cpu().numpy()
         i += len(x)

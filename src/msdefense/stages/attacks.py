@@ -7,6 +7,7 @@ selected on validation) and ``*_final`` (the last iterate).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from .. import layout
 from ..attacks.knockoff import KnockoffConfig, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
@@ -61,7 +63,7 @@ class KnockoffRequest(VictimRequest):
             raise ValueError(f"a KnockoffNets sweep needs distinct values, got {list(self.params)}")
 
     def clone_path(self, param: str) -> str:
-        return str(Path(self.out_clones) / f"{param}.safetensors")
+        return str(Path(self.out_clones) / layout.KNOCKOFF_CLONE_FILE.format(param=param))
 
 
 def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
@@ -82,6 +84,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         for param in r.params:
             answers, e = load_answers(r.in_posteriors, param)
             seed_everything(cseed)
+            clone_start = time.perf_counter()
             result = run_knockoff(
                 torch.from_numpy(answers["transfer"][e]),
                 train,
@@ -118,6 +121,8 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 labels=attack.labels,
                 epochs=attack.recipe.epochs,
                 seed=cseed,
+                # wall_seconds / peak memory count from the start of the sweep job; this value alone:
+                clone_seconds=round(time.perf_counter() - clone_start, 2),
             )
             records.append(record)
     save_json(records, r.out_metrics)

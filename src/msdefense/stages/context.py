@@ -33,9 +33,9 @@ def peak_host_memory_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def peak_gpu_memory_mb() -> float:
-    """Peak CUDA memory allocated by this process since the stage started, in MiB (0 without CUDA)."""
-    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else 0.0
+def peak_gpu_memory_mb(device: torch.device) -> float:
+    """Peak CUDA memory allocated on ``device`` since the stage started, in MiB (0 off CUDA)."""
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else 0.0
 
 
 @dataclass
@@ -52,7 +52,7 @@ class StageContext:
             "device": str(self.device),
             "wall_seconds": round(time.perf_counter() - self.started, 2),
             "peak_memory_mb": peak_host_memory_mb(),
-            "peak_gpu_memory_mb": peak_gpu_memory_mb(),
+            "peak_gpu_memory_mb": peak_gpu_memory_mb(self.device),
         }
 
 
@@ -70,8 +70,8 @@ def stage(device: str, seed: int | None = None) -> Iterator[StageContext]:
     dev = pick_device(device)
     if seed is not None:
         seed_everything(seed)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
+    if dev.type == "cuda":  # never initialise CUDA for a CPU stage
+        torch.cuda.reset_peak_memory_stats(dev)
     yield StageContext(device=dev, started=time.perf_counter())
 
 
