@@ -3,7 +3,6 @@ one epoch, seconds each. The stages are chained as the DAG chains them, through 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -431,8 +430,3 @@ def test_run_rule_runs_a_stage_from_a_job(tmp_path: Path) -> None:
     with pytest.raises(DatasetMissingError):
         run_rule(data.prepare_dataset, job)
     assert "CUB_200_2011" in (tmp_path / "log.txt").read_text()  # the traceback went to the log
-
-
-def test_stage_metrics_are_json(out: Path) -> None:
-    for path in out.rglob("*.json"):
-        json.loads(path.read_text())

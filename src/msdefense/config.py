@@ -225,6 +225,7 @@ def check_datafree(config: Mapping[str, Any]) -> None:
     from dataclasses import fields
 
     from .attacks import PRESETS, DataFreeConfig
+    from .attacks.datafree_config import from_config as datafree_from_config
 
     df = config.get("datafree")
     if not df:
@@ -249,9 +250,8 @@ def check_datafree(config: Mapping[str, Any]) -> None:
                     f"config key datafree.attacks.{name}.{key}: unknown attack setting; "
                     f"known: preset, {', '.join(sorted(allowed))}"
                 )
-        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack.items() if k != "preset"}
         try:
-            PRESETS[attack["preset"]](**overrides)
+            datafree_from_config(attack)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"config key datafree.attacks.{name}: {exc}") from None
     for defense, params in df["params"].items():

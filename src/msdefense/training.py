@@ -188,12 +188,7 @@ def predict_probs(
     model: nn.Module, data: Tensor | Dataset, device: torch.device, batch_size: int = 512
 ) -> Tensor:
     """Softmax outputs ``[N, K]`` (float32, CPU) of ``model`` on ``data`` in order."""
-    model.eval()
-    outs = []
-    for x in _batches(data, batch_size, device):
-        with autocast(device):
-            outs.append(torch.softmax(model(x.to(device, non_blocking=True)).float(), -1).cpu())
-    return torch.cat(outs)
+    return torch.softmax(predict_logits(model, data, device, batch_size=batch_size), -1)
 
 
 def dataset_labels(data: Dataset) -> Tensor:

@@ -159,7 +159,7 @@ def load_victim(
     if info.kind == "int8":
         from .quantization import rebuild_quantized
 
-        return rebuild_quantized({**info.to_metadata(), **info.extra}, tensors, path), info
+        return rebuild_quantized(info.to_metadata(), tensors, path), info
     if info.kind == "ensemble":
         from .misleader import Ensemble
 

@@ -8,7 +8,7 @@ docs/methods.md (DFME, MAZE) states them with their sources.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -143,3 +143,10 @@ PRESETS: dict[str, Callable[..., DataFreeConfig]] = {
     "misleader_dfme": misleader_dfme,
     "maze_cifar10": maze_cifar10,
 }
+
+
+def from_config(attack_cfg: Mapping[str, Any], seed: int = 0) -> DataFreeConfig:
+    """The config of a ``datafree.attacks.<name>`` entry: its ``preset`` with every other key as an
+    override (lists become tuples)."""
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack_cfg.items() if k != "preset"}
+    return PRESETS[attack_cfg["preset"]](**overrides, seed=seed)

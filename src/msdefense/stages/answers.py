@@ -16,7 +16,7 @@ from ..io import load_arrays, save_arrays
 from ..oracle import Oracle
 from ..seeding import derive_seed
 from ..training import dataset_labels, make_loader
-from ..victims import load_classifier
+from ..victims import load_classifier, load_victim
 from .context import VictimData, VictimRequest, stage
 
 
@@ -34,13 +34,18 @@ def load_defense(
     return build_defense(defense_cfg, dataset, aux, derive_seed(seed, "defense"))
 
 
-def load_answers(posteriors_path: str, param: str) -> tuple[dict[str, np.ndarray], int]:
-    """The arrays :func:`answer_queries` wrote and the sweep index of ``param`` (its canonical text)."""
-    answers = load_arrays(posteriors_path)
+def sweep_index(answers: Mapping[str, np.ndarray], param: str, source: str) -> int:
+    """Where the sweep value ``param`` (its canonical text) sits in the arrays of ``source``."""
     texts = answers["param_texts"].tolist()
     if param not in texts:
-        raise KeyError(f"{posteriors_path} has no answers for parameter {param!r}; it has {texts}")
-    return answers, texts.index(param)
+        raise KeyError(f"{source} has no answers for parameter {param!r}; it has {texts}")
+    return texts.index(param)
+
+
+def load_answers(posteriors_path: str, param: str) -> tuple[dict[str, np.ndarray], int]:
+    """The arrays :func:`answer_queries` wrote and the sweep index of ``param``."""
+    answers = load_arrays(posteriors_path)
+    return answers, sweep_index(answers, param, posteriors_path)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +86,6 @@ def answer_queries(request: AnswerRequest) -> dict[str, Any]:
     Each batch is one victim forward pass; the defense turns it into every sweep value at once.
     The transfer set goes through an :class:`~msdefense.oracle.Oracle` whose budget is its size.
     """
-    from ..victims import load_victim
-
     r, cfg = request, request.victim_cfg
     with stage(r.device, derive_seed(r.seed, "answer", cfg["dataset"], r.transfer_cfg["source"])) as ctx:
         model, _ = load_victim(r.in_victim, ctx.device)

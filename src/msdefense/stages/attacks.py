@@ -20,13 +20,13 @@ from torch.utils.data import Dataset
 
 from .. import layout
 from ..attacks.knockoff import KnockoffConfig, run_knockoff
-from ..io import save_csv, save_json
+from ..io import load_arrays, save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
 from ..seeding import derive_seed, seed_everything
 from ..training import dataset_tensors, predict_probs
 from ..victims import load_victim, save_classifier
-from .answers import OracleRequest, load_answers, load_defense
+from .answers import OracleRequest, load_answers, load_defense, sweep_index
 from .context import VictimData, VictimRequest, stage, write_record
 
 
@@ -81,8 +81,9 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
+        answers = load_arrays(r.in_posteriors)
         for param in r.params:
-            answers, e = load_answers(r.in_posteriors, param)
+            e = sweep_index(answers, param, r.in_posteriors)
             seed_everything(cseed)
             clone_start = time.perf_counter()
             result = run_knockoff(
@@ -129,15 +130,6 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     return records
 
 
-def datafree_config(attack_cfg: Mapping[str, Any], seed: int = 0) -> Any:
-    """The :class:`~msdefense.attacks.DataFreeConfig` of a config ``datafree.attacks.<name>`` entry:
-    its ``preset`` with every other key as an override (lists become tuples)."""
-    from ..attacks import PRESETS
-
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack_cfg.items() if k != "preset"}
-    return PRESETS[attack_cfg["preset"]](**overrides, seed=seed)
-
-
 @dataclass(frozen=True, kw_only=True)
 class DataFreeRequest(OracleRequest):
     attack: str
@@ -163,6 +155,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
     """
     from ..attacks import load_best
     from ..attacks import run_datafree as attack_loop
+    from ..attacks.datafree_config import from_config as datafree_from_config
 
     r, cfg = request, request.victim_cfg
     with stage(r.device) as ctx:
@@ -173,7 +166,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device
         )
         aseed = derive_seed(r.seed, "datafree", r.attack, r.victim)
-        attack = datafree_config(r.attack_cfg, aseed)
+        attack = datafree_from_config(r.attack_cfg, aseed)
         oracle = Oracle(model, defense, [float(r.param)], budget=attack.query_budget)
         val_x, val_y = dataset_tensors(data.val())
         test = data.test()

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from ..seeding import pick_device, seed_everything
 
 #: Keys of a metrics record that vary from run to run (not compared in determinism checks).
-TIMING_KEYS = ("wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb")
+TIMING_KEYS = ("wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "clone_seconds")
 
 
 def peak_host_memory_mb() -> float:
