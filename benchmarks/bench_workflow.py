@@ -5,7 +5,10 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
   ``python -c pass``;
 - KnockoffNets: clones per minute when one process trains a defense's whole sweep (one job per
   sweep, the workflow today) against one process per value (one job per value, as before);
-- DFME: iterations per second behind each defense, against the undefended oracle.
+- DFME: iterations per second behind each defense, against the undefended oracle;
+- data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
+  undefended) with the models in channels-last order (the workflow today) against the default
+  contiguous layout (before), interleaved A/B rounds, medians.
 
     .venv/bin/python benchmarks/bench_workflow.py [--values 4] [--epochs 12] [--dfme-iterations 20]
 
@@ -180,18 +183,76 @@ def dfme(root: Path, iterations: int) -> dict[str, float]:
     }
 
 
+def datafree_layout(root: Path, iterations: int, rounds: int) -> dict[str, float]:
+    """DFME / MAZE iterations per second, channels-last (today) vs the contiguous layout (before)."""
+    import contextlib
+
+    import torch
+    import yaml
+
+    from msdefense.attacks import datafree as loop
+    from msdefense.attacks.datafree_config import from_config
+    from msdefense.defenses import build_defense
+    from msdefense.models import build_model, generators
+    from msdefense.oracle import Oracle
+    from msdefense.victims import load_classifier
+
+    torch.set_num_threads(1)
+    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
+
+    @contextlib.contextmanager
+    def contiguous_layout():
+        saved = generators.CHANNELS_LAST, loop.prepare_model
+        generators.CHANNELS_LAST = torch.contiguous_format
+        loop.prepare_model = lambda model, device: model.to(device)
+        try:
+            yield
+        finally:
+            generators.CHANNELS_LAST, loop.prepare_model = saved
+
+    def rate(name: str, layout: str) -> float:
+        cfg = from_config(attacks[name], seed=1)
+        cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
+        victim = load_classifier(root / "victim" / "model.safetensors")
+        context = contextlib.nullcontext() if layout == "channels_last" else contiguous_layout()
+        with context:
+            if layout != "channels_last":
+                victim = victim.to(memory_format=torch.contiguous_format)
+            oracle = Oracle(victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0])
+            start = time.perf_counter()
+            result = loop.run_datafree(
+                oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
+            )
+        return result.iterations / (time.perf_counter() - start)
+
+    out: dict[str, float] = {}
+    for name in attacks:
+        runs: dict[str, list[float]] = {"contiguous": [], "channels_last": []}
+        for _ in range(rounds):
+            for layout in runs:
+                runs[layout].append(rate(name, layout))
+        before, after = (statistics.median(runs[k]) for k in ("contiguous", "channels_last"))
+        out[f"{name}_it_per_s_contiguous_layout"] = before
+        out[f"{name}_it_per_s_channels_last"] = after
+        out[f"{name}_speedup_channels_last"] = after / before
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=int, default=4, help="sweep values of the KnockoffNets benchmark")
     parser.add_argument("--epochs", type=int, default=12, help="KnockoffNets epochs (the default config's)")
     parser.add_argument("--dfme-iterations", type=int, default=20)
     parser.add_argument("--startup-repeats", type=int, default=5)
+    parser.add_argument("--layout-iterations", type=int, default=30, help="iterations per data-free layout run")
+    parser.add_argument("--layout-rounds", type=int, default=3, help="interleaved A/B rounds per attack")
     args = parser.parse_args()
     figures: dict[str, float] = {}
     figures.update(startup(args.startup_repeats))
     with tempfile.TemporaryDirectory() as tmp:
         figures.update(knockoff(Path(tmp), args.values, args.epochs))
         figures.update(dfme(Path(tmp), args.dfme_iterations))
+        figures.update(datafree_layout(Path(tmp), args.layout_iterations, args.layout_rounds))
     figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
     figures["sweep_speedup"] = (
         figures["clones_per_min_one_process_per_sweep"] / figures["clones_per_min_one_process_per_value"]

@@ -16,6 +16,7 @@ from msdefense.training import (
     attacker_labels,
     distill,
     predict_probs,
+    prepare_model,
     soft_cross_entropy,
 )
 from msdefense.victims import load_victim, read_victim_info, save_classifier
@@ -45,8 +46,9 @@ def test_classifier_roundtrip_is_bit_identical(tmp_path) -> None:
     loaded, info = load_victim(tmp_path / "m.safetensors")
     assert (info.kind, info.arch, info.dataset, info.num_classes) == ("fp32", "lenet5half", "digits", 10)
     assert read_victim_info(tmp_path / "m.safetensors") == info
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())
     x = torch.randn(4, 1, 32, 32)
-    assert torch.equal(model(x), loaded(x))
+    assert torch.equal(prepare_model(model, "cpu")(x), loaded(x))  # same weights, same layout
 
 
 def test_identical_weights_give_identical_bytes(tmp_path) -> None:

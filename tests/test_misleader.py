@@ -23,7 +23,7 @@ from msdefense.misleader import (
 )
 from msdefense.models import build_model
 from msdefense.oracle import victim_posteriors
-from msdefense.training import SGDRecipe, train_classifier
+from msdefense.training import SGDRecipe, prepare_model, train_classifier
 from msdefense.victims import VictimInfo, load_victim, save_victim
 
 K = 10
@@ -222,9 +222,10 @@ def test_save_load_roundtrip(tmp_path):
     loaded, info = load_victim(path)
     assert isinstance(loaded, Ensemble) and not loaded.training
     assert info.dataset == "digits" and info.extra["seed"] == "4" and info.extra["note"] == "x"
+    assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in ens.state_dict().items())
     x = _images(8, seed=9)
     with torch.no_grad():
-        assert torch.equal(loaded(x), ens(x))
+        assert torch.equal(loaded(x), prepare_model(ens, "cpu")(x))  # same weights, same layout
     assert not list(tmp_path.glob("ens/.*"))  # no temporary file left behind
     with pytest.raises(ValueError, match="member archs"):
         save_victim(ens, tmp_path / "bad.safetensors", _ensemble_info(archs[:2]))

@@ -147,3 +147,51 @@ def test_wrn_dropout_is_configurable() -> None:
     assert wrn40_2(10, 3).block1.layer[0].drop_rate == 0.3
     assert wrn40_2(10, 3, drop_rate=0.0).block1.layer[0].drop_rate == 0.0
     assert wrn22_2(10, 3).block1.layer[0].drop_rate == 0.0
+
+
+SMALL_ARCHS = ["resnet20", "lenet5", "lenet5half", "mobilenet_v2", "wrn22_2"]
+
+
+@pytest.mark.parametrize("name", SMALL_ARCHS)
+def test_channels_last_layout_keeps_outputs_and_gradients(name: str) -> None:
+    """prepare_model's channels-last layout is a speed choice only: same outputs and weight
+    gradients as the default layout up to float rounding, and contiguous weights when stored."""
+    from msdefense.io import safetensors_bytes
+    from msdefense.training import prepare_model
+
+    in_ch = 1 if name.startswith("lenet") else 3
+    torch.manual_seed(0)
+    plain = build_model(name, 10, in_ch).eval()  # eval: no dropout draws, batch-free BN
+    fast = prepare_model(build_model(name, 10, in_ch), "cpu").eval()
+    fast.load_state_dict(plain.state_dict())
+    assert any(p.dim() == 4 and not p.is_contiguous() for p in fast.parameters())
+    x = torch.randn(4, in_ch, 32, 32)
+    a, b = plain(x), fast(x)
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    for (k, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5, msg=k)
+    assert safetensors_bytes(fast.state_dict()) == safetensors_bytes(plain.state_dict())
+
+
+@pytest.mark.parametrize(("name", "nz"), [("dfme", 256), ("maze", 100)])
+def test_generator_channels_last_matches_default_layout(name: str, nz: int) -> None:
+    """The generators run channels-last internally; a reference forward in the default layout
+    (the same modules, called one by one on contiguous maps) gives the same images."""
+    torch.manual_seed(0)
+    gen = build_generator(name, nz, 3, 32, ngf=8).train()
+    z = torch.randn(16, nz)
+    out = gen(z)
+    if name == "dfme":
+        h = gen.l1(z).view(16, -1, gen.init_size, gen.init_size)
+        h = torch.nn.functional.interpolate(gen.conv_blocks0(h), scale_factor=2)
+        h = torch.nn.functional.interpolate(gen.conv_blocks1(h), scale_factor=2)
+        ref = gen.conv_blocks2(h)
+    else:
+        h = gen.bn0(gen.linear(z).view(16, gen.width, gen.start_dim, gen.start_dim))
+        h = gen.relu1(gen.bn1(gen.conv1(gen.up1(h))))
+        h = gen.relu2(gen.bn2(gen.conv2(gen.up2(h))))
+        ref = gen.bn3(gen.conv3(h))
+    assert out.is_contiguous(memory_format=torch.channels_last) and ref.is_contiguous()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)

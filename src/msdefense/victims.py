@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from . import __version__
 from .io import save_tensors
 from .models import build_model
+from .training import prepare_model
 
 KINDS = ("fp32", "int8", "ensemble")
 #: The metadata keys :class:`VictimInfo` owns; any other key is kind-specific (``extra``).
@@ -169,10 +170,10 @@ def load_victim(
             member = build_model(arch, info.num_classes, info.in_channels)
             member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
             members.append(member)
-        return Ensemble(members).to(device).eval(), info
+        return prepare_model(Ensemble(members), device).eval(), info
     model = build_model(info.arch, info.num_classes, info.in_channels)
     model.load_state_dict(tensors)
-    return model.to(device).eval(), info
+    return prepare_model(model, device).eval(), info
 
 
 def save_classifier(model: nn.Module, path: str | os.PathLike, *, arch: str, dataset: str) -> None:

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from ..models import build_generator
 from ..oracle import Oracle
 from ..seeding import seed_everything
-from ..training import BestOnValidation, accuracy, cosine_schedule, predict_logits, sgd
+from ..training import BestOnValidation, accuracy, cosine_schedule, predict_logits, prepare_model, sgd
 from .datafree_config import DataFreeConfig
 
 LOG_EPS = 1e-12
@@ -213,7 +213,7 @@ def run_datafree(
     if generator is None:
         kwargs = {} if cfg.generator_width is None else {"ngf": cfg.generator_width}
         generator = build_generator(cfg.generator, cfg.nz, c, h, **kwargs)
-    gen, student = generator.to(device), student.to(device)
+    gen, student = prepare_model(generator, device), prepare_model(student, device)
     if h != w:
         raise ValueError(f"square images only, got {h}×{w}")
 
