@@ -244,7 +244,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12, help="KnockoffNets epochs (the default config's)")
     parser.add_argument("--dfme-iterations", type=int, default=20)
     parser.add_argument("--startup-repeats", type=int, default=5)
-    parser.add_argument("--layout-iterations", type=int, default=30, help="iterations per data-free layout run")
+    parser.add_argument(
+        "--layout-iterations", type=int, default=30, help="iterations per data-free layout run"
+    )
     parser.add_argument("--layout-rounds", type=int, default=3, help="interleaved A/B rounds per attack")
     args = parser.parse_args()
     figures: dict[str, float] = {}

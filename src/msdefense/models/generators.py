@@ -52,7 +52,9 @@ class GeneratorA(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.l1(z.view(z.shape[0], -1))
-        out = out.view(out.shape[0], -1, self.init_size, self.init_size).contiguous(memory_format=CHANNELS_LAST)
+        out = out.view(out.shape[0], -1, self.init_size, self.init_size).contiguous(
+            memory_format=CHANNELS_LAST
+        )
         img = F.interpolate(self.conv_blocks0(out), scale_factor=2)
         img = F.interpolate(self.conv_blocks1(img), scale_factor=2)
         return self.conv_blocks2(img)
