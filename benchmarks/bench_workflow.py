@@ -8,7 +8,9 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
 - DFME: iterations per second behind each defense, against the undefended oracle;
 - data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
   undefended) with the models in channels-last order (the workflow today) against the default
-  contiguous layout (before), interleaved A/B rounds, medians.
+  contiguous layout (before), interleaved A/B rounds, medians;
+- GRAD scores: the ALL-ONES scores of a CIFAR ResNet-20 surrogate by propagation rules (today)
+  against ``torch.func.jvp`` (before), at batch 1 and 64, as a ratio of medians.
 
     .venv/bin/python benchmarks/bench_workflow.py [--values 4] [--epochs 12] [--dfme-iterations 20]
 
@@ -238,6 +240,34 @@ def datafree_layout(root: Path, iterations: int, rounds: int) -> dict[str, float
     return out
 
 
+def grad_scores(repeats: int) -> dict[str, float]:
+    """ms per GRAD score call, propagation rules vs jvp, interleaved; 2 threads (the latency job's)."""
+    import torch
+
+    from msdefense.defenses.grad import GRAD
+    from msdefense.models import build_model
+    from msdefense.training import prepare_model
+
+    torch.set_num_threads(2)
+    surrogate = prepare_model(build_model("resnet20", 10, 3), "cpu").eval()
+    methods = {"rules": GRAD(surrogate), "jvp": GRAD(surrogate, use_rules=False)}
+    out: dict[str, float] = {}
+    for batch in (1, 64):
+        x = torch.randn(batch, 3, 32, 32)
+        probs = torch.softmax(surrogate(x), -1).detach()
+        times: dict[str, list[float]] = {k: [] for k in methods}
+        for _ in range(repeats + 2):
+            for name, grad in methods.items():
+                start = time.perf_counter()
+                grad.scores(x, probs)
+                times[name].append(time.perf_counter() - start)
+        rules, jvp = (statistics.median(times[k][2:]) for k in ("rules", "jvp"))
+        out[f"grad_scores_ms_b{batch}_rules"] = 1000 * rules
+        out[f"grad_scores_ms_b{batch}_jvp"] = 1000 * jvp
+        out[f"grad_scores_speedup_b{batch}"] = jvp / rules
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=int, default=4, help="sweep values of the KnockoffNets benchmark")
@@ -247,6 +277,7 @@ def main() -> None:
     parser.add_argument(
         "--layout-iterations", type=int, default=30, help="iterations per data-free layout run"
     )
+    parser.add_argument("--grad-repeats", type=int, default=20, help="timed GRAD score calls per method")
     parser.add_argument("--layout-rounds", type=int, default=3, help="interleaved A/B rounds per attack")
     args = parser.parse_args()
     figures: dict[str, float] = {}
@@ -255,6 +286,7 @@ def main() -> None:
         figures.update(knockoff(Path(tmp), args.values, args.epochs))
         figures.update(dfme(Path(tmp), args.dfme_iterations))
         figures.update(datafree_layout(Path(tmp), args.layout_iterations, args.layout_rounds))
+    figures.update(grad_scores(args.grad_repeats))
     figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
     figures["sweep_speedup"] = (
         figures["clones_per_min_one_process_per_sweep"] / figures["clones_per_min_one_process_per_value"]

@@ -31,6 +31,7 @@ from torch import nn
 from .defenses import build_defense, required_aux_models
 from .models import build_model
 from .oracle import Oracle, victim_posteriors
+from .training import prepare_model
 
 
 def _timed(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, device: torch.device) -> float:
@@ -121,8 +122,9 @@ class LatencySettings:
 def random_aux_models(
     names: tuple[str, ...], arch: str, num_classes: int, in_channels: int, device: torch.device
 ) -> dict[str, nn.Module]:
-    """Auxiliary models with random weights of the victim's architecture (timing only)."""
-    return {n: build_model(arch, num_classes, in_channels).to(device).eval() for n in names}
+    """Auxiliary models with random weights of the victim's architecture (timing only), in the
+    layout the workflow's stored models load in."""
+    return {n: prepare_model(build_model(arch, num_classes, in_channels), device).eval() for n in names}
 
 
 def measure_defenses(

@@ -48,6 +48,7 @@ from torch import Tensor, fx, nn
 from torch.func import functional_call, jvp
 
 from .base import Defense
+from .grad_ones import all_ones_scores, rules_graph
 from .options import Option, declare, defaults
 from .registry import DefenseMethod, register
 from .simplex import linear_min_simplex_l1
@@ -186,11 +187,21 @@ class GRAD(Defense):
     method = "GRAD"
     uses_input = True
 
-    def __init__(self, surrogate: nn.Module, target: str = DEFAULTS["target"], fold_bn: bool = True) -> None:
+    def __init__(
+        self,
+        surrogate: nn.Module,
+        target: str = DEFAULTS["target"],
+        fold_bn: bool = True,
+        use_rules: bool = True,
+    ) -> None:
         self.surrogate = surrogate.eval()
         self.target = _target_name(target)
         self._model, self.folded_bn = fold_batchnorm(self.surrogate) if fold_bn else (self.surrogate, 0)
         self._folded_stats = folded_statistics(self._model)
+        # ALL-ONES: propagation rules that never build the weight tangents (grad_ones.py) where
+        # every operation of the surrogate has one; torch.func.jvp otherwise.
+        use_rules = use_rules and self.target == "all_ones"
+        self._rules = rules_graph(self._model.eval()) if use_rules else None
 
     def scores(self, x: Tensor, probs: Tensor) -> Tensor:
         """Per-class scores ``d`` ``[B, K]``: ``d_ik = (1/B) ⟨∇_θ log p_S(k|x_i), t⟩`` (one jvp).
@@ -199,10 +210,12 @@ class GRAD(Defense):
         """
         self.surrogate.eval()
         model = self._model.eval()
+        batch = x.shape[0]
+        if self._rules is not None:
+            return (all_ones_scores(self._rules.eval(), x) / batch).to(probs.dtype)
         names = [name for name, _ in model.named_parameters()]
         params = {name: p.detach() for name, p in model.named_parameters()}
         buffers = dict(model.named_buffers())
-        batch = x.shape[0]
 
         def log_probs(theta: dict[str, Tensor]) -> Tensor:
             return torch.log_softmax(functional_call(model, (theta, buffers), (x,)), dim=-1)
@@ -244,6 +257,7 @@ class GRAD(Defense):
             "target": self.target,
             "surrogate_parameters": n_params,
             "folded_batchnorm": self.folded_bn,
+            "scores": "propagation rules" if self._rules is not None else "jvp",
         }
 
 

@@ -11,6 +11,7 @@ import torch
 from ..io import save_json
 from ..models import build_model
 from ..seeding import derive_seed
+from ..training import prepare_model
 from .context import stage
 
 
@@ -46,7 +47,7 @@ def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
             arch, dataset = r.reference["arch"], r.reference.get("dataset", "reference")
             num_classes, in_channels = int(r.reference["num_classes"]), int(r.reference["in_channels"])
             image_size = int(r.reference["image_size"])
-            model = build_model(arch, num_classes, in_channels)
+            model = prepare_model(build_model(arch, num_classes, in_channels), ctx.device)
         else:
             raise ValueError(
                 f"measure_latency of {r.victim!r} needs a trained victim or a reference architecture"

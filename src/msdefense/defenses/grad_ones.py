@@ -1,0 +1,309 @@
+"""GRAD's ALL-ONES scores by forward propagation rules, without materialising the weight tangents.
+
+The ALL-ONES target of GRAD² (Mazeika et al., ICML 2022) is t = −1 on every surrogate parameter,
+and the scores are the directional derivative of ``log_softmax(S(x; θ))`` along t
+(:mod:`.grad`). A generic Jacobian-vector product pays, per convolution, for the primal, the
+input-tangent and the weight-tangent convolutions. With a constant weight tangent c the last one
+collapses: ``conv(x, c·1)`` is c times the k×k box sum of the channel sum of x, the same for
+every output channel, one single-channel convolution. For an eval-mode ``Conv2d → BatchNorm2d``
+pair folded to ``conv(x; W·s) + shift`` (:func:`.grad._conv_bn`, s = γ/√(σ²+ε)), the tangents are
+
+    d(W·s) = c·s ⊗ 1 + W·ds,   ds = c/√(σ²+ε) (γ present, else 0),
+    d shift = c [β] − μ·ds + c·s + b·ds [conv bias b],
+
+so ``dy = conv(dx, W·s) + c·s·box(x) + ds·conv(x, W) + d shift``, and ``ds·conv(x, W)`` is
+``(c/γ)·(y − shift)``, read off the primal output: two convolutions instead of three (one for
+the first layer, where dx = 0), with fused biases. :func:`all_ones_scores` walks the
+``torch.fx`` graph of the (folded) surrogate with one rule per operation kind; :func:`rules_graph`
+returns None when a node has no rule, and GRAD then uses ``torch.func.jvp``. The scores equal the
+jvp's up to float rounding (tests/test_grad_ones.py: 1e-10 in float64). In float32 a
+pre-activation within rounding of zero can fall on the other side of a ReLU than in the jvp,
+which changes the tangent at that unit: answers may differ for a rare row, as between any two
+float32 evaluation orders.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+
+C = -1.0  # the ALL-ONES target's tangent on every parameter
+
+Pair = tuple[Any, Tensor | None]  # (primal, tangent or None for an exact zero)
+
+
+def _box(x: Tensor, kernel: tuple[int, int], stride: Any, padding: Any, dilation: Any) -> Tensor:
+    """``conv(x, 1)`` for an all-ones [·, C_in, kh, kw] kernel: one channel, broadcast over outputs."""
+    ones = x.new_ones(1, 1, *kernel)
+    return F.conv2d(x.sum(1, keepdim=True), ones, None, stride, padding, dilation)
+
+
+def _conv_rule(
+    x: Pair,
+    weight: Tensor,
+    *,
+    shift: Tensor | None,
+    dshift: Tensor,
+    box_scale: Tensor,
+    primal_ratio: Tensor | None,
+    geometry: dict[str, Any],
+) -> Pair:
+    """``y = conv(x, W) + shift`` and its tangent
+
+        dy = conv(dx, W) + box_scale·box(x) + primal_ratio·(y − shift) + dshift,
+
+    two convolutions with fused biases and two broadcast multiply-adds (``addcmul``).
+    """
+    xp, dx = x
+    y = F.conv2d(xp, weight, shift, **geometry)
+    bias = dshift if primal_ratio is None or shift is None else dshift - primal_ratio * shift
+    if dx is not None:
+        dy = F.conv2d(dx, weight, bias, **geometry)
+    else:
+        dy = bias.view(1, -1, 1, 1).expand_as(y).contiguous(memory_format=_format(y))
+    if primal_ratio is not None:
+        dy = dy.addcmul_(primal_ratio.view(1, -1, 1, 1), y)
+    box = _box(xp, weight.shape[-2:], geometry["stride"], geometry["padding"], geometry["dilation"])
+    return y, dy.addcmul_(box, box_scale.view(1, -1, 1, 1))
+
+
+def _format(t: Tensor) -> torch.memory_format:
+    return (
+        torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    )
+
+
+def _folded_conv(x: Pair, weight: Pair, bias: Pair, gamma: Pair, beta: Pair, mean: Pair, **kw: Any) -> Pair:
+    """A folded eval-mode ``Conv2d → BatchNorm2d`` (:func:`.grad._conv_bn`): W_f = W·s, shift =
+    β − μ·s + b·s; along C the weight tangent is C·s ⊗ 1 + W·ds with ds = C·r (r = 1/√(σ²+ε)),
+    and ``conv(x, W·ds) = (ds/s)·(y − shift)`` = (C/γ)·(y − shift) reuses the primal output."""
+    w, b, g, be, mu = weight[0], bias[0], gamma[0], beta[0], mean[0]
+    var = kw["var"][0] if isinstance(kw["var"], tuple) else kw["var"]
+    geometry = {k: kw[k] for k in ("stride", "padding", "dilation")}
+    r = (var + kw["eps"]).rsqrt()
+    scale = g * r if g is not None else r
+    dscale = C * r if g is not None else torch.zeros_like(r)
+    shift = -mu * scale
+    dshift = -mu * dscale
+    if be is not None:
+        shift = shift + be
+        dshift = dshift + C
+    if b is not None:
+        shift = shift + b * scale
+        dshift = dshift + C * scale + b * dscale
+    folded = w * scale.view(-1, 1, 1, 1)
+    if g is None or bool((g == 0).any()):  # no γ tangent, or a γ the ratio cannot divide by
+        y, dy = _conv_rule(
+            x, folded, shift=shift, dshift=dshift, box_scale=C * scale, primal_ratio=None, geometry=geometry
+        )
+        if g is not None:
+            dy = dy + F.conv2d(x[0], w * dscale.view(-1, 1, 1, 1), None, **geometry)
+        return y, dy
+    return _conv_rule(
+        x, folded, shift=shift, dshift=dshift, box_scale=C * scale, primal_ratio=C / g, geometry=geometry
+    )
+
+
+def _conv_module(m: nn.Conv2d, x: Pair) -> Pair:
+    geometry = {"stride": m.stride, "padding": m.padding, "dilation": m.dilation}
+    out_channels = m.weight.shape[0]
+    dshift = m.weight.new_full((out_channels,), C if m.bias is not None else 0.0)
+    box_scale = m.weight.new_full((out_channels,), C)
+    return _conv_rule(
+        x, m.weight, shift=m.bias, dshift=dshift, box_scale=box_scale, primal_ratio=None, geometry=geometry
+    )
+
+
+def _linear_module(m: nn.Linear, x: Pair) -> Pair:
+    xp, dx = x
+    y = F.linear(xp, m.weight, m.bias)
+    dy = C * xp.sum(-1, keepdim=True) + (C if m.bias is not None else 0.0)
+    if dx is not None:
+        dy = dy + F.linear(dx, m.weight)
+    return y, dy.expand_as(y)
+
+
+def _relu(x: Pair) -> Pair:
+    xp, dx = x
+    y = torch.relu(xp)
+    return y, None if dx is None else torch.ops.aten.threshold_backward(dx, y, 0)
+
+
+def _maxpool_module(m: nn.MaxPool2d, x: Pair) -> Pair:
+    xp, dx = x
+    y, idx = F.max_pool2d(
+        xp, m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode, return_indices=True
+    )
+    if dx is None:
+        return y, None
+    flat = dx.flatten(2).gather(2, idx.flatten(2))
+    return y, flat.view_as(y)
+
+
+def _linear_op(fn: Callable[[Tensor], Tensor]) -> Callable[[Pair], Pair]:
+    def rule(x: Pair) -> Pair:
+        xp, dx = x
+        return fn(xp), None if dx is None else fn(dx)
+
+    return rule
+
+
+def _add(a: Pair, b: Pair) -> Pair:
+    (ap, da), (bp, db) = a, b
+    tangent = da if db is None else db if da is None else da + db
+    return ap + bp, tangent
+
+
+def _batchnorm_module(m: nn.BatchNorm2d, x: Pair) -> Pair:
+    """Eval-mode BN ``(x − μ)·s + β`` with s = γ/√(σ²+ε) and the constant tangent on γ and β."""
+    xp, dx = x
+    assert m.running_mean is not None and m.running_var is not None
+    r = (m.running_var + m.eps).rsqrt().view(1, -1, 1, 1)
+    centred = xp - m.running_mean.view(1, -1, 1, 1)
+    scale = r if m.weight is None else m.weight.view(1, -1, 1, 1) * r
+    y = centred * scale + (0.0 if m.bias is None else m.bias.view(1, -1, 1, 1))
+    dy = torch.zeros_like(y) if dx is None else dx * scale
+    if m.weight is not None:
+        dy = dy + C * r * centred
+    if m.bias is not None:
+        dy = dy + C
+    return y, dy
+
+
+def _module_rule(m: nn.Module) -> Callable[[Pair], Pair] | None:
+    if isinstance(m, nn.Conv2d) and m.groups == 1 and m.padding_mode == "zeros":
+        return lambda x: _conv_module(m, x)  # type: ignore[arg-type]
+    if isinstance(m, nn.Linear):
+        return lambda x: _linear_module(m, x)  # type: ignore[arg-type]
+    if isinstance(m, nn.ReLU):
+        return _relu
+    if isinstance(m, nn.MaxPool2d) and not m.return_indices:
+        return lambda x: _maxpool_module(m, x)  # type: ignore[arg-type]
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        return _linear_op(m)
+    if isinstance(m, nn.AvgPool2d | nn.Flatten | nn.Identity):
+        return _linear_op(m)
+    if isinstance(m, nn.BatchNorm2d) and not m.training and m.running_mean is not None:
+        return lambda x: _batchnorm_module(m, x)  # type: ignore[arg-type]
+    if isinstance(m, nn.Dropout) and not m.training:
+        return _linear_op(lambda t: t)
+    return None
+
+
+def _function_rule(node: fx.Node) -> Callable[..., Pair] | None:
+    from .grad import _conv_bn
+
+    target = node.target
+    if target is _conv_bn and node.kwargs.get("groups", 1) == 1:
+        return _folded_conv
+    if target in (operator.add, torch.add) and len(node.args) == 2 and not node.kwargs:
+        return _add
+    if target in (torch.relu, F.relu) and len(node.args) == 1:
+        return _relu
+    if target in (torch.flatten, F.adaptive_avg_pool2d, F.avg_pool2d):
+        return lambda x, *a, **k: _linear_op(lambda t: target(t, *a, **k))(x)
+    return None
+
+
+def _method_rule(node: fx.Node) -> Callable[..., Pair] | None:
+    if node.target in ("view", "reshape", "flatten"):
+        name = str(node.target)
+        return lambda x, *a: _linear_op(lambda t: getattr(t, name)(*a))(x)
+    if node.target == "size":
+        return lambda x, *a: (x[0].size(*a), None)
+    return None
+
+
+def rules_graph(model: nn.Module) -> fx.GraphModule | None:
+    """``model`` as an fx graph (itself if it is one) when every node has a rule, else None."""
+    if not isinstance(model, fx.GraphModule):
+        try:
+            model = fx.symbolic_trace(model)
+        except Exception:  # noqa: BLE001  (any tracing failure: the caller falls back to jvp)
+            return None
+    return model if supported(model) else None
+
+
+def supported(gm: fx.GraphModule) -> bool:
+    """Whether every node of ``gm`` has a rule (one placeholder, one output)."""
+    modules = dict(gm.named_modules())
+    placeholders = 0
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            placeholders += 1
+        elif node.op == "call_module":
+            if _module_rule(modules[node.target]) is None:
+                return False
+        elif node.op == "call_function":
+            if _function_rule(node) is None:
+                return False
+        elif node.op == "call_method":
+            if _method_rule(node) is None:
+                return False
+        elif node.op not in ("get_attr", "output"):
+            return False
+    return placeholders == 1
+
+
+def _fetch(gm: fx.GraphModule, target: str) -> Tensor:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@torch.no_grad()
+def all_ones_scores(gm: fx.GraphModule, x: Tensor) -> Tensor:
+    """``Σ_θ −∂ log_softmax(S(x; θ))_k / ∂θ`` per row ``[B, K]`` (not yet divided by B)."""
+    modules = dict(gm.named_modules())
+    env: dict[fx.Node, Pair] = {}
+
+    def value(arg: Any) -> Any:
+        if isinstance(arg, fx.Node):
+            return env[arg]
+        if isinstance(arg, tuple | list):
+            return type(arg)(value(a) for a in arg)
+        return (arg, None)
+
+    def primal(arg: Any) -> Any:
+        return arg[0] if isinstance(arg, tuple) and len(arg) == 2 else arg
+
+    out: Pair | None = None
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            env[node] = (x, None)
+        elif node.op == "get_attr":
+            env[node] = (_fetch(gm, str(node.target)), None)
+        elif node.op == "call_module":
+            rule = _module_rule(modules[node.target])
+            assert rule is not None
+            env[node] = rule(value(node.args[0]))
+        elif node.op == "call_function":
+            rule = _function_rule(node)
+            assert rule is not None
+            if rule is _folded_conv:
+                args = [value(a) for a in node.args]
+                kwargs = {k: value(v) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()}
+                env[node] = rule(*args, **kwargs)
+            elif rule in (_add, _relu):
+                env[node] = rule(*(value(a) for a in node.args))
+            else:
+                env[node] = rule(
+                    value(node.args[0]), *(primal(value(a)) for a in node.args[1:]), **node.kwargs
+                )
+        elif node.op == "call_method":
+            rule = _method_rule(node)
+            assert rule is not None
+            env[node] = rule(value(node.args[0]), *(primal(value(a)) for a in node.args[1:]))
+        elif node.op == "output":
+            out = value(node.args[0])
+    assert out is not None
+    logits, dlogits = out
+    if dlogits is None:
+        return torch.zeros_like(logits)
+    return dlogits - (torch.softmax(logits, -1) * dlogits).sum(-1, keepdim=True)

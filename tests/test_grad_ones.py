@@ -1,0 +1,57 @@
+"""GRAD's ALL-ONES scores by propagation rules (msdefense.defenses.grad_ones) equal the
+torch.func.jvp scores they replace, and models without a rule for every node fall back to jvp."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from msdefense.defenses.grad import GRAD
+from msdefense.defenses.grad_ones import rules_graph
+from msdefense.models import build_model
+
+
+def _randomise_bn(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics and affine parameters, so every term of the folded rule counts."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.rand(m.bias.shape, generator=gen) * 0.4 - 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize(("arch", "channels"), [("resnet20", 3), ("lenet5", 1), ("wrn22_2", 3)])
+def test_rules_equal_the_jvp_scores(arch: str, channels: int) -> None:
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model(arch, 10, channels)).double()
+    x = torch.randn(6, channels, 32, 32, dtype=torch.float64)
+    probs = torch.softmax(model(x), -1)
+    fast, generic = GRAD(model), GRAD(model, use_rules=False)
+    assert fast.describe()["scores"] == "propagation rules" and generic.describe()["scores"] == "jvp"
+    torch.testing.assert_close(fast.scores(x, probs), generic.scores(x, probs), rtol=1e-10, atol=1e-12)
+
+
+def test_rules_in_float32_answer_like_the_jvp() -> None:
+    """In float32 the two orders of rounding can put a pre-activation within 1e-6 of zero on
+    different sides of a ReLU, which changes the tangent at that unit; the defended answers still
+    agree for almost every row (the float64 test above checks the arithmetic itself)."""
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model("resnet20", 10, 3))
+    x = torch.randn(32, 3, 32, 32)
+    probs = torch.softmax(model(x), -1)
+    eps = [0.5, 1.0]
+    fast = GRAD(model).perturb(x, probs, eps)
+    generic = GRAD(model, use_rules=False).perturb(x, probs, eps)
+    same = ((fast - generic).abs().amax(-1) < 1e-4).float().mean()
+    assert same >= 0.9, f"only {same:.2f} of the rows agree"
+
+
+def test_a_model_without_rules_falls_back_to_jvp() -> None:
+    model = build_model("mobilenet_v2", 10, 3).eval()  # depthwise convolutions, ReLU6: no rules
+    assert rules_graph(model) is None
+    assert GRAD(model).describe()["scores"] == "jvp"
+    assert GRAD(build_model("lenet5", 10, 1), target="min_ip").describe()["scores"] == "jvp"
