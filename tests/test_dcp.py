@@ -96,3 +96,39 @@ def test_gamma_by_dataset() -> None:
     cfg = {"method": "DCP", "params": [0.1], "gamma": 0.2, "gamma_by_dataset": {"cifar100": 0.1}}
     assert build_defense(cfg, "cifar100").gamma == 0.1
     assert build_defense(cfg, "cifar10").gamma == 0.2
+
+
+def _random_posteriors(n: int, k: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, k, generator=gen) * torch.rand(n, 1, generator=gen) * 12
+    return torch.softmax(logits, -1)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+@pytest.mark.parametrize("gamma", [0.1, 0.2])
+def test_dcp_above_one_is_reverse_sigmoid(clip: bool, gamma: float) -> None:
+    """The top probability is at most 1, so for β ≥ 1 + 17/ν the gate σ(−ν(m − β)) rounds to
+    exactly 1 for every query and DCP(β) returns ReverseSigmoid(β) with the same γ, bit for bit
+    (docs/methods.md, DCP): a DCP value above 1 is no longer a gated defense."""
+    from msdefense.defenses.reverse_sigmoid import ReverseSigmoid
+
+    probs = _random_posteriors(50_000, 10, seed=3)
+    betas = [1.02, 1.2, 1.5, 2.0]
+    dcp = DCP(gamma=gamma, nu=1000.0, clip_odds=clip).perturb(None, probs, betas)
+    rs = ReverseSigmoid(gamma=gamma, clip_odds=clip).perturb(None, probs, betas)
+    assert torch.equal(dcp, rs)
+
+
+def test_dcp_at_one_differs_only_for_confident_queries() -> None:
+    """At β = 1 exactly the gate is 1/(1 + e^{ν(m − 1)}) ∈ [1/2, 1): below m = 1 − 17/ν it rounds
+    to 1 (ReverseSigmoid's answer), above it the perturbation is damped."""
+    from msdefense.defenses.reverse_sigmoid import ReverseSigmoid
+
+    probs = _random_posteriors(50_000, 10, seed=4)
+    dcp = DCP(nu=1000.0).perturb(None, probs, [1.0])[0]
+    rs = ReverseSigmoid().perturb(None, probs, [1.0])[0]
+    m = probs.max(-1).values
+    low = m < 1 - 17 / 1000.0
+    assert low.any() and (~low).any()
+    assert torch.equal(dcp[low], rs[low])
+    assert (dcp[~low] != rs[~low]).any(-1).float().mean() > 0.5
