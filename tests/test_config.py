@@ -42,7 +42,14 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     int8 = [r for r in runs if r[0] == "digits_lenet5_ptq_x86"]
     assert len(int8) == 7 and {r[1] for r in int8} == {"digits_heldout"}
     df_runs = list(datafree_runs(cfg))
-    assert {a for a, *_ in df_runs} == {"dfme", "maze"}
+    assert {a for a, *_ in df_runs} == {"dfme", "maze", "dfme_as_logits", "maze_as_logits"}
+    # the original view's attacks are scoped to the ensemble and its undefended teacher (control)
+    as_logits = {(a, v, d, p) for a, v, d, p in df_runs if a.endswith("_as_logits")}
+    assert as_logits == {
+        (a, v, "undefended", "0.0")
+        for a in ("dfme_as_logits", "maze_as_logits")
+        for v in ("digits_lenet5", "digits_misleader")
+    }
     methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
     assert methods_attacked == {
         "None",
@@ -154,6 +161,19 @@ def _set(cfg: dict, path: str, value) -> None:
             ConfigError,
             ["digits_lenet5_ptq_x86.arch", "source"],
         ),
+        (
+            "datafree.attacks.dfme_as_logits.victims",
+            ["digits_lenet5_qat_x86"],
+            ConfigError,
+            ["datafree.attacks.dfme_as_logits.victims", "digits_lenet5_qat_x86"],
+        ),
+        (
+            "datafree.attacks.dfme_as_logits.params",
+            {"DCP": [0.4]},
+            ConfigError,
+            ["datafree.attacks.dfme_as_logits.params.DCP", "datafree.params.DCP"],
+        ),
+        ("datafree.attacks.maze_as_logits.oracle_view", "logits", Exception, ["oracle_view"]),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:
@@ -179,6 +199,8 @@ def test_paper_datasets_need_a_validation_part_and_a_matching_generator_range(de
         del cfg["victims"][name]
     cfg["latency"]["victims"] = ["digits_lenet5"]
     cfg["datafree"]["victims"] = ["digits_lenet5"]
+    for attack in cfg["datafree"]["attacks"].values():
+        attack.pop("victims", None)  # the scoped attacks named the removed ensemble
     cfg["data"]["validation_fraction"] = 0.1
     with pytest.raises(ConfigError, match="input_range"):
         validated(cfg)

@@ -227,6 +227,25 @@ def test_losses_take_log_of_probabilities() -> None:
     assert float(disagreement(torch.zeros(1, 3), p, kl)) > 0
 
 
+def test_probabilities_as_logits_view_is_the_forks_handling() -> None:
+    """``oracle_view: probabilities_as_logits`` reads p as logits (the MISLEADER DFME fork): the
+    ℓ1 target is p − 1/K after the mean correction, the KL target softmax(p)."""
+    p = torch.tensor([[0.7, 0.2, 0.1]])
+    l1 = tiny_cfg(oracle_view="probabilities_as_logits")
+    torch.testing.assert_close(disagreement(p - 1 / 3, p, l1), torch.zeros(1), atol=1e-6, rtol=0)
+    s = torch.tensor([[1.0, -1.0, 0.5]])
+    expected = (s - (p - 1 / 3)).abs().mean(-1)
+    torch.testing.assert_close(disagreement(s, p, l1), expected)
+    kl = tiny_cfg(loss="kl", oracle_view="probabilities_as_logits")
+    q = torch.softmax(p, -1)
+    expected = (q * (torch.log(q) - torch.log_softmax(s, -1))).sum(-1)
+    torch.testing.assert_close(disagreement(s, p, kl), expected)
+    # the fork's target is nearly uniform: a student matching p itself is far from it
+    assert float(disagreement(torch.log(p), p, kl)) > float(disagreement(torch.log(q), p, kl)) + 0.1
+    with pytest.raises(ValueError, match="oracle_view"):
+        tiny_cfg(oracle_view="logits")
+
+
 def test_presets_carry_reference_numbers() -> None:
     d = dfme_cifar10()
     assert (d.query_budget, d.batch_size, d.grad_m, d.lr_S, d.lr_G) == (20_000_000, 256, 1, 0.1, 1e-4)

@@ -225,6 +225,7 @@ def check_datafree(config: Mapping[str, Any]) -> None:
     from dataclasses import fields
 
     from .attacks import PRESETS, DataFreeConfig
+    from .attacks.datafree_config import SCOPE_KEYS
     from .attacks.datafree_config import from_config as datafree_from_config
 
     df = config.get("datafree")
@@ -241,9 +242,24 @@ def check_datafree(config: Mapping[str, Any]) -> None:
                 f"tanh_to_unit_then_normalise with input_mean / input_std (and note the generators make 32×32 images)"
             )
     _known("architecture", df["student"], ARCHITECTURES, "datafree.student")
-    allowed = {f.name for f in fields(DataFreeConfig)} - {"name", "seed"}
+    allowed = ({f.name for f in fields(DataFreeConfig)} - {"name", "seed"}) | set(SCOPE_KEYS)
+    attacked = df.get("victims") or list(config["victims"])
     for name, attack in df["attacks"].items():
         _known("preset", attack["preset"], PRESETS, f"datafree.attacks.{name}.preset")
+        for v in attack.get("victims") or []:
+            if v not in attacked:
+                raise ConfigError(
+                    f"config key datafree.attacks.{name}.victims: {v!r} is not among the attacked "
+                    f"victims {attacked} (datafree.victims)"
+                )
+        for defense, params in (attack.get("params") or {}).items():
+            there = {format_param(p) for p in df["params"].get(defense, [])}
+            missing = [p for p in params if format_param(p) not in there]
+            if missing:
+                raise ConfigError(
+                    f"config key datafree.attacks.{name}.params.{defense}: {missing} not in "
+                    f"datafree.params.{defense}; an attack's scope narrows datafree.params"
+                )
         for key in attack:
             if key != "preset" and key not in allowed:
                 raise ConfigError(
@@ -266,14 +282,15 @@ def check_datafree(config: Mapping[str, Any]) -> None:
 
 
 def datafree_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
-    """Every (attack, victim, defense, param text) DFME / MAZE run of the experiment."""
+    """Every (attack, victim, defense, param text) DFME / MAZE run of the experiment; an attack's
+    own ``victims`` / ``params`` narrow ``datafree.victims`` / ``datafree.params``."""
     df = config.get("datafree")
     if not df:
         return
-    for attack in df["attacks"]:
-        for victim in df.get("victims") or config["victims"]:
+    for attack, entry in df["attacks"].items():
+        for victim in entry.get("victims") or df.get("victims") or config["victims"]:
             offered = victim_defenses(config, victim)
-            for defense, params in df["params"].items():
+            for defense, params in (entry.get("params") or df["params"]).items():
                 there = {format_param(p) for p in offered.get(defense, [])}
                 for p in params:
                     if format_param(p) in there:

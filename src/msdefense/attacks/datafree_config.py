@@ -12,6 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+ORACLE_VIEWS = ("probabilities", "probabilities_as_logits")
+
+# keys of a ``datafree.attacks.<name>`` entry that scope the runs instead of configuring the loop
+SCOPE_KEYS = ("victims", "params")
+
 
 @dataclass(frozen=True)
 class DataFreeConfig:
@@ -45,6 +50,9 @@ class DataFreeConfig:
     input_range: Literal["tanh", "tanh_to_unit_then_normalise"] = "tanh"
     input_mean: tuple[float, ...] = (0.5,)
     input_std: tuple[float, ...] = (0.5,)
+    # how the attack reads the oracle's probabilities p: "probabilities" (log p as logits, p as the KL
+    # target) or "probabilities_as_logits" (the MISLEADER DFME fork's handling: p itself as logits)
+    oracle_view: Literal["probabilities", "probabilities_as_logits"] = "probabilities"
     eval_every: int = 50  # iterations between validation evaluations (DFME: one epoch = 50 iterations)
     query_chunk: int = 8192  # images per oracle call (memory only; accounting is per image)
     seed: int = 0
@@ -64,6 +72,7 @@ class DataFreeConfig:
             "generator_optimizer": self.generator_optimizer in ("adam", "sgd"),
             "schedule": self.schedule in ("multistep", "cosine", "none"),
             "input_range": self.input_range in ("tanh", "tanh_to_unit_then_normalise"),
+            "oracle_view": self.oracle_view in ORACLE_VIEWS,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -147,6 +156,10 @@ PRESETS: dict[str, Callable[..., DataFreeConfig]] = {
 
 def from_config(attack_cfg: Mapping[str, Any], seed: int = 0) -> DataFreeConfig:
     """The config of a ``datafree.attacks.<name>`` entry: its ``preset`` with every other key as an
-    override (lists become tuples)."""
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in attack_cfg.items() if k != "preset"}
+    override (lists become tuples), except the run scope (``victims``, ``params``)."""
+    overrides = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in attack_cfg.items()
+        if k != "preset" and k not in SCOPE_KEYS
+    }
     return PRESETS[attack_cfg["preset"]](**overrides, seed=seed)

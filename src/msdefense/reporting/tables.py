@@ -26,6 +26,7 @@ KNOCKOFF_COLUMNS = [
 
 DATAFREE_COLUMNS = [
     "attack",
+    "oracle_view",
     "victim",
     "defense",
     "param",

@@ -192,6 +192,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             method=r.defense_cfg["method"],
             param=r.param,
             preset=r.attack_cfg["preset"],
+            oracle_view=attack.oracle_view,
             defender_acc=float(answers["defender_acc"][e]),
             clone_acc=best["acc"],
             fidelity=best["fidelity"],
