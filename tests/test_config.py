@@ -173,7 +173,7 @@ def _set(cfg: dict, path: str, value) -> None:
             ConfigError,
             ["datafree.attacks.dfme_as_logits.params.DCP", "datafree.params.DCP"],
         ),
-        ("datafree.attacks.maze_as_logits.oracle_view", "logits", Exception, ["oracle_view"]),
+        ("datafree.attacks.maze_as_logits.oracle_view", "logits", WorkflowError, ["oracle_view", "enum"]),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:

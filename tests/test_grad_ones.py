@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from msdefense.defenses.grad import GRAD
-from msdefense.defenses.grad_ones import rules_graph
+from msdefense.defenses.grad_ones import rules_for
 from msdefense.models import build_model
 
 
@@ -52,6 +52,6 @@ def test_rules_in_float32_answer_like_the_jvp() -> None:
 
 def test_a_model_without_rules_falls_back_to_jvp() -> None:
     model = build_model("mobilenet_v2", 10, 3).eval()  # depthwise convolutions, ReLU6: no rules
-    assert rules_graph(model) is None
+    assert rules_for(model) is None
     assert GRAD(model).describe()["scores"] == "jvp"
     assert GRAD(build_model("lenet5", 10, 1), target="min_ip").describe()["scores"] == "jvp"

@@ -48,7 +48,7 @@ from torch import Tensor, fx, nn
 from torch.func import functional_call, jvp
 
 from .base import Defense
-from .grad_ones import all_ones_scores, rules_graph
+from .grad_ones import rules_for
 from .options import Option, declare, defaults
 from .registry import DefenseMethod, register
 from .simplex import linear_min_simplex_l1
@@ -201,7 +201,7 @@ class GRAD(Defense):
         # ALL-ONES: propagation rules that never build the weight tangents (grad_ones.py) where
         # every operation of the surrogate has one; torch.func.jvp otherwise.
         use_rules = use_rules and self.target == "all_ones"
-        self._rules = rules_graph(self._model.eval()) if use_rules else None
+        self._rules = rules_for(self._model.eval()) if use_rules else None
 
     def scores(self, x: Tensor, probs: Tensor) -> Tensor:
         """Per-class scores ``d`` ``[B, K]``: ``d_ik = (1/B) ⟨∇_θ log p_S(k|x_i), t⟩`` (one jvp).
@@ -212,7 +212,7 @@ class GRAD(Defense):
         model = self._model.eval()
         batch = x.shape[0]
         if self._rules is not None:
-            return (all_ones_scores(self._rules.eval(), x) / batch).to(probs.dtype)
+            return (self._rules(x) / batch).to(probs.dtype)
         names = [name for name, _ in model.named_parameters()]
         params = {name: p.detach() for name, p in model.named_parameters()}
         buffers = dict(model.named_buffers())

@@ -13,10 +13,10 @@ pair folded to ``conv(x; W·s) + shift`` (:func:`.grad._conv_bn`, s = γ/√(σ�
 
 so ``dy = conv(dx, W·s) + c·s·box(x) + ds·conv(x, W) + d shift``, and ``ds·conv(x, W)`` is
 ``(c/γ)·(y − shift)``, read off the primal output: two convolutions instead of three (one for
-the first layer, where dx = 0), with fused biases. :func:`all_ones_scores` walks the
-``torch.fx`` graph of the (folded) surrogate with one rule per operation kind; :func:`rules_graph`
-returns None when a node has no rule, and GRAD then uses ``torch.func.jvp``. The scores equal the
-jvp's up to float rounding (tests/test_grad_ones.py: 1e-10 in float64). In float32 a
+the first layer, where dx = 0), with fused biases. :class:`AllOnesRules` walks the ``torch.fx``
+graph of the (folded) surrogate with one rule per operation kind, resolved once per graph;
+:func:`rules_for` returns None when a node has no rule, and GRAD then uses ``torch.func.jvp``.
+The scores equal the jvp's up to float rounding (tests/test_grad_ones.py: 1e-10 in float64). In float32 a
 pre-activation within rounding of zero can fall on the other side of a ReLU than in the jvp,
 which changes the tangent at that unit: answers may differ for a rare row, as between any two
 float32 evaluation orders.
@@ -83,7 +83,7 @@ def _folded_conv(x: Pair, weight: Pair, bias: Pair, gamma: Pair, beta: Pair, mea
     β − μ·s + b·s; along C the weight tangent is C·s ⊗ 1 + W·ds with ds = C·r (r = 1/√(σ²+ε)),
     and ``conv(x, W·ds) = (ds/s)·(y − shift)`` = (C/γ)·(y − shift) reuses the primal output."""
     w, b, g, be, mu = weight[0], bias[0], gamma[0], beta[0], mean[0]
-    var = kw["var"][0] if isinstance(kw["var"], tuple) else kw["var"]
+    var = kw["var"][0]
     geometry = {k: kw[k] for k in ("stride", "padding", "dilation")}
     r = (var + kw["eps"]).rsqrt()
     scale = g * r if g is not None else r
@@ -219,35 +219,92 @@ def _method_rule(node: fx.Node) -> Callable[..., Pair] | None:
     return None
 
 
-def rules_graph(model: nn.Module) -> fx.GraphModule | None:
-    """``model`` as an fx graph (itself if it is one) when every node has a rule, else None."""
+class AllOnesRules:
+    """The rule of every node of an fx graph, resolved once; calling it on x gives
+    ``Σ_θ −∂ log_softmax(S(x; θ))_k / ∂θ`` per row ``[B, K]`` (not yet divided by B).
+
+    Raises :class:`NotImplementedError` at construction when a node has no rule.
+    """
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        modules = dict(gm.named_modules())
+        self._steps: list[tuple[fx.Node, Callable[[dict[fx.Node, Pair]], Pair]]] = []
+        self._input: fx.Node | None = None
+        self._output: Any = None
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                if self._input is not None:
+                    raise NotImplementedError("more than one input")
+                self._input = node
+            elif node.op == "output":
+                self._output = node.args[0]
+            else:
+                self._steps.append((node, self._step(gm, modules, node)))
+        if self._input is None or not isinstance(self._output, fx.Node):
+            raise NotImplementedError("one input and one output tensor are needed")
+
+    @staticmethod
+    def _step(
+        gm: fx.GraphModule, modules: dict[str, nn.Module], node: fx.Node
+    ) -> Callable[[dict[fx.Node, Pair]], Pair]:
+        def pair(arg: Any, env: dict[fx.Node, Pair]) -> Pair:
+            return env[arg] if isinstance(arg, fx.Node) else (arg, None)
+
+        def plain(arg: Any, env: dict[fx.Node, Pair]) -> Any:
+            return env[arg][0] if isinstance(arg, fx.Node) else arg
+
+        if node.op == "get_attr":
+            const = _fetch(gm, str(node.target))
+            return lambda env: (const, None)
+        rule: Callable[..., Pair] | None
+        if node.op == "call_module":
+            rule = _module_rule(modules[str(node.target)])
+            if rule is not None:
+                return lambda env: rule(env[node.args[0]])  # type: ignore[misc]
+        elif node.op == "call_function":
+            rule = _function_rule(node)
+            if rule is _folded_conv:
+                return lambda env: _folded_conv(
+                    *(pair(a, env) for a in node.args),
+                    **{k: pair(v, env) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()},
+                )
+            if rule in (_add, _relu):
+                return lambda env: rule(*(pair(a, env) for a in node.args))  # type: ignore[misc]
+            if rule is not None:
+                return (
+                    lambda env: rule(  # type: ignore[misc]
+                        pair(node.args[0], env), *(plain(a, env) for a in node.args[1:]), **node.kwargs
+                    )
+                )
+        elif node.op == "call_method":
+            rule = _method_rule(node)
+            if rule is not None:
+                return lambda env: rule(pair(node.args[0], env), *(plain(a, env) for a in node.args[1:]))  # type: ignore[misc]
+        raise NotImplementedError(f"no propagation rule for {node.op} {node.target}")
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> Tensor:
+        env: dict[fx.Node, Pair] = {self._input: (x, None)}  # type: ignore[dict-item]
+        for node, step in self._steps:
+            env[node] = step(env)
+        logits, dlogits = env[self._output]
+        if dlogits is None:
+            return torch.zeros_like(logits)
+        return dlogits - (torch.softmax(logits, -1) * dlogits).sum(-1, keepdim=True)
+
+
+def rules_for(model: nn.Module) -> AllOnesRules | None:
+    """The propagation rules of ``model`` (traced with fx unless it is a graph module), or None
+    when it cannot be traced or a node has no rule (the caller then uses ``torch.func.jvp``)."""
     if not isinstance(model, fx.GraphModule):
         try:
             model = fx.symbolic_trace(model)
         except Exception:  # noqa: BLE001  (any tracing failure: the caller falls back to jvp)
             return None
-    return model if supported(model) else None
-
-
-def supported(gm: fx.GraphModule) -> bool:
-    """Whether every node of ``gm`` has a rule (one placeholder, one output)."""
-    modules = dict(gm.named_modules())
-    placeholders = 0
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            placeholders += 1
-        elif node.op == "call_module":
-            if _module_rule(modules[node.target]) is None:
-                return False
-        elif node.op == "call_function":
-            if _function_rule(node) is None:
-                return False
-        elif node.op == "call_method":
-            if _method_rule(node) is None:
-                return False
-        elif node.op not in ("get_attr", "output"):
-            return False
-    return placeholders == 1
+    try:
+        return AllOnesRules(model)
+    except NotImplementedError:
+        return None
 
 
 def _fetch(gm: fx.GraphModule, target: str) -> Tensor:
@@ -255,55 +312,3 @@ def _fetch(gm: fx.GraphModule, target: str) -> Tensor:
     for part in target.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-@torch.no_grad()
-def all_ones_scores(gm: fx.GraphModule, x: Tensor) -> Tensor:
-    """``Σ_θ −∂ log_softmax(S(x; θ))_k / ∂θ`` per row ``[B, K]`` (not yet divided by B)."""
-    modules = dict(gm.named_modules())
-    env: dict[fx.Node, Pair] = {}
-
-    def value(arg: Any) -> Any:
-        if isinstance(arg, fx.Node):
-            return env[arg]
-        if isinstance(arg, tuple | list):
-            return type(arg)(value(a) for a in arg)
-        return (arg, None)
-
-    def primal(arg: Any) -> Any:
-        return arg[0] if isinstance(arg, tuple) and len(arg) == 2 else arg
-
-    out: Pair | None = None
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            env[node] = (x, None)
-        elif node.op == "get_attr":
-            env[node] = (_fetch(gm, str(node.target)), None)
-        elif node.op == "call_module":
-            rule = _module_rule(modules[node.target])
-            assert rule is not None
-            env[node] = rule(value(node.args[0]))
-        elif node.op == "call_function":
-            rule = _function_rule(node)
-            assert rule is not None
-            if rule is _folded_conv:
-                args = [value(a) for a in node.args]
-                kwargs = {k: value(v) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()}
-                env[node] = rule(*args, **kwargs)
-            elif rule in (_add, _relu):
-                env[node] = rule(*(value(a) for a in node.args))
-            else:
-                env[node] = rule(
-                    value(node.args[0]), *(primal(value(a)) for a in node.args[1:]), **node.kwargs
-                )
-        elif node.op == "call_method":
-            rule = _method_rule(node)
-            assert rule is not None
-            env[node] = rule(value(node.args[0]), *(primal(value(a)) for a in node.args[1:]))
-        elif node.op == "output":
-            out = value(node.args[0])
-    assert out is not None
-    logits, dlogits = out
-    if dlogits is None:
-        return torch.zeros_like(logits)
-    return dlogits - (torch.softmax(logits, -1) * dlogits).sum(-1, keepdim=True)
