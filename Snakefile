@@ -5,7 +5,7 @@ Run `snakemake --cores all` for the embedded default experiment (config/config.y
 
 from snakemake.utils import min_version, validate
 
-from msdefense.config import check_config
+from msdefense.config import check_config, check_renamed_keys
 
 min_version("9.20")
 
@@ -17,6 +17,7 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+check_renamed_keys(config)
 validate(config, "config/schema.yaml")
 check_config(config)
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1}
+DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1, "split_seed": 0}
 VICTIM = {
     "dataset": "digits",
     "arch": "lenet5",

@@ -11,9 +11,9 @@ rule train_knockoff:
         metrics=out(layout.KNOCKOFF_METRICS),
         clones=directory(out(layout.KNOCKOFF_CLONES)),
     log:
-        log("train_knockoff", "{victim}/{transfer}/{defense}"),
+        seed_log("train_knockoff", "{victim}/{transfer}/{defense}"),
     benchmark:
-        bench("train_knockoff", "{victim}/{transfer}/{defense}")
+        seed_bench("train_knockoff", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -40,7 +40,7 @@ rule run_datafree:
     """
     input:
         data=victim_data,
-        victim=lambda wc: victim_model(wc.victim),
+        victim=own_model,
         posteriors=datafree_posteriors,
         aux=datafree_aux_inputs,
     output:
@@ -48,9 +48,9 @@ rule run_datafree:
         model=out(layout.DATAFREE_STUDENT),
         history=out(layout.DATAFREE_HISTORY),
     log:
-        log("run_datafree", "{attack}/{victim}/{defense}/{param}"),
+        seed_log("run_datafree", "{attack}/{victim}/{defense}/{param}"),
     benchmark:
-        bench("run_datafree", "{attack}/{victim}/{defense}/{param}")
+        seed_bench("run_datafree", "{attack}/{victim}/{defense}/{param}")
     priority: 10
     conda:
         "../envs/msdefense.yaml"

@@ -20,8 +20,11 @@ GPU = config["resources"]["gpu"]
 THREADS = config["resources"]["threads"]
 MEM_MB = config["resources"]["mem_mb"]
 RUNTIME = config["resources"]["runtime"]
-# what every job that trains or queries a model passes to its stage
-COMMON = dict(data=config["data"], seed=config["seed"], device=config["device"])
+SEEDS = config["seeds"]
+# what every job that trains or queries a model passes to its stage (seed: its replicate's)
+COMMON = dict(
+    data=config["data"], seed=lambda wc: int(wc.seed), device=config["device"]
+)
 
 
 wildcard_constraints:
@@ -32,6 +35,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
     epochs="[0-9]+",
     attack="[A-Za-z0-9_.-]+",
+    seed="[0-9]+",
 
 
 def out(pattern, **wildcards):
@@ -45,6 +49,15 @@ def log(rule, pattern):
 
 def bench(rule, pattern):
     return layout.benchmark(OUT, rule, pattern)
+
+
+def seed_log(rule, pattern):
+    """The log of a per-seed job (its replicate's folder first)."""
+    return log(rule, f"{layout.SEED_DIR}/{pattern}")
+
+
+def seed_bench(rule, pattern):
+    return bench(rule, f"{layout.SEED_DIR}/{pattern}")
 
 
 def name_pattern(names):
@@ -74,13 +87,18 @@ def defense_cfg(wc):
     }
 
 
-def victim_model(victim):
-    return out(layout.VICTIM_MODEL, victim=victim)
+def victim_model(victim, seed):
+    return out(layout.VICTIM_MODEL, victim=victim, seed=seed)
+
+
+def own_model(wc):
+    """The job's victim, of the job's replicate."""
+    return victim_model(wc.victim, wc.seed)
 
 
 def source_model(wc):
     """The fp32 victim an int8 victim is quantized from."""
-    return victim_model(config["victims"][wc.victim]["quantize"]["source"])
+    return victim_model(config["victims"][wc.victim]["quantize"]["source"], wc.seed)
 
 
 def teacher(wc):
@@ -106,17 +124,17 @@ def victim_and_transfer_data(wc):
     return dataset_flags(config["victims"][wc.victim]["dataset"], *extra)
 
 
-def aux_paths(victim, transfer, defense):
+def aux_paths(victim, transfer, defense, seed):
     """Weights of the auxiliary models (surrogates, misinformation model) a defense needs."""
     owner = aux_owner(config, victim)
     return [
-        layout.aux_model_path(OUT, name, owner, transfer)
+        layout.aux_model_path(OUT, name, owner, transfer, seed)
         for name in aux_models_of(config, defense)
     ]
 
 
 def aux_model_inputs(wc):
-    return aux_paths(wc.victim, wc.transfer, wc.defense)
+    return aux_paths(wc.victim, wc.transfer, wc.defense, wc.seed)
 
 
 def aux_names(wc):
@@ -135,25 +153,30 @@ def datafree_posteriors(wc):
         victim=wc.victim,
         transfer=datafree_transfer(wc.victim),
         defense=wc.defense,
+        seed=wc.seed,
     )
 
 
 def datafree_aux_inputs(wc):
-    return aux_paths(wc.victim, datafree_transfer(wc.victim), wc.defense)
+    return aux_paths(wc.victim, datafree_transfer(wc.victim), wc.defense, wc.seed)
 
 
 def datafree_metrics():
+    """Every data-free run's metrics record, for every replicate seed."""
     return [
-        out(layout.DATAFREE_METRICS, attack=a, victim=v, defense=d, param=p)
+        out(layout.DATAFREE_METRICS, attack=a, victim=v, defense=d, param=p, seed=s)
+        for s in SEEDS
         for a, v, d, p in datafree_runs(config)
     ]
 
 
 def knockoff_metrics():
-    """One metrics file (a list of records, one per sweep value) per KnockoffNets sweep."""
+    """One metrics file (a list of records, one per sweep value) per KnockoffNets sweep and seed."""
+    sweeps = dict.fromkeys((v, t, d) for v, t, d, _ in knockoff_runs(config))
     return [
-        out(layout.KNOCKOFF_METRICS, victim=v, transfer=t, defense=d)
-        for v, t, d in dict.fromkeys((v, t, d) for v, t, d, _ in knockoff_runs(config))
+        out(layout.KNOCKOFF_METRICS, victim=v, transfer=t, defense=d, seed=s)
+        for s in SEEDS
+        for v, t, d in sweeps
     ]
 
 
@@ -172,11 +195,16 @@ def latency_files():
 
 
 def victim_metrics(kind):
-    return [out(layout.VICTIM_METRICS, victim=v) for v in victims_of_kind(config, kind)]
+    """The metrics records of every victim of ``kind``, for every replicate seed."""
+    return [
+        out(layout.VICTIM_METRICS, victim=v, seed=s)
+        for s in SEEDS
+        for v in victims_of_kind(config, kind)
+    ]
 
 
 def final_targets():
-    tables = ["knockoff", "interpolation", "latency"]
+    tables = ["knockoff", "interpolation", "latency", "claims"]
     figures = ["knockoff_tradeoff", "latency"]
     if datafree_metrics():
         tables.append("datafree")

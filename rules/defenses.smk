@@ -6,9 +6,9 @@ rule train_misinformation:
         model=out(layout.MISINFORMATION_MODEL),
         metrics=out(layout.MISINFORMATION_METRICS),
     log:
-        log("train_misinformation", "{victim}"),
+        seed_log("train_misinformation", "{victim}"),
     benchmark:
-        bench("train_misinformation", "{victim}")
+        seed_bench("train_misinformation", "{victim}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -28,14 +28,14 @@ rule train_surrogate:
     """Defender surrogate for GRAD / MAD: distilled on the transfer set, stopped after N epochs."""
     input:
         data=victim_and_transfer_data,
-        victim=lambda wc: victim_model(wc.victim),
+        victim=own_model,
     output:
         model=out(layout.SURROGATE_MODEL),
         metrics=out(layout.SURROGATE_METRICS),
     log:
-        log("train_surrogate", "{victim}/{transfer}/e{epochs}"),
+        seed_log("train_surrogate", "{victim}/{transfer}/e{epochs}"),
     benchmark:
-        bench("train_surrogate", "{victim}/{transfer}/e{epochs}")
+        seed_bench("train_surrogate", "{victim}/{transfer}/e{epochs}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
@@ -57,14 +57,14 @@ rule answer_queries:
     """Defended posteriors on the transfer set and the test set for a defense's whole sweep."""
     input:
         data=victim_and_transfer_data,
-        victim=lambda wc: victim_model(wc.victim),
+        victim=own_model,
         aux=aux_model_inputs,
     output:
         posteriors=out(layout.POSTERIORS),
     log:
-        log("answer_queries", "{victim}/{transfer}/{defense}"),
+        seed_log("answer_queries", "{victim}/{transfer}/{defense}"),
     benchmark:
-        bench("answer_queries", "{victim}/{transfer}/{defense}")
+        seed_bench("answer_queries", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS

@@ -9,12 +9,14 @@ rule tables:
             category="Tables",
         ),
         md=layout.table(OUT, "knockoff", "md"),
+        seeds=layout.seeds_table(OUT, "knockoff"),
         interpolation=report(
             layout.table(OUT, "interpolation", "csv"),
             caption="../workflow/report/interpolation_table.rst",
             category="Tables",
         ),
         interpolation_md=layout.table(OUT, "interpolation", "md"),
+        interpolation_seeds=layout.seeds_table(OUT, "interpolation"),
         png=report(
             layout.figure(OUT, "knockoff_tradeoff", "png"),
             caption="../workflow/report/knockoff_tradeoff.rst",
@@ -77,6 +79,7 @@ rule datafree_table:
             category="Tables",
         ),
         md=layout.table(OUT, "datafree", "md"),
+        seeds=layout.seeds_table(OUT, "datafree"),
         png=report(
             layout.figure(OUT, "datafree_tradeoff", "png"),
             caption="../workflow/report/datafree_tradeoff.rst",
@@ -109,6 +112,7 @@ rule quantization_table:
             category="Tables",
         ),
         md=layout.table(OUT, "quantization", "md"),
+        seeds=layout.seeds_table(OUT, "quantization"),
     log:
         log("tables", "quantization"),
     conda:
@@ -135,6 +139,7 @@ rule misleader_table:
             category="Tables",
         ),
         md=layout.table(OUT, "misleader", "md"),
+        seeds=layout.seeds_table(OUT, "misleader"),
         png=report(
             layout.figure(OUT, "misleader", "png"),
             caption="../workflow/report/misleader_figure.rst",
@@ -151,3 +156,39 @@ rule misleader_table:
         runtime=10,
     script:
         "../workflow/scripts/misleader_table.py"
+
+
+rule claims:
+    """A verdict per claim of the two papers, computed from the per-seed tables by a stated rule."""
+    input:
+        knockoff=rules.tables.output.seeds,
+        interpolation=rules.tables.output.interpolation_seeds,
+        latency=rules.latency_table.output.csv,
+        datafree=rules.datafree_table.output.seeds if datafree_metrics() else [],
+        misleader=(
+            rules.misleader_table.output.seeds
+            if victims_of_kind(config, "misleader")
+            else []
+        ),
+        quantization=(
+            rules.quantization_table.output.seeds
+            if victims_of_kind(config, "quantize")
+            else []
+        ),
+    output:
+        csv=report(
+            layout.table(OUT, "claims", "csv"),
+            caption="../workflow/report/claims_table.rst",
+            category="Tables",
+        ),
+        md=layout.table(OUT, "claims", "md"),
+    log:
+        log("tables", "claims"),
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow/scripts/claims_table.py"

@@ -7,9 +7,9 @@ rule train_victim:
         metrics=out(layout.VICTIM_METRICS),
         history=out(layout.VICTIM_HISTORY),
     log:
-        log("train_victim", "{victim}"),
+        seed_log("train_victim", "{victim}"),
     benchmark:
-        bench("train_victim", "{victim}")
+        seed_bench("train_victim", "{victim}")
     wildcard_constraints:
         victim=TRAINED,
     conda:
@@ -35,9 +35,9 @@ rule quantize_victim:
         model=out(layout.VICTIM_MODEL),
         metrics=out(layout.VICTIM_METRICS),
     log:
-        log("quantize_victim", "{victim}"),
+        seed_log("quantize_victim", "{victim}"),
     benchmark:
-        bench("quantize_victim", "{victim}")
+        seed_bench("quantize_victim", "{victim}")
     wildcard_constraints:
         victim=QUANTIZED,
     conda:
@@ -58,15 +58,15 @@ rule train_misleader_member:
     """One MISLEADER member: distilled from the teacher, pushed away from an inner attacker."""
     input:
         data=victim_data,
-        teacher=lambda wc: victim_model(teacher(wc)),
+        teacher=lambda wc: victim_model(teacher(wc), wc.seed),
     output:
         model=out(layout.MEMBER_MODEL),
         metrics=out(layout.MEMBER_METRICS),
         history=out(layout.MEMBER_HISTORY),
     log:
-        log("train_misleader_member", "{victim}/{member}"),
+        seed_log("train_misleader_member", "{victim}/{member}"),
     benchmark:
-        bench("train_misleader_member", "{victim}/{member}")
+        seed_bench("train_misleader_member", "{victim}/{member}")
     wildcard_constraints:
         victim=MISLEADER,
         member="[0-9]+",
@@ -91,16 +91,19 @@ rule build_ensemble:
         members=lambda wc: expand(
             rules.train_misleader_member.output.model,
             victim=wc.victim,
+            seed=wc.seed,
             member=range(len(config["victims"][wc.victim]["misleader"]["members"])),
         ),
-        teacher_metrics=lambda wc: out(layout.VICTIM_METRICS, victim=teacher(wc)),
+        teacher_metrics=lambda wc: out(
+            layout.VICTIM_METRICS, victim=teacher(wc), seed=wc.seed
+        ),
     output:
         model=out(layout.VICTIM_MODEL),
         metrics=out(layout.VICTIM_METRICS),
     log:
-        log("build_ensemble", "{victim}"),
+        seed_log("build_ensemble", "{victim}"),
     benchmark:
-        bench("build_ensemble", "{victim}")
+        seed_bench("build_ensemble", "{victim}")
     wildcard_constraints:
         victim=MISLEADER,
     priority: 10

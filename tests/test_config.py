@@ -11,7 +11,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from msdefense.config import ConfigError, check_config, datafree_runs, knockoff_runs
+from msdefense.config import ConfigError, check_config, check_renamed_keys, datafree_runs, knockoff_runs
 from msdefense.training import SGDRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +20,8 @@ SCHEMA = str(ROOT / "config" / "schema.yaml")
 
 
 def validated(config: dict) -> dict:
+    """The Snakefile's checks, in its order."""
+    check_renamed_keys(config)
     validate(config, SCHEMA)
     check_config(config)
     return config
@@ -27,6 +29,7 @@ def validated(config: dict) -> dict:
 
 def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     cfg = validated(default_config)
+    assert cfg["seeds"] == [0, 1, 2] and cfg["data"]["split_seed"] == 0
     assert cfg["latency"]["repeats"] == 20 and cfg["latency"]["batch_sizes"] == [1, 64]
     # SGD defaults have one home, SGDRecipe (the schema no longer fills them in)
     assert "weight_decay" not in cfg["victims"]["digits_lenet5"]["train"]
@@ -102,7 +105,11 @@ def _set(cfg: dict, path: str, value) -> None:
         ("defenses.DCP.params", [0.1, "big"], WorkflowError, ["params", "'big' is not of type 'number'"]),
         ("knockoff.epochs", KeyError, WorkflowError, ["'epochs' is a required property", "knockoff"]),
         ("victims.digits_lenet5.train.lr", "fast", WorkflowError, ["lr", "not of type 'number'"]),
-        ("seed", 1.5, WorkflowError, ["seed", "not of type 'integer'"]),
+        ("seeds", [0, 1.5], WorkflowError, ["1.5", "not of type 'integer'"]),
+        ("seeds", [0, 0], WorkflowError, ["seeds", "non-unique"]),
+        ("seeds", [], WorkflowError, ["seeds", "should be non-empty"]),
+        ("seed", 0, ConfigError, ["config key seed is no longer read", "seeds: [0]"]),
+        ("data.split_seed", -1, WorkflowError, ["split_seed", "minimum"]),
         ("knockoff.epocs", 3, WorkflowError, ["epocs", "Additional properties"]),
         ("defenses.undefended.params", [0.0, 0.1], ConfigError, ["defenses.undefended.params"]),
         ("defenses.DCP.params", [0.1, 0.10], ConfigError, ["duplicate"]),

@@ -19,7 +19,7 @@ from msdefense.stages.context import TIMING_KEYS, request_from_rule, request_typ
 from msdefense.victims import load_victim, read_victim_info
 
 SEED = 3
-DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1}
+DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1, "split_seed": 0}
 COMMON = {"data": DATA, "seed": SEED, "device": "cpu"}
 VICTIM = {
     "dataset": "digits",
@@ -69,7 +69,7 @@ def out(tmp_path_factory) -> Path:
 
 
 def p(out: Path, pattern: str, **wc: str) -> str:
-    return layout.path(str(out), pattern, **wc)
+    return layout.path(str(out), pattern, **{"seed": SEED, **wc})
 
 
 @pytest.fixture(scope="module")
@@ -336,13 +336,17 @@ def test_table_stages_build_tables_and_figures(out: Path) -> None:
     tables.knockoff_tables(
         tables.KnockoffTablesRequest(
             in_metrics=metrics,
-            **{f"out_{k}": str(t / f"{k}.x") for k in ("csv", "md", "interpolation", "interpolation_md")},
+            **{
+                f"out_{k}": str(t / f"{k}.x")
+                for k in ("csv", "md", "seeds", "interpolation", "interpolation_md", "interpolation_seeds")
+            },
             out_png=str(t / "k.png"),
             out_pdf=str(t / "k.pdf"),
         )
     )
     table = pd.read_csv(t / "csv.x")
     assert table["param"].tolist() == [0.0, 1.5] and (t / "k.png").stat().st_size > 0
+    assert table["n_seeds"].tolist() == [1, 1] and pd.read_csv(t / "seeds.x")["seed"].tolist() == [SEED, SEED]
     lat = [p(out, layout.LATENCY, victim=v) for v in ("v", "q", "ref")]
     tables.latency_table(
         tables.FigureTableRequest(
@@ -360,15 +364,17 @@ def test_table_stages_build_tables_and_figures(out: Path) -> None:
             in_latency=lat,
             out_csv=str(t / "quant.csv"),
             out_md=str(t / "quant.md"),
+            out_seeds=str(t / "quant_seeds.csv"),
         )
     )
     assert set(pd.read_csv(t / "quant.csv")["precision"]) == {"fp32", "int8"}
     runs = sorted(str(m) for m in (out / "datafree").rglob("metrics.json"))
     tables.datafree_table(
-        tables.FigureTableRequest(
+        tables.SeedFigureTableRequest(
             in_metrics=runs[:1],
             out_csv=str(t / "df.csv"),
             out_md=str(t / "df.md"),
+            out_seeds=str(t / "df_seeds.csv"),
             out_png=str(t / "df.png"),
             out_pdf=str(t / "df.pdf"),
         )

@@ -7,11 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from msdefense.io import load_json
-from msdefense.reporting import DATAFREE_COLUMNS, KNOCKOFF_COLUMNS, MISLEADER_COLUMNS, QUANTIZATION_COLUMNS
+from msdefense.reporting import (
+    DATAFREE_COLUMNS,
+    DATAFREE_KEYS,
+    INTERVAL_METRICS,
+    KNOCKOFF_COLUMNS,
+    KNOCKOFF_KEYS,
+    MISLEADER_COLUMNS,
+    MISLEADER_KEYS,
+    QUANTIZATION_COLUMNS,
+    QUANTIZATION_KEYS,
+    VERDICTS,
+    read_table,
+    verdict,
+)
+from msdefense.reporting.claims import CLAIMS_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -34,9 +49,47 @@ def finished_run(tmp_path_factory) -> Path:
     return workdir / "results" / "tiny"
 
 
+SEEDS = (3, 4)  # tests/data/tiny.yaml
+
+
+def _summary_columns(columns: list[str], metrics=INTERVAL_METRICS) -> list[str]:
+    """A per-seed table's columns as its summary over seeds has them."""
+    out = []
+    for c in columns:
+        if c == "seed":
+            out.append("n_seeds")
+            continue
+        out.append(c)
+        if c in metrics:
+            out += [f"{c}_ci_low", f"{c}_ci_high"]
+    return out
+
+
+def test_tables_have_one_row_per_setting_and_one_per_seed_beside(finished_run: Path) -> None:
+    for name, keys, columns in (
+        ("knockoff", KNOCKOFF_KEYS, [*KNOCKOFF_COLUMNS, "method"]),
+        ("datafree", DATAFREE_KEYS, DATAFREE_COLUMNS),
+        ("misleader", MISLEADER_KEYS, MISLEADER_COLUMNS),
+        ("quantization", QUANTIZATION_KEYS, QUANTIZATION_COLUMNS),
+    ):
+        per_seed = pd.read_csv(finished_run / "tables" / f"{name}_seeds.csv")
+        summary = pd.read_csv(finished_run / "tables" / f"{name}.csv")
+        seeded = [*keys, "seed", *(c for c in columns if c not in keys)]
+        assert list(per_seed.columns) == seeded, name
+        metric = "accuracy" if name == "quantization" else "clone_acc"
+        metrics = [metric] if name == "quantization" else INTERVAL_METRICS
+        assert list(summary.columns) == _summary_columns(seeded, metrics), name
+        assert sorted(set(per_seed["seed"])) == list(SEEDS), name
+        assert len(per_seed) == len(SEEDS) * len(summary) and (summary["n_seeds"] == len(SEEDS)).all(), name
+        means = per_seed.groupby(keys, sort=False, dropna=False)[metric].mean().to_numpy()
+        np.testing.assert_allclose(summary[metric].to_numpy(), means)
+        held = summary.dropna(subset=[f"{metric}_ci_low"])
+        assert len(held) > 0 and (held[f"{metric}_ci_low"] <= held[metric]).all(), name
+        assert (held[metric] <= held[f"{metric}_ci_high"]).all(), name
+
+
 def test_table_has_one_row_per_run(finished_run: Path) -> None:
     full = pd.read_csv(finished_run / "tables" / "knockoff.csv")
-    assert list(full.columns) == KNOCKOFF_COLUMNS
     # derived victims are attacked behind their own subset of defenses
     assert len(full[full["victim"] == "tiny_misleader"]) == 1
     assert set(full[full["victim"] == "tiny_int8"]["defense"]) == {"undefended", "GRAD"}
@@ -57,7 +110,6 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
 
 def test_datafree_table_defends_every_query(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "datafree.csv")
-    assert list(table.columns) == DATAFREE_COLUMNS
     # {dfme, maze} × ({undefended, GRAD 0.5} on the victim + the undefended ensemble)
     assert len(table) == 2 * (2 + 1)
     assert set(table["attack"]) == {"dfme", "maze"}
@@ -69,7 +121,7 @@ def test_datafree_table_defends_every_query(finished_run: Path) -> None:
     knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv").set_index(["victim", "defense", "param"])
     for row in table.itertuples():  # the same defended test answers as the KnockoffNets table
         assert row.defender_acc == knockoff.loc[(row.victim, row.defense, row.param), "defender_acc"]
-    run = finished_run / "attacks" / "datafree" / "dfme" / "digits_tiny" / "GRAD" / "0.5"
+    run = finished_run / "seed3" / "attacks" / "datafree" / "dfme" / "digits_tiny" / "GRAD" / "0.5"
     metrics = load_json(run / "metrics.json")
     assert metrics["oracle_queries"] == metrics["queries"]  # the oracle counted every probe
     assert (finished_run / "figures" / "datafree_tradeoff.png").stat().st_size > 0
@@ -78,6 +130,14 @@ def test_datafree_table_defends_every_query(finished_run: Path) -> None:
 def test_interpolation_and_latency_tables(finished_run: Path) -> None:
     interp = pd.read_csv(finished_run / "tables" / "interpolation.csv")
     assert set(interp["defense"]) == {"DCP", "AM", "MAD", "GRAD"}
+    assert set(interp["match"]) <= {
+        "interpolated",
+        "within",
+        "unmatched",
+        "interpolated|within",
+        "within|interpolated",
+    }
+    assert len(pd.read_csv(finished_run / "tables" / "interpolation_seeds.csv")) == len(SEEDS) * len(interp)
     latency = pd.read_csv(finished_run / "tables" / "latency.csv")
     assert set(latency["victim"]) == {
         "digits_tiny",
@@ -94,39 +154,53 @@ def test_interpolation_and_latency_tables(finished_run: Path) -> None:
     dcp = latency[latency["defense"] == "DCP"]
     assert (dcp["slowdown_vs_dcp"] == 1).all()
     assert (finished_run / "figures" / "latency.png").stat().st_size > 1000
-    assert (finished_run / "defender_models" / "digits_tiny" / "photos" / "surrogate_e1.safetensors").exists()
-    assert (finished_run / "defender_models" / "digits_tiny" / "misinformation.safetensors").exists()
+    for seed in SEEDS:
+        models = finished_run / f"seed{seed}" / "defender_models" / "digits_tiny"
+        assert (models / "photos" / "surrogate_e1.safetensors").exists()
+        assert (models / "misinformation.safetensors").exists()
 
 
 def test_quantized_victim_table(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "quantization.csv")
-    assert list(table.columns) == QUANTIZATION_COLUMNS
     rows = table.set_index("victim")
     assert rows.loc["digits_tiny", "precision"] == "fp32" and rows.loc["tiny_int8", "precision"] == "int8"
     assert rows.loc["tiny_int8", "size_mb"] <= 0.3 * rows.loc["digits_tiny", "size_mb"]
     assert (table["ms_per_query_b1"] > 0).all() and table["ms_per_query_b64"].isna().all()  # tiny: b 1, 8
     # GRAD on the int8 victim uses the fp32 source's surrogate: no surrogate of its own
-    assert not (finished_run / "defender_models" / "tiny_int8").exists()
+    assert not (finished_run / "seed3" / "defender_models" / "tiny_int8").exists()
 
 
 def test_misleader_table(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "misleader.csv")
-    assert list(table.columns) == MISLEADER_COLUMNS
     assert set(table["attack"]) == {"knockoff/photos", "dfme", "maze"}
     for attack, part in table.groupby("attack"):
         assert list(part["row"])[0] == "undefended" and list(part["row"])[-1] == "MISLEADER", attack
         assert part[part["row"] == "MISLEADER"]["victim"].item() == "tiny_misleader"
-    ensemble = load_json(finished_run / "victims" / "tiny_misleader" / "metrics.json")
+    ensemble = load_json(finished_run / "seed3" / "victims" / "tiny_misleader" / "metrics.json")
     assert len(ensemble["member_test_acc"]) == 2
     assert (finished_run / "figures" / "misleader.png").stat().st_size > 1000
+
+
+def test_claims_table_gives_a_verdict_by_its_rule(finished_run: Path) -> None:
+    table = read_table(finished_run / "tables" / "claims.csv")
+    assert list(table.columns) == CLAIMS_COLUMNS and len(table) >= 8
+    assert set(table["verdict"]) <= set(VERDICTS)
+    for row in table.itertuples():  # the verdict follows from the interval and the rule's threshold
+        threshold = float(row.rule.split("is > " if "is > " in row.rule else "is < ")[1].split(",")[0])
+        expected = verdict(row.ci_low, row.ci_high, threshold, above="is > " in row.rule)
+        assert row.verdict == expected, row
+    assert {"Khaled et al. 2023 (DCP)", "Cheng et al. 2025 (MISLEADER)"} == set(table["paper"])
 
 
 def test_figure_and_provenance(finished_run: Path) -> None:
     for name in ("knockoff_tradeoff.png", "knockoff_tradeoff.pdf"):
         assert (finished_run / "figures" / name).stat().st_size > 1000
-    assert (finished_run / "victims" / "digits_tiny" / "history.csv").exists()
-    assert (finished_run / "logs" / "train_victim" / "digits_tiny.log").exists()
-    assert (finished_run / "benchmarks" / "train_victim" / "digits_tiny.tsv").exists()
+    for seed in SEEDS:
+        assert (finished_run / f"seed{seed}" / "victims" / "digits_tiny" / "history.csv").exists()
+        assert (finished_run / "logs" / "train_victim" / f"seed{seed}" / "digits_tiny.log").exists()
+        assert (finished_run / "benchmarks" / "train_victim" / f"seed{seed}" / "digits_tiny.tsv").exists()
+        record = load_json(finished_run / f"seed{seed}" / "victims" / "digits_tiny" / "metrics.json")
+        assert record["seed"] == seed
 
 
 def test_second_run_has_nothing_to_do(finished_run: Path) -> None:

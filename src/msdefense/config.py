@@ -34,6 +34,17 @@ def format_param(value: float) -> str:
     return repr(float(value))
 
 
+RENAMED_KEYS = {"seed": "seeds: a list of replicate seeds, e.g. seeds: [0] for one run or [0, 1, 2]"}
+
+
+def check_renamed_keys(config: Mapping[str, Any]) -> None:
+    """Refuse a top-level key that was renamed, saying what replaces it (run before the schema,
+    whose message would only say the key is not allowed)."""
+    for key, now in RENAMED_KEYS.items():
+        if key in config:
+            raise ConfigError(f"config key {key} is no longer read; use {now}")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first bad key of an already schema-validated config."""
     transfers = config["transfer_sets"]

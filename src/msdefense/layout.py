@@ -1,7 +1,10 @@
 """Every artifact's path pattern, once: ``rules/common.smk`` and the package both read them here.
 
 Patterns are relative to an experiment's results folder (:func:`results_dir`) and use
-Snakemake's ``{wildcard}`` syntax; :func:`path` fills them in. Logs and Snakemake benchmarks
+Snakemake's ``{wildcard}`` syntax; :func:`path` fills them in. Everything that depends on
+randomness (victims, defender models, answers, attacks) lives under ``seed<k>/`` (:data:`SEED_DIR`),
+once per replicate seed of the config's ``seeds``; the datasets, the latency measurements (of the
+first seed's victims) and the tables (over all seeds) do not. Logs and Snakemake benchmarks
 mirror the wildcards of their rule under ``logs/<rule>/`` and ``benchmarks/<rule>/``.
 """
 
@@ -11,29 +14,32 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# one replicate's folder: every per-seed artifact below starts with it
+SEED_DIR = "seed{seed}"
+
 # victims (every kind: trained, int8, MISLEADER ensemble) and their parts
-VICTIM_MODEL = "victims/{victim}/model.safetensors"
-VICTIM_METRICS = "victims/{victim}/metrics.json"
-VICTIM_HISTORY = "victims/{victim}/history.csv"
-MEMBER_MODEL = "victims/{victim}/members/{member}.safetensors"
-MEMBER_METRICS = "victims/{victim}/members/{member}.json"
-MEMBER_HISTORY = "victims/{victim}/members/{member}.csv"
+VICTIM_MODEL = SEED_DIR + "/victims/{victim}/model.safetensors"
+VICTIM_METRICS = SEED_DIR + "/victims/{victim}/metrics.json"
+VICTIM_HISTORY = SEED_DIR + "/victims/{victim}/history.csv"
+MEMBER_MODEL = SEED_DIR + "/victims/{victim}/members/{member}.safetensors"
+MEMBER_METRICS = SEED_DIR + "/victims/{victim}/members/{member}.json"
+MEMBER_HISTORY = SEED_DIR + "/victims/{victim}/members/{member}.csv"
 
 # the defenses' auxiliary models
-MISINFORMATION_MODEL = "defender_models/{victim}/misinformation.safetensors"
-MISINFORMATION_METRICS = "defender_models/{victim}/misinformation.json"
-SURROGATE_MODEL = "defender_models/{victim}/{transfer}/surrogate_e{epochs}.safetensors"
-SURROGATE_METRICS = "defender_models/{victim}/{transfer}/surrogate_e{epochs}.json"
+MISINFORMATION_MODEL = SEED_DIR + "/defender_models/{victim}/misinformation.safetensors"
+MISINFORMATION_METRICS = SEED_DIR + "/defender_models/{victim}/misinformation.json"
+SURROGATE_MODEL = SEED_DIR + "/defender_models/{victim}/{transfer}/surrogate_e{epochs}.safetensors"
+SURROGATE_METRICS = SEED_DIR + "/defender_models/{victim}/{transfer}/surrogate_e{epochs}.json"
 
 # defended answers and attacks
-POSTERIORS = "posteriors/{victim}/{transfer}/{defense}.npz"
+POSTERIORS = SEED_DIR + "/posteriors/{victim}/{transfer}/{defense}.npz"
 # KnockoffNets: one job per defense sweep; one record per value in the list, one clone file each
-KNOCKOFF_SWEEP = "attacks/knockoff/{victim}/{transfer}/{defense}"
+KNOCKOFF_SWEEP = SEED_DIR + "/attacks/knockoff/{victim}/{transfer}/{defense}"
 KNOCKOFF_METRICS = f"{KNOCKOFF_SWEEP}/metrics.json"
 KNOCKOFF_CLONES = f"{KNOCKOFF_SWEEP}/clones"
 KNOCKOFF_CLONE_FILE = "{param}.safetensors"  # inside KNOCKOFF_CLONES
 KNOCKOFF_CLONE = f"{KNOCKOFF_CLONES}/{KNOCKOFF_CLONE_FILE}"
-DATAFREE_RUN = "attacks/datafree/{attack}/{victim}/{defense}/{param}"
+DATAFREE_RUN = SEED_DIR + "/attacks/datafree/{attack}/{victim}/{defense}/{param}"
 DATAFREE_METRICS = f"{DATAFREE_RUN}/metrics.json"
 DATAFREE_STUDENT = f"{DATAFREE_RUN}/student.safetensors"
 DATAFREE_HISTORY = f"{DATAFREE_RUN}/history.csv"
@@ -41,6 +47,7 @@ DATAFREE_HISTORY = f"{DATAFREE_RUN}/history.csv"
 # latency, tables, figures
 LATENCY = "latency/{victim}.json"
 TABLE = "tables/{name}.{ext}"
+SEEDS_TABLE = "tables/{name}_seeds.csv"  # the per-seed rows behind the table {name}
 FIGURE = "figures/{name}.{ext}"
 
 # downloaded datasets live under the config's data.root, not under the results folder
@@ -64,6 +71,10 @@ def table(out: str, name: str, ext: str) -> str:
     return path(out, TABLE, name=name, ext=ext)
 
 
+def seeds_table(out: str, name: str) -> str:
+    return path(out, SEEDS_TABLE, name=name)
+
+
 def figure(out: str, name: str, ext: str) -> str:
     return path(out, FIGURE, name=name, ext=ext)
 
@@ -78,15 +89,15 @@ def benchmark(out: str, rule: str, pattern: str) -> str:
     return f"{out}/benchmarks/{rule}/{pattern}.tsv"
 
 
-def aux_model_path(out: str, name: str, victim: str, transfer: str) -> str:
-    """Where the auxiliary model ``name`` of a defense of ``victim`` is kept.
+def aux_model_path(out: str, name: str, victim: str, transfer: str, seed: int | str) -> str:
+    """Where the auxiliary model ``name`` of a defense of ``victim`` is kept (replicate ``seed``).
 
     ``misinformation`` (AdaptiveMisinformation) is per victim; ``surrogate_e<N>`` (GRAD, MAD:
     distilled on the transfer set, stopped after N epochs) is per victim × transfer set.
     """
     if name == "misinformation":
-        return path(out, MISINFORMATION_MODEL, victim=victim)
+        return path(out, MISINFORMATION_MODEL, victim=victim, seed=seed)
     match = _SURROGATE.fullmatch(name)
     if match:
-        return path(out, SURROGATE_MODEL, victim=victim, transfer=transfer, epochs=match[1])
+        return path(out, SURROGATE_MODEL, victim=victim, transfer=transfer, epochs=match[1], seed=seed)
     raise ValueError(f"no rule produces the auxiliary model {name!r}")

@@ -23,6 +23,22 @@ def save_figure(fig: plt.Figure, *paths: str | Path) -> None:
     plt.close(fig)
 
 
+def _errors(rows: pd.DataFrame, metric: str) -> list[list[float]] | None:
+    """Matplotlib ``yerr`` / ``xerr`` from a summary's ``<metric>_ci_low`` / ``_ci_high`` (none
+    where the table has one seed)."""
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    if low not in rows or rows[low].isna().all():
+        return None
+    mean = rows[metric].to_numpy()
+    return [list(mean - rows[low].to_numpy()), list(rows[high].to_numpy() - mean)]
+
+
+def _seeds_note(df: pd.DataFrame) -> str:
+    n = sorted(set(df["n_seeds"])) if "n_seeds" in df else [1]
+    seeds = "/".join(map(str, n))
+    return f"mean over {seeds} seed(s), bars: 95% t-interval" if max(n) > 1 else "one seed (no interval)"
+
+
 def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """Overhead over the undefended pass per defense (log scale), per victim and batch size, with
     the 95% interval of each ratio; hatched bars are rows whose interval stayed wider than the
@@ -69,7 +85,8 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     """Clone accuracy along each defense's sweep, one curve per defense, one column per victim ×
     transfer set: against defender accuracy (top row, the papers' trade-off plot) and against
     the effective ε, the mean L1 distance of the answers (bottom row, as in Mazeika et al. 2022, GRAD², ICML).
-    Points are the raw runs in sweep order (no aggregation)."""
+    ``df`` is the summary over seeds: points are the means in sweep order, bars the 95% intervals
+    of both coordinates."""
     data = df.assign(setting=df["victim"] + " / " + df["transfer"])
     settings = list(dict.fromkeys(data["setting"]))
     defenses = list(dict.fromkeys(data["defense"]))
@@ -86,7 +103,17 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
                 curve = part[part["defense"] == defense]
                 if curve.empty:
                     continue
-                ax.plot(curve[x], curve["clone_acc"], marker="o", ms=4, color=palette[defense], label=defense)
+                ax.errorbar(
+                    curve[x],
+                    curve["clone_acc"],
+                    xerr=_errors(curve, x),
+                    yerr=_errors(curve, "clone_acc"),
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    color=palette[defense],
+                    label=defense,
+                )
             ax.set_xlabel(
                 "defender accuracy" if x == "defender_acc" else "effective ε (mean L1 to clean answer)"
             )
@@ -96,14 +123,14 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
                 ax.set_title(setting)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, title="defense", loc="outside right center")
-    fig.suptitle("Utility vs. extraction along each defense's sweep")
+    fig.suptitle(f"Utility vs. extraction along each defense's sweep ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
 
 def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """Clone accuracy against defender accuracy, one panel per attack × victim, one marker per
-    defense (points of one defense joined in sweep order). Upper left = a defense that keeps
-    utility and still gets stolen; the papers' goal is the lower right."""
+    defense (points of one defense joined in sweep order; means over seeds with 95% intervals).
+    Upper left = a defense that keeps utility and still gets stolen; the papers' goal is the lower right."""
     data = df.assign(setting=df["attack"] + " / " + df["victim"])
     settings = list(dict.fromkeys(data["setting"]))
     defenses = list(dict.fromkeys(data["defense"]))
@@ -120,9 +147,12 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
             curve = part[part["defense"] == defense]
             if curve.empty:
                 continue
-            ax.plot(
+            ax.errorbar(
                 curve["defender_acc"],
                 curve["clone_acc"],
+                xerr=_errors(curve, "defender_acc"),
+                yerr=_errors(curve, "clone_acc"),
+                capsize=2,
                 marker=markers.get(defense, "o"),
                 ms=6,
                 color=palette[defense],
@@ -139,13 +169,14 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
                 handles.append(h)
                 labels.append(lab)
     fig.legend(handles, labels, title="defense", loc="outside right center")
-    fig.suptitle("Data-free extraction (DFME / MAZE) against each defended oracle")
+    fig.suptitle(f"Data-free extraction (DFME / MAZE) against each defended oracle ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
 
 def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """Clone accuracy per Table-B row, grouped by attack, one panel per dataset; the defended
-    accuracy of each row is printed in its label."""
+    """Clone accuracy per Table-B row (means over seeds, 95% intervals), grouped by attack, one
+    panel per dataset; hatched bars are baselines that could not be matched to MISLEADER's
+    defended accuracy (no bar) or only at a setting above it (``within``)."""
     sns.set_theme(style="whitegrid", context="paper")
     datasets = list(dict.fromkeys(df["dataset"]))
     fig, axes = plt.subplots(
@@ -154,10 +185,31 @@ def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Pat
     for col, dataset in enumerate(datasets):
         part = df[df["dataset"] == dataset]
         ax = axes[0, col]
-        sns.barplot(data=part, x="row", y="clone_acc", hue="attack", ax=ax)
+        rows = list(dict.fromkeys(part["row"]))
+        attacks = list(dict.fromkeys(part["attack"]))
+        width = 0.8 / len(attacks)
+        colours = sns.color_palette(n_colors=len(attacks))
+        for j, (attack, colour) in enumerate(zip(attacks, colours, strict=True)):
+            bars = part[part["attack"] == attack].set_index("row").reindex(rows)
+            err = _errors(bars, "clone_acc")
+            ax.bar(
+                [i + (j - (len(attacks) - 1) / 2) * width for i in range(len(rows))],
+                bars["clone_acc"].fillna(0.0),
+                width,
+                color=colour,
+                edgecolor="0.2",
+                hatch=None,
+                yerr=None if err is None else [[v if v == v else 0.0 for v in e] for e in err],
+                capsize=2,
+                label=attack,
+            )
+            for i, match in enumerate(bars["match"].fillna("unmatched")):
+                if match not in ("-", "interpolated"):
+                    x = i + (j - (len(attacks) - 1) / 2) * width
+                    ax.bar(x, bars["clone_acc"].fillna(0.0).iloc[i], width, fill=False, hatch="///", lw=0)
+        ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", rotation_mode="anchor")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("")
         ax.set_ylabel("clone accuracy" if col == 0 else "")
-        ax.set_title(f"{dataset}: clone accuracy per defense (defended accuracy matched to MISLEADER)")
-        ax.tick_params(axis="x", rotation=30)
+        ax.set_title(f"{dataset}: clone accuracy at MISLEADER's defended accuracy ({_seeds_note(part)})")
+        ax.legend(title="attack (hatched: not matched exactly)", fontsize="small", title_fontsize="small")
     save_figure(fig, png_path, pdf_path)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_path, load_json
+from .matching import UNMATCHED, Point, strongest_within
+from .replicates import summarise
 
+#: What identifies one setting of a table; its per-seed rows add ``seed``.
+KNOCKOFF_KEYS = ["victim", "transfer", "defense", "param"]
 KNOCKOFF_COLUMNS = [
-    "victim",
-    "transfer",
-    "defense",
-    "param",
+    *KNOCKOFF_KEYS,
     "defender_acc",
     "clone_acc",
     "fidelity",
@@ -24,12 +25,9 @@ KNOCKOFF_COLUMNS = [
     "fidelity_final",
 ]
 
+DATAFREE_KEYS = ["attack", "oracle_view", "victim", "defense", "param"]
 DATAFREE_COLUMNS = [
-    "attack",
-    "oracle_view",
-    "victim",
-    "defense",
-    "param",
+    *DATAFREE_KEYS,
     "defender_acc",
     "clone_acc",
     "fidelity",
@@ -38,70 +36,112 @@ DATAFREE_COLUMNS = [
     "fidelity_final",
     "best_val_acc",
     "method",
+    "preset",
 ]
 
 
-def knockoff_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per victim × transfer set × defense × ε, accuracies as fractions in [0, 1].
-
-    ``clone_acc`` / ``fidelity`` are the clone selected on the validation split; ``*_final``
-    the clone after the last epoch. The columns are :data:`KNOCKOFF_COLUMNS` followed by
-    ``method`` (the defense's registry name).
-    """
+def _records(metric_paths: Sequence[str | Path], what: str) -> pd.DataFrame:
     rows = []
-    for path in metric_paths:  # a sweep's file holds the list of its values' records
+    for path in metric_paths:  # a KnockoffNets sweep's file holds the list of its values' records
         record = load_json(path)
         rows.extend(record if isinstance(record, list) else [record])
     if not rows:
-        raise ValueError("no KnockoffNets metrics to tabulate")
-    df = pd.DataFrame(rows)
-    missing = [c for c in [*KNOCKOFF_COLUMNS, "method"] if c not in df]
+        raise ValueError(f"no {what} metrics to tabulate")
+    return pd.DataFrame(rows)
+
+
+def _need(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in df]
     if missing:
         raise ValueError(f"metrics records lack the columns {missing}")
+
+
+def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The KnockoffNets runs, one row per victim × transfer set × defense × ε × seed, accuracies as
+    fractions in [0, 1].
+
+    ``clone_acc`` / ``fidelity`` are the clone selected on the validation split; ``*_final``
+    the clone after the last epoch. The columns are :data:`KNOCKOFF_KEYS`, ``seed``, the other
+    :data:`KNOCKOFF_COLUMNS` and ``method`` (the defense's registry name).
+    """
+    df = _records(metric_paths, "KnockoffNets")
+    _need(df, [*KNOCKOFF_COLUMNS, "method", "seed"])
     df["param_value"] = df["param"].astype(float)
-    df = df.sort_values(["victim", "transfer", "defense", "param_value"], kind="stable")
-    return df[[*KNOCKOFF_COLUMNS, "method"]].reset_index(drop=True)
+    df = df.sort_values([*KNOCKOFF_KEYS[:3], "param_value", "seed"], kind="stable")
+    cols = [*KNOCKOFF_KEYS, "seed", *KNOCKOFF_COLUMNS[len(KNOCKOFF_KEYS) :], "method"]
+    return df[cols].reset_index(drop=True)
 
 
-def first_crossing(xs: Sequence[float], ys: Sequence[float], target: float) -> float:
-    """y where the curve (xs, ys), followed in sweep order, first reaches x = ``target``
-    (linear interpolation within the segment); NaN if it never does."""
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if x == target:
-            return float(y)
-        if i and (xs[i - 1] - target) * (x - target) < 0:
-            w = (target - xs[i - 1]) / (x - xs[i - 1])
-            return float(ys[i - 1] + w * (y - ys[i - 1]))
-    return float("nan")
+def knockoff_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """:func:`knockoff_seeds` over the seeds: one row per setting, mean, ``n_seeds`` and the 95%
+    interval of clone accuracy, defender accuracy, fidelity and L1 distance (:func:`summarise`)."""
+    return summarise(per_seed, [*KNOCKOFF_KEYS, "method"])
+
+
+def _curve(undefended: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """A defense's curve: the undefended run, then the defense's runs in sweep order."""
+    return pd.concat([undefended, runs.sort_values("param", key=lambda s: s.astype(float))])
+
+
+def _at(curve: pd.DataFrame, point: Point, column: str) -> float:
+    return point.value(list(curve[column].astype(float)))
 
 
 DEFENDER_ERROR_STEPS = (1, 2, 5)  # percentage points above the undefended defender error
 EFFECTIVE_EPS = (0.1, 0.2, 0.5)  # mean L1 distance of the answers
+INTERPOLATION_KEYS = ["victim", "transfer", "defense", "budget"]
 
 
-def interpolation_table(knockoff: pd.DataFrame) -> pd.DataFrame:
-    """GRAD² table (Mazeika et al. 2022, ICML; their ``parse_results.ipynb``): per victim ×
-    transfer set × defense, the clone error at defender error = undefended error + 1, 2, 5 points
-    and at effective ε = 0.1, 0.2, 0.5, interpolated along the defense's sweep; NaN (blank) where the curve does
-    not reach the point. Each curve starts at the undefended run (every method at its zero
-    parameter answers like the undefended oracle); without one, the +N-point columns are NaN.
-    Errors are fractions."""
+def interpolation_seeds(knockoff: pd.DataFrame) -> pd.DataFrame:
+    """GRAD² table (Mazeika et al. 2022, ICML; their ``parse_results.ipynb``), one row per victim ×
+    transfer set × defense × budget × seed: the clone error a defense reaches within a defender
+    error of the undefended error + 1, 2, 5 points (``budget`` = ``defender_err_+1pt`` …) and
+    within an effective ε (mean L1) of 0.1, 0.2, 0.5 (``l1_0.1`` …), matched along each seed's
+    curve by :func:`~msdefense.reporting.matching.strongest_within` (``match`` says how); the
+    defense's ``param``, ``defender_err`` and ``l1_distance`` at that point. Errors are fractions.
+    ``knockoff`` is :func:`knockoff_seeds`."""
     rows = []
-    for (victim, transfer), part in knockoff.groupby(["victim", "transfer"], sort=True):
+    for (victim, transfer, seed), part in knockoff.groupby(["victim", "transfer", "seed"], sort=True):
         undefended = part[part["method"] == "None"].head(1)
-        for defense, curve in part[part["method"] != "None"].groupby("defense", sort=True):
-            curve = pd.concat([undefended, curve.sort_values("param", key=lambda s: s.astype(float))])
-            def_err, clone_err = list(1 - curve["defender_acc"]), list(1 - curve["clone_acc"])
-            base = def_err[0] if len(undefended) else float("nan")
-            row = {"victim": victim, "transfer": transfer, "defense": defense}
-            for step in DEFENDER_ERROR_STEPS:
-                row[f"clone_err_at_defender_err_+{step}pt"] = first_crossing(
-                    def_err, clone_err, base + step / 100
+        for defense, runs in part[part["method"] != "None"].groupby("defense", sort=True):
+            curve = _curve(undefended, runs)
+            acc, clone = list(curve["defender_acc"]), list(curve["clone_acc"])
+            budgets = [
+                (
+                    f"defender_err_+{step}pt",
+                    acc,
+                    float(acc[0]) - step / 100 if len(undefended) else math.nan,
+                    True,
                 )
-            for eps in EFFECTIVE_EPS:
-                row[f"clone_err_at_l1_{eps}"] = first_crossing(list(curve["l1_distance"]), clone_err, eps)
-            rows.append(row)
+                for step in DEFENDER_ERROR_STEPS
+            ]
+            budgets += [(f"l1_{eps}", list(curve["l1_distance"]), eps, False) for eps in EFFECTIVE_EPS]
+            for budget, xs, target, at_least in budgets:
+                point = (
+                    UNMATCHED
+                    if math.isnan(target)
+                    else strongest_within(xs, clone, target, at_least=at_least)
+                )
+                rows.append(
+                    {
+                        "victim": victim,
+                        "transfer": transfer,
+                        "defense": defense,
+                        "budget": budget,
+                        "seed": seed,
+                        "clone_err": 1 - _at(curve, point, "clone_acc"),
+                        "param": _at(curve, point, "param"),
+                        "defender_err": 1 - _at(curve, point, "defender_acc"),
+                        "l1_distance": _at(curve, point, "l1_distance"),
+                        "match": point.match,
+                    }
+                )
     return pd.DataFrame(rows)
+
+
+def interpolation_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """:func:`interpolation_seeds` over the seeds (mean, ``n_seeds``, 95% intervals)."""
+    return summarise(per_seed, INTERPOLATION_KEYS, metrics=("clone_err", "defender_err", "l1_distance"))
 
 
 LATENCY_COLUMNS = [
@@ -116,6 +156,7 @@ LATENCY_COLUMNS = [
     "reliable",
     "repeats",
     "slowdown_vs_dcp",
+    "method",
 ]
 
 
@@ -154,35 +195,47 @@ def to_markdown(df: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([header, rule, *("| " + " | ".join(r) + " |" for r in cells)]) + "\n"
 
 
-def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:
-    """Write ``df`` as CSV (empty cells for NaN) and as a Markdown table."""
+def read_table(csv_path: str | Path) -> pd.DataFrame:
+    """A table written by :func:`write_csv`: empty cells are NaN, and only they (the method name
+    ``None`` stays a string)."""
+    return pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+
+
+def write_csv(df: pd.DataFrame, csv_path: str | Path) -> None:
+    """Write ``df`` as CSV (empty cells for NaN), atomically."""
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False)
+
+
+def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:
+    """Write ``df`` as CSV (empty cells for NaN) and as a Markdown table."""
+    write_csv(df, csv_path)
     with atomic_path(md_path) as tmp:
         tmp.write_text(to_markdown(df))
 
 
-def datafree_table(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per data-free attack × victim × defense × ε (:data:`DATAFREE_COLUMNS`).
+def datafree_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The data-free runs, one row per attack × victim × defense × ε × seed (:data:`DATAFREE_KEYS`,
+    ``seed``, the other :data:`DATAFREE_COLUMNS`).
 
     ``clone_acc`` / ``fidelity``: the student selected on the validation split; ``*_final``: the
     student after the last iteration; ``queries``: oracle queries spent (probes included)."""
-    rows = [load_json(p) for p in metric_paths]
-    if not rows:
-        raise ValueError("no data-free attack metrics to tabulate")
-    df = pd.DataFrame(rows)
-    missing = [c for c in DATAFREE_COLUMNS if c not in df]
-    if missing:
-        raise ValueError(f"metrics records lack the columns {missing}")
+    df = _records(metric_paths, "data-free attack")
+    _need(df, [*DATAFREE_COLUMNS, "seed"])
     df["param_value"] = df["param"].astype(float)
-    df = df.sort_values(["attack", "victim", "defense", "param_value"], kind="stable")
-    return df[DATAFREE_COLUMNS].reset_index(drop=True)
+    df = df.sort_values(["attack", "victim", "defense", "param_value", "seed"], kind="stable")
+    cols = [*DATAFREE_KEYS, "seed", *DATAFREE_COLUMNS[len(DATAFREE_KEYS) :]]
+    return df[cols].reset_index(drop=True)
 
 
+def datafree_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """:func:`datafree_seeds` over the seeds (mean, ``n_seeds``, 95% intervals)."""
+    return summarise(per_seed, [*DATAFREE_KEYS, "method"])
+
+
+QUANTIZATION_KEYS = ["victim", "precision", "backend"]
 QUANTIZATION_COLUMNS = [
-    "victim",
-    "precision",
-    "backend",
+    *QUANTIZATION_KEYS,
     "accuracy",
     "size_mb",
     "ms_per_query_b1",
@@ -192,15 +245,15 @@ QUANTIZATION_COLUMNS = [
 ]
 
 
-def quantization_table(
+def quantization_seeds(
     victim_metrics: Sequence[str | Path], latency_paths: Sequence[str | Path]
 ) -> pd.DataFrame:
-    """The quantization table of Khaled et al. 2023 (ICMLA): one row per fp32 source and int8
-    victim, with test accuracy, weight size and the undefended oracle's ms per query at batch 1
-    and 64 (NaN where not measured)."""
+    """The quantization table of Khaled et al. 2023 (ICMLA), one row per fp32 source and int8
+    victim and seed: test accuracy, weight size and the undefended oracle's ms per query at batch
+    1 and 64 (measured on the first seed's victims; NaN where not measured)."""
     lat = pd.DataFrame([row for p in latency_paths for row in load_json(p)])
     # every latency row carries the undefended pass timed beside it: use the row of the first defense
-    undefended = lat.groupby(["victim", "batch_size"])["ms_undefended"].first()
+    undefended = lat.groupby(["victim", "batch_size"])["ms_undefended"].first() if len(lat) else pd.Series()
 
     def ms(victim: str, batch: int) -> float:
         return float(undefended.get((victim, batch), math.nan))
@@ -218,6 +271,7 @@ def quantization_table(
                     "victim": victim,
                     "precision": precision,
                     "backend": backend,
+                    "seed": m["seed"],
                     "accuracy": acc,
                     "size_mb": size,
                     "ms_per_query_b1": ms(victim, 1),
@@ -228,37 +282,45 @@ def quantization_table(
             )
     if not rows:
         raise ValueError("no quantized victims to tabulate")
-    df = pd.DataFrame(rows).drop_duplicates(subset=["victim"])
-    return df.sort_values(["source", "precision", "victim"], kind="stable")[QUANTIZATION_COLUMNS].reset_index(
+    df = pd.DataFrame(rows).drop_duplicates(subset=["victim", "seed"])  # a source of several int8 copies
+    df = df.sort_values(["source", "precision", "victim", "seed"], kind="stable")
+    return df[[*QUANTIZATION_KEYS, "seed", *QUANTIZATION_COLUMNS[len(QUANTIZATION_KEYS) :]]].reset_index(
         drop=True
     )
 
 
+def quantization_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """:func:`quantization_seeds` over the seeds (mean, ``n_seeds``, 95% interval of the accuracy)."""
+    return summarise(per_seed, QUANTIZATION_KEYS, metrics=("accuracy",))
+
+
+MISLEADER_KEYS = ["dataset", "row", "victim", "defense", "attack"]
 MISLEADER_COLUMNS = [
-    "dataset",
-    "row",
-    "victim",
-    "defense",
-    "attack",
+    *MISLEADER_KEYS,
     "param",
     "defender_acc",
     "defender_acc_gap",
     "clone_acc",
     "fidelity",
+    "match",
 ]
 
 
-def misleader_table(
+def misleader_seeds(
     ensembles: Sequence[str | Path], knockoff: pd.DataFrame, datafree: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """The MISLEADER comparison table (Cheng et al. 2025), one row per dataset × row × attack (long format).
+    """The MISLEADER comparison table (Cheng et al. 2025), one row per dataset × row × attack × seed
+    (long format).
 
-    Rows: the undefended teacher; each baseline defense on the teacher at the ε (among those run
-    for that attack) whose defender accuracy is closest to MISLEADER's; and MISLEADER (the
-    ensemble, undefended). Attacks: ``knockoff/<transfer set>`` for each transfer set of the
-    ensemble, and every data-free attack run against it. ``defender_acc_gap`` = the row's defended
-    accuracy minus MISLEADER's: the match is only as close as the values that were run allow (the
-    default experiment runs the data-free attacks at one value per defense)."""
+    Rows: the undefended teacher; each baseline defense on the teacher, matched to MISLEADER's
+    defended accuracy of the same attack and seed along the baseline's curve (undefended run
+    first, then its sweep) by :func:`~msdefense.reporting.matching.strongest_within`: the
+    baseline's strongest point whose defended accuracy is at least MISLEADER's, interpolated
+    where the curve crosses it (``param``, accuracies and fidelity at that point; ``match`` says
+    how); and MISLEADER (the ensemble, undefended). Attacks: ``knockoff/<transfer set>`` for each
+    transfer set of the ensemble, and every data-free attack run against it.
+    ``defender_acc_gap`` = the row's defended accuracy minus MISLEADER's. ``knockoff`` and
+    ``datafree`` are :func:`knockoff_seeds` and :func:`datafree_seeds`."""
     attacks = knockoff.assign(attack="knockoff/" + knockoff["transfer"])
     frames = [attacks]
     if datafree is not None and not datafree.empty:
@@ -266,34 +328,45 @@ def misleader_table(
     runs = pd.concat(frames, ignore_index=True)
     rows = []
     for meta in (load_json(p) for p in ensembles):
-        ens, teacher = meta["victim"], meta["teacher"]
-        own = runs[(runs["victim"] == ens) & (runs["method"] == "None")]
-        for attack, mine in own.groupby("attack", sort=True):
+        ens, teacher, seed = meta["victim"], meta["teacher"], meta["seed"]
+        mine_all = runs[(runs["victim"] == ens) & (runs["method"] == "None") & (runs["seed"] == seed)]
+        for attack, mine in mine_all.groupby("attack", sort=True):
             target = float(mine["defender_acc"].iloc[0])
-            base = runs[(runs["victim"] == teacher) & (runs["attack"] == attack)]
-            picks = [("undefended", base[base["method"] == "None"].head(1))]
-            for defense, curve in base[base["method"] != "None"].groupby("defense", sort=True):
-                closest = (curve["defender_acc"] - target).abs().idxmin()
-                picks.append((defense, curve.loc[[closest]]))
-            picks.append(("MISLEADER", mine.head(1)))
-            for label, pick in picks:
-                if pick.empty:
+            base = runs[(runs["victim"] == teacher) & (runs["attack"] == attack) & (runs["seed"] == seed)]
+            undefended = base[base["method"] == "None"].head(1)
+            picks = [("undefended", undefended, Point(0, 0.0, "interpolated"))]
+            for defense, sweep in base[base["method"] != "None"].groupby("defense", sort=True):
+                curve = _curve(undefended, sweep)
+                point = strongest_within(
+                    list(curve["defender_acc"]), list(curve["clone_acc"]), target, at_least=True
+                )
+                picks.append((defense, curve, point))
+            picks.append(("MISLEADER", mine.head(1), Point(0, 0.0, "interpolated")))
+            for label, curve, point in picks:
+                if curve.empty:
                     continue
-                r = pick.iloc[0]
+                defender_acc = _at(curve, point, "defender_acc")
                 rows.append(
                     {
                         "dataset": meta["dataset"],
                         "row": label,
-                        "victim": r["victim"],
-                        "defense": r["defense"],
+                        "victim": curve["victim"].iloc[-1],
+                        "defense": curve["defense"].iloc[-1],
                         "attack": attack,
-                        "param": r["param"],
-                        "defender_acc": r["defender_acc"],
-                        "defender_acc_gap": r["defender_acc"] - target,
-                        "clone_acc": r["clone_acc"],
-                        "fidelity": r["fidelity"],
+                        "seed": seed,
+                        "param": _at(curve, point, "param"),
+                        "defender_acc": defender_acc,
+                        "defender_acc_gap": defender_acc - target,
+                        "clone_acc": _at(curve, point, "clone_acc"),
+                        "fidelity": _at(curve, point, "fidelity"),
+                        "match": point.match if label not in ("undefended", "MISLEADER") else "-",
                     }
                 )
     if not rows:
         raise ValueError("no MISLEADER ensemble runs to tabulate")
-    return pd.DataFrame(rows)[MISLEADER_COLUMNS]
+    return pd.DataFrame(rows)[[*MISLEADER_KEYS, "seed", *MISLEADER_COLUMNS[len(MISLEADER_KEYS) :]]]
+
+
+def misleader_table(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """:func:`misleader_seeds` over the seeds (mean, ``n_seeds``, 95% intervals)."""
+    return summarise(per_seed, MISLEADER_KEYS)

@@ -89,7 +89,7 @@ def answer_queries(request: AnswerRequest) -> dict[str, Any]:
     r, cfg = request, request.victim_cfg
     with stage(r.device, derive_seed(r.seed, "answer", cfg["dataset"], r.transfer_cfg["source"])) as ctx:
         model, _ = load_victim(r.in_victim, ctx.device)
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         params = [float(p) for p in r.defense_cfg["params"]]
         defense = load_defense(
             r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device
@@ -117,4 +117,6 @@ def answer_queries(request: AnswerRequest) -> dict[str, Any]:
                 "queries": np.array(len(queries)),
             },
         )
-        return ctx.record(defender_acc=defender_acc.tolist(), l1_distance=l1.tolist(), queries=len(queries))
+        return ctx.record(
+            defender_acc=defender_acc.tolist(), l1_distance=l1.tolist(), queries=len(queries), seed=r.seed
+        )

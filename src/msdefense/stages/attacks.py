@@ -77,7 +77,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     cseed = derive_seed(r.seed, "knockoff", r.victim, r.transfer)
     records = []
     with stage(r.device) as ctx:
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
@@ -121,7 +121,8 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 clone_arch=attack.arch,
                 labels=attack.labels,
                 epochs=attack.recipe.epochs,
-                seed=cseed,
+                seed=r.seed,
+                stream_seed=cseed,
                 # wall_seconds / peak memory count from the start of the sweep job; this value alone:
                 clone_seconds=round(time.perf_counter() - clone_start, 2),
             )
@@ -161,7 +162,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
     with stage(r.device) as ctx:
         answers, e = load_answers(r.in_posteriors, r.param)
         model, _ = load_victim(r.in_victim, ctx.device)
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         defense = load_defense(
             r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device
         )
@@ -207,6 +208,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             cost_per_iteration=result.cost_per_iteration,
             student_arch=r.student,
             config={k: list(v) if isinstance(v, tuple) else v for k, v in result.config.items()},
-            seed=aseed,
+            seed=r.seed,
+            stream_seed=aseed,
         )
     return write_record(metrics, r.out_metrics)

@@ -134,8 +134,8 @@ def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class StageRequest:
-    """What every stage request carries: the config's ``data`` section, the experiment seed and
-    the requested device."""
+    """What every stage request carries: the config's ``data`` section, the replicate seed (one
+    of the config's ``seeds``; the ``seed`` wildcard) and the requested device."""
 
     data: Mapping[str, Any]
     seed: int
@@ -160,12 +160,16 @@ class ModelOutputs:
 
 @dataclass(frozen=True)
 class VictimData:
-    """The splits of a victim's dataset under the config's ``data`` section and the experiment
-    seed: the victim's training part, the validation part, the test split and transfer sets."""
+    """The splits of a victim's dataset under the config's ``data`` section: the victim's training
+    part, the validation part, the test split and transfer sets. They are drawn with
+    ``data.split_seed``, not the replicate seed, so every replicate sees the same data."""
 
     dataset: str
     data: Mapping[str, Any]
-    seed: int
+
+    @property
+    def seed(self) -> int:
+        return int(self.data["split_seed"])
 
     @property
     def spec(self) -> Any:

@@ -28,7 +28,7 @@ def train_misinformation(request: MisinformationRequest) -> dict[str, Any]:
     r, cfg = request, request.victim_cfg
     mseed = derive_seed(r.seed, "misinformation", r.victim)
     with stage(r.device, mseed) as ctx:
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         train = data.train(augment=True)
         test = data.test()
         model = build_model(cfg["arch"], data.spec.num_classes, data.spec.in_channels)
@@ -45,7 +45,11 @@ def train_misinformation(request: MisinformationRequest) -> dict[str, Any]:
         )
         save_classifier(model, r.out_model, arch=cfg["arch"], dataset=cfg["dataset"])
         metrics = ctx.record(
-            victim=r.victim, test_acc=history[-1]["test_acc"], epochs=recipe.epochs, seed=mseed
+            victim=r.victim,
+            test_acc=history[-1]["test_acc"],
+            epochs=recipe.epochs,
+            seed=r.seed,
+            stream_seed=mseed,
         )
     return write_record(metrics, r.out_metrics)
 
@@ -69,7 +73,7 @@ def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
     sseed = derive_seed(r.seed, "surrogate", r.victim, r.transfer)
     with stage(r.device) as ctx:
         model_v, _ = load_victim(r.in_victim, ctx.device)
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         seed_everything(sseed)  # after loading the victim: building a model draws from the RNG
         plain = data.transfer(r.transfer_cfg, augment=False)
         targets = predict_probs(model_v, plain, ctx.device, r.batch_size)
@@ -89,6 +93,7 @@ def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
             schedule_epochs=recipe.epochs,
             test_acc=accuracy(predict_probs(model, test, ctx.device), dataset_labels(test)),
             final_train_loss=history[-1]["train_loss"] if history else None,
-            seed=sseed,
+            seed=r.seed,
+            stream_seed=sseed,
         )
     return write_record(metrics, r.out_metrics)

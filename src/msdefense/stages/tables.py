@@ -1,4 +1,8 @@
-"""Stages of ``rules/tables.smk``: every table and figure from the metrics records."""
+"""Stages of ``rules/tables.smk``: every table and figure from the metrics records.
+
+Each table of per-run results is written twice: ``tables/<name>_seeds.csv`` with one row per
+seed, and ``tables/<name>.{csv,md}`` with the mean over seeds, ``n_seeds`` and 95% intervals.
+"""
 
 from __future__ import annotations
 
@@ -15,29 +19,46 @@ class TableOutputs:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SeedTableOutputs(TableOutputs):
+    out_seeds: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FigureOutputs:
     out_png: str
     out_pdf: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class KnockoffTablesRequest(TableOutputs, FigureOutputs):
+class KnockoffTablesRequest(SeedTableOutputs, FigureOutputs):
     in_metrics: Sequence[str]
     out_interpolation: str
     out_interpolation_md: str
+    out_interpolation_seeds: str
 
 
 def knockoff_tables(request: KnockoffTablesRequest) -> None:
     """The KnockoffNets table, the GRAD² interpolation table and the trade-off figure."""
     r = request
-    table = reporting.knockoff_table(list(r.in_metrics))
-    reporting.write_table(table[reporting.KNOCKOFF_COLUMNS], r.out_csv, r.out_md)
-    reporting.write_table(reporting.interpolation_table(table), r.out_interpolation, r.out_interpolation_md)
+    per_seed = reporting.knockoff_seeds(list(r.in_metrics))
+    table = reporting.knockoff_table(per_seed)
+    reporting.write_csv(per_seed, r.out_seeds)
+    reporting.write_table(table, r.out_csv, r.out_md)
+    interpolation = reporting.interpolation_seeds(per_seed)
+    reporting.write_csv(interpolation, r.out_interpolation_seeds)
+    reporting.write_table(
+        reporting.interpolation_table(interpolation), r.out_interpolation, r.out_interpolation_md
+    )
     reporting.tradeoff_figure(table, r.out_png, r.out_pdf)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FigureTableRequest(TableOutputs, FigureOutputs):
+    in_metrics: Sequence[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedFigureTableRequest(SeedTableOutputs, FigureOutputs):
     in_metrics: Sequence[str]
 
 
@@ -48,27 +69,32 @@ def latency_table(request: FigureTableRequest) -> None:
     reporting.latency_figure(table, request.out_png, request.out_pdf)
 
 
-def datafree_table(request: FigureTableRequest) -> None:
+def datafree_table(request: SeedFigureTableRequest) -> None:
     """The DFME / MAZE table and its trade-off figure."""
-    table = reporting.datafree_table(list(request.in_metrics))
-    reporting.write_table(table, request.out_csv, request.out_md)
-    reporting.datafree_figure(table, request.out_png, request.out_pdf)
+    r = request
+    per_seed = reporting.datafree_seeds(list(r.in_metrics))
+    table = reporting.datafree_table(per_seed)
+    reporting.write_csv(per_seed, r.out_seeds)
+    reporting.write_table(table, r.out_csv, r.out_md)
+    reporting.datafree_figure(table, r.out_png, r.out_pdf)
 
 
 @dataclass(frozen=True, kw_only=True)
-class QuantizationTableRequest(TableOutputs):
+class QuantizationTableRequest(SeedTableOutputs):
     in_victims: Sequence[str]
     in_latency: Sequence[str]
 
 
 def quantization_table(request: QuantizationTableRequest) -> None:
     """fp32 vs int8 victims: accuracy, weight size, ms per query."""
-    table = reporting.quantization_table(list(request.in_victims), list(request.in_latency))
-    reporting.write_table(table, request.out_csv, request.out_md)
+    r = request
+    per_seed = reporting.quantization_seeds(list(r.in_victims), list(r.in_latency))
+    reporting.write_csv(per_seed, r.out_seeds)
+    reporting.write_table(reporting.quantization_table(per_seed), r.out_csv, r.out_md)
 
 
 @dataclass(frozen=True, kw_only=True)
-class MisleaderTableRequest(TableOutputs, FigureOutputs):
+class MisleaderTableRequest(SeedTableOutputs, FigureOutputs):
     in_ensembles: Sequence[str]
     in_knockoff: Sequence[str]
     in_datafree: Sequence[str] = ()
@@ -77,8 +103,47 @@ class MisleaderTableRequest(TableOutputs, FigureOutputs):
 def misleader_table(request: MisleaderTableRequest) -> None:
     """MISLEADER's Table B and its figure."""
     r = request
-    knockoff = reporting.knockoff_table(list(r.in_knockoff))
-    datafree = reporting.datafree_table(list(r.in_datafree)) if r.in_datafree else None
-    table = reporting.misleader_table(list(r.in_ensembles), knockoff, datafree)
+    knockoff = reporting.knockoff_seeds(list(r.in_knockoff))
+    datafree = reporting.datafree_seeds(list(r.in_datafree)) if r.in_datafree else None
+    per_seed = reporting.misleader_seeds(list(r.in_ensembles), knockoff, datafree)
+    table = reporting.misleader_table(per_seed)
+    reporting.write_csv(per_seed, r.out_seeds)
     reporting.write_table(table, r.out_csv, r.out_md)
     reporting.misleader_figure(table, r.out_png, r.out_pdf)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClaimsRequest(TableOutputs):
+    in_knockoff: str
+    in_interpolation: str
+    in_latency: str
+    # a table the experiment does not make is an empty input list
+    in_datafree: str | Sequence[str] = ()
+    in_misleader: str | Sequence[str] = ()
+    in_quantization: str | Sequence[str] = ()
+
+
+def _optional_table(paths: str | Sequence[str]):
+    if not paths:
+        return None
+    return reporting.read_table(paths if isinstance(paths, str) else paths[0])
+
+
+def claims(request: ClaimsRequest) -> None:
+    """The verdict per claim of the two papers (``tables/claims``) from the per-seed tables."""
+    r = request
+    quantization = _optional_table(r.in_quantization)
+    quantized = (
+        []
+        if quantization is None
+        else list(dict.fromkeys(quantization.loc[quantization["precision"] == "int8", "victim"]))
+    )
+    table = reporting.claims_table(
+        knockoff=reporting.read_table(r.in_knockoff),
+        interpolation=reporting.read_table(r.in_interpolation),
+        latency=reporting.read_table(r.in_latency),
+        datafree=_optional_table(r.in_datafree),
+        misleader=_optional_table(r.in_misleader),
+        quantized=quantized,
+    )
+    reporting.write_table(table, r.out_csv, r.out_md)

@@ -32,7 +32,7 @@ def train_victim(request: TrainVictimRequest) -> dict[str, Any]:
     r, cfg = request, request.victim_cfg
     vseed = derive_seed(r.seed, "victim", r.victim)
     with stage(r.device, vseed) as ctx:
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         train = data.train(augment=True)
         evals = {s: data.split(s) for s in ("val", "test") if s in data.spec.splits}
         model = build_model(cfg["arch"], data.spec.num_classes, data.spec.in_channels)
@@ -49,7 +49,8 @@ def train_victim(request: TrainVictimRequest) -> dict[str, Any]:
             test_acc=history[-1]["test_acc"],
             val_acc=history[-1].get("val_acc"),
             train_size=len(train),
-            seed=vseed,
+            seed=r.seed,
+            stream_seed=vseed,
         )
     return write_record(metrics, r.out_metrics)
 
@@ -70,7 +71,7 @@ def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
     recipe = QuantRecipe.from_config(qcfg)
     qseed = derive_seed(r.seed, "quantize", r.victim)
     with stage(r.device, qseed) as ctx:
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         spec = data.spec
         fp32, source = load_victim(r.in_source, "cpu", kinds=("fp32",))
         example = torch.zeros(1, *data.image_shape())
@@ -117,7 +118,8 @@ def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
             size_mb=model_size_mb(qmodel),
             source_size_mb=model_size_mb(fp32),
             qat_weight_max_abs_change=info.get("weight_max_abs_change"),
-            seed=qseed,
+            seed=r.seed,
+            stream_seed=qseed,
         )
     return write_record(metrics, r.out_metrics)
 
@@ -139,7 +141,7 @@ def train_misleader_member(request: MisleaderMemberRequest) -> dict[str, Any]:
     member_spec = MemberSpec.from_config(cfg["misleader"]["members"][index])
     recipe = MemberRecipe.from_config(cfg["misleader"]["train"])
     with stage(r.device) as ctx:
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         teacher = load_classifier(r.in_teacher, ctx.device)
         train, val = data.train(augment=True), data.val()
         mseed = derive_seed(r.seed, "misleader", r.victim, str(index))
@@ -167,7 +169,8 @@ def train_misleader_member(request: MisleaderMemberRequest) -> dict[str, Any]:
             test_acc=accuracy(predict_probs(member, test, ctx.device), dataset_labels(test)),
             best_val_acc=info.get("best_val_acc"),
             best_epoch=info.get("best_epoch"),
-            seed=mseed,
+            seed=r.seed,
+            stream_seed=mseed,
         )
     return write_record(metrics, r.out_metrics)
 
@@ -187,7 +190,7 @@ def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
         members = [load_classifier(p, ctx.device) for p in r.in_members]
         archs = tuple(m["arch"] for m in cfg["misleader"]["members"])
         ensemble = Ensemble(members).eval()
-        data = VictimData(cfg["dataset"], r.data, r.seed)
+        data = VictimData(cfg["dataset"], r.data)
         test = data.test()
         labels = dataset_labels(test)
         member_acc = [accuracy(predict_probs(m, test, ctx.device), labels) for m in members]
