@@ -30,8 +30,8 @@ def _knockoff(drops: dict[str, list[float]], transfer: str = "t") -> pd.DataFram
             rows.append((name, name, "1.5", seed, 0.95, 0.90 - per_seed[seed], 0.3))
     return pd.DataFrame(
         [
-            {"victim": "v", "transfer": transfer, "defense": d, "param": p, "seed": s, "defender_acc": a,
-             "clone_acc": c, "fidelity": c, "l1_distance": l1, "queries": 10, "method": m}
+            {"victim": "v", "transfer": transfer, "labels": "soft", "defense": d, "param": p, "seed": s,
+             "defender_acc": a, "clone_acc": c, "fidelity": c, "l1_distance": l1, "queries": 10, "method": m}
             for d, m, p, s, a, c, l1 in rows
         ]
     )  # fmt: skip
@@ -52,7 +52,7 @@ def _row(table: pd.DataFrame, claim: str) -> pd.Series:
 def test_dcp_stops_knockoff_by_its_rule(dcp_drops, expected) -> None:
     table = _claims(_knockoff({"DCP": dcp_drops, "MAD": [0.1, 0.1, 0.1]}))
     assert list(table.columns) == CLAIMS_COLUMNS
-    row = _row(table, "DCP stops KnockoffNets")
+    row = _row(table, "DCP stops KnockoffNets (soft labels)")
     assert row["verdict"] == expected and row["n_seeds"] == 3
     assert row["measured"] == pytest.approx(sum(dcp_drops) / 3)
     assert "holds if the 95% t-interval over seeds is > 0.1" in row["rule"]
@@ -103,7 +103,9 @@ def test_misleader_claims_use_both_views() -> None:
     )  # fmt: skip
     table = claims_table(
         knockoff=_knockoff({"DCP": [0.5] * 3}),
-        interpolation=pd.DataFrame(columns=["victim", "transfer", "budget", "defense", "seed", "clone_err"]),
+        interpolation=pd.DataFrame(
+            columns=["victim", "transfer", "labels", "budget", "defense", "seed", "clone_err"]
+        ),
         misleader=misleader,
         datafree=datafree,
     )

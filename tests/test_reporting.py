@@ -92,8 +92,8 @@ def _knockoff_rows(seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         [
-            {"victim": "v", "transfer": "t", "defense": n, "param": p, "seed": seed, "defender_acc": d,
-             "clone_acc": c + shift, "fidelity": c, "l1_distance": l1, "queries": 10, "method": m}
+            {"victim": "v", "transfer": "t", "labels": "soft", "defense": n, "param": p, "seed": seed,
+             "defender_acc": d, "clone_acc": c + shift, "fidelity": c, "l1_distance": l1, "queries": 10, "method": m}
             for n, m, p, d, c, l1 in rows
         ]
     )  # fmt: skip
@@ -159,8 +159,8 @@ def _ensemble(tmp_path, seed: int = 0) -> str:
 def test_misleader_table_matches_each_baseline_to_the_ensembles_defended_accuracy(tmp_path) -> None:
     teacher = _knockoff_rows()
     ensemble = pd.DataFrame(
-        [{"victim": "ens", "transfer": "t", "defense": "undefended", "method": "None", "param": "0.0", "seed": 0,
-          "defender_acc": 0.86, "clone_acc": 0.30, "l1_distance": 0.0, "fidelity": 0.3, "queries": 10}]
+        [{"victim": "ens", "transfer": "t", "labels": "soft", "defense": "undefended", "method": "None", "param": "0.0",
+          "seed": 0, "defender_acc": 0.86, "clone_acc": 0.30, "l1_distance": 0.0, "fidelity": 0.3, "queries": 10}]
     )  # fmt: skip
     datafree = pd.DataFrame(
         [
@@ -195,8 +195,8 @@ def test_misleader_table_matches_each_baseline_to_the_ensembles_defended_accurac
 
 def test_misleader_table_says_when_a_baseline_cannot_be_matched(tmp_path) -> None:
     ensemble = pd.DataFrame(
-        [{"victim": "ens", "transfer": "t", "defense": "undefended", "method": "None", "param": "0.0", "seed": s,
-          "defender_acc": 0.95, "clone_acc": 0.30, "l1_distance": 0.0, "fidelity": 0.3, "queries": 10}
+        [{"victim": "ens", "transfer": "t", "labels": "soft", "defense": "undefended", "method": "None", "param": "0.0",
+          "seed": s, "defender_acc": 0.95, "clone_acc": 0.30, "l1_distance": 0.0, "fidelity": 0.3, "queries": 10}
          for s in (0, 1)]
     )  # fmt: skip
     runs = pd.concat([_knockoff_rows(0), _knockoff_rows(1), ensemble])

@@ -3,6 +3,7 @@ one epoch, seconds each. The stages are chained as the DAG chains them, through 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -190,8 +191,28 @@ def test_train_knockoff_one_value_and_the_whole_sweep_agree(out: Path, dcp_answe
             k: v for k, v in alone.items() if k not in TIMINGS
         }
         assert 0 <= record["clone_acc"] <= 1 and record["queries"] == 200
-    a = (out / "single" / "1.5" / "clones" / "1.5.safetensors").read_bytes()
-    assert a == (sweep / "clones" / "1.5.safetensors").read_bytes()  # byte-identical weights
+    a = (out / "single" / "1.5" / "clones" / "soft" / "1.5.safetensors").read_bytes()
+    assert a == (sweep / "clones" / "soft" / "1.5.safetensors").read_bytes()  # byte-identical weights
+
+
+def test_train_knockoff_trains_every_label_kind_in_one_job(out: Path, dcp_answers: str) -> None:
+    soft = attacks.train_knockoff(_knockoff_request(dcp_answers, ["1.5"], out / "kinds_soft"))
+    both = attacks.train_knockoff(
+        dataclasses.replace(
+            _knockoff_request(dcp_answers, ["1.5"], out / "kinds_both"),
+            knockoff={**KNOCKOFF, "labels": ["soft", "argmax"]},
+        )
+    )
+    assert [r["labels"] for r in both] == ["soft", "argmax"]
+    clones = out / "kinds_both" / "clones"
+    # the soft clone is the one a soft-only job trains; the argmax clone learns from other targets
+    assert (clones / "soft" / "1.5.safetensors").read_bytes() == (
+        out / "kinds_soft" / "clones" / "soft" / "1.5.safetensors"
+    ).read_bytes()
+    assert (clones / "argmax" / "1.5.safetensors").read_bytes() != (
+        clones / "soft" / "1.5.safetensors"
+    ).read_bytes()
+    assert both[0]["clone_acc"] == soft[0]["clone_acc"]
 
 
 def test_knockoff_request_refuses_repeated_values(out: Path, dcp_answers: str) -> None:

@@ -89,7 +89,14 @@ def test_tables_have_one_row_per_setting_and_one_per_seed_beside(finished_run: P
 
 
 def test_table_has_one_row_per_run(finished_run: Path) -> None:
-    full = pd.read_csv(finished_run / "tables" / "knockoff.csv")
+    both = pd.read_csv(finished_run / "tables" / "knockoff.csv")
+    # the label-only attacker runs next to the soft-label one, behind the same answers
+    assert set(both["labels"]) == {"soft", "argmax"}
+    keys = ["victim", "transfer", "defense", "param"]
+    soft, argmax = (both[both["labels"] == k].set_index(keys).sort_index() for k in ("soft", "argmax"))
+    assert soft.index.equals(argmax.index)
+    np.testing.assert_array_equal(soft["defender_acc"], argmax["defender_acc"])
+    full = both[both["labels"] == "soft"]
     # derived victims are attacked behind their own subset of defenses
     assert len(full[full["victim"] == "tiny_misleader"]) == 1
     assert set(full[full["victim"] == "tiny_int8"]["defense"]) == {"undefended", "GRAD"}
@@ -118,7 +125,8 @@ def test_datafree_table_defends_every_query(finished_run: Path) -> None:
     # DFME costs 32·(2 + 5) = 224 per iteration, MAZE 16·(11 + 4) = 240: never past 2000
     assert (table["queries"] <= 2000).all() and (table["queries"] > 0).all()
     assert set(table[table["attack"] == "dfme"]["queries"]) == {224 * (2000 // 224)}
-    knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv").set_index(["victim", "defense", "param"])
+    knockoff = pd.read_csv(finished_run / "tables" / "knockoff.csv")
+    knockoff = knockoff[knockoff["labels"] == "soft"].set_index(["victim", "defense", "param"])
     for row in table.itertuples():  # the same defended test answers as the KnockoffNets table
         assert row.defender_acc == knockoff.loc[(row.victim, row.defense, row.param), "defender_acc"]
     run = finished_run / "seed3" / "attacks" / "datafree" / "dfme" / "digits_tiny" / "GRAD" / "0.5"
@@ -172,7 +180,7 @@ def test_quantized_victim_table(finished_run: Path) -> None:
 
 def test_misleader_table(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "misleader.csv")
-    assert set(table["attack"]) == {"knockoff/photos", "dfme", "maze"}
+    assert set(table["attack"]) == {"knockoff/photos", "knockoff_argmax/photos", "dfme", "maze"}
     for attack, part in table.groupby("attack"):
         assert list(part["row"])[0] == "undefended" and list(part["row"])[-1] == "MISLEADER", attack
         assert part[part["row"] == "MISLEADER"]["victim"].item() == "tiny_misleader"

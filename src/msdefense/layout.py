@@ -33,11 +33,11 @@ SURROGATE_METRICS = SEED_DIR + "/defender_models/{victim}/{transfer}/surrogate_e
 
 # defended answers and attacks
 POSTERIORS = SEED_DIR + "/posteriors/{victim}/{transfer}/{defense}.npz"
-# KnockoffNets: one job per defense sweep; one record per value in the list, one clone file each
+# KnockoffNets: one job per defense sweep; one record per label kind × value, one clone file each
 KNOCKOFF_SWEEP = SEED_DIR + "/attacks/knockoff/{victim}/{transfer}/{defense}"
 KNOCKOFF_METRICS = f"{KNOCKOFF_SWEEP}/metrics.json"
 KNOCKOFF_CLONES = f"{KNOCKOFF_SWEEP}/clones"
-KNOCKOFF_CLONE_FILE = "{param}.safetensors"  # inside KNOCKOFF_CLONES
+KNOCKOFF_CLONE_FILE = "{labels}/{param}.safetensors"  # inside KNOCKOFF_CLONES; labels: soft, argmax
 KNOCKOFF_CLONE = f"{KNOCKOFF_CLONES}/{KNOCKOFF_CLONE_FILE}"
 DATAFREE_RUN = SEED_DIR + "/attacks/datafree/{attack}/{victim}/{defense}/{param}"
 DATAFREE_METRICS = f"{DATAFREE_RUN}/metrics.json"

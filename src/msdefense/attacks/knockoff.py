@@ -37,10 +37,20 @@ class KnockoffConfig:
             raise ValueError(f"knockoff.labels must be one of {LABELS}, got {self.labels!r}")
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> KnockoffConfig:
-        """From the config's ``knockoff`` section."""
-        labels = {"labels": cfg["labels"]} if "labels" in cfg else {}
-        return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), **labels)
+    def from_config(cls, cfg: Mapping[str, Any], labels: str | None = None) -> KnockoffConfig:
+        """From the config's ``knockoff`` section, for one of its label kinds (default: the first)."""
+        return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=labels or label_kinds(cfg)[0])
+
+
+def label_kinds(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """The label kinds the config's ``knockoff`` section trains clones on: ``labels`` as a name
+    or a list of names (default ``soft``), each one of :data:`LABELS`."""
+    given = cfg.get("labels", "soft")
+    kinds = (given,) if isinstance(given, str) else tuple(given)
+    bad = [k for k in kinds if k not in LABELS]
+    if bad or not kinds or len(set(kinds)) != len(kinds):
+        raise ValueError(f"knockoff.labels must be distinct names among {LABELS}, got {given!r}")
+    return kinds
 
 
 @dataclass

@@ -139,9 +139,9 @@ def claims_table(
         True,
         "clone accuracy of the undefended oracle minus that behind DCP at its strongest swept β, per seed",
     )
-    for transfer in dict.fromkeys(knockoff.loc[knockoff["victim"] == victim, "transfer"]):
-        runs = knockoff[(knockoff["victim"] == victim) & (knockoff["transfer"] == transfer)]
-        claim = stops.named(attack="KnockoffNets")
+    mine = knockoff[knockoff["victim"] == victim]
+    for (transfer, labels), runs in mine.groupby(["transfer", "labels"], sort=False):
+        claim = stops.named(attack=f"KnockoffNets ({labels} labels)")
         rows.append(claim.row(f"{victim}, KnockoffNets on {transfer}", _drop(runs, "DCP", "clone_acc")))
     for family, name in (("dfme", "DFME"), ("maze", "MAZE")):
         claim = stops.named(attack=name)
@@ -163,7 +163,10 @@ def claims_table(
         "defended accuracy of the undefended oracle minus DCP's at its strongest swept β, per seed",
     )
     first = knockoff[knockoff["victim"] == victim]
-    first = first[first["transfer"] == first["transfer"].iloc[0]] if len(first) else first
+    if len(first):  # the defended accuracy is the same for every transfer set and label kind
+        first = first[
+            (first["transfer"] == first["transfer"].iloc[0]) & (first["labels"] == first["labels"].iloc[0])
+        ]
     rows.append(cost.row(f"{victim}, test split", _drop(first, "DCP", "defender_acc")))
 
     rows += _latency_claims(latency)
@@ -176,11 +179,11 @@ def claims_table(
         "KnockoffNets clone accuracy of the undefended int8 oracle minus that behind DCP at its strongest β, per seed",
     )
     for q in quantized:
-        runs = knockoff[knockoff["victim"] == q]
+        runs = knockoff[(knockoff["victim"] == q) & (knockoff["labels"] == "soft")]
         transfer = runs["transfer"].iloc[0] if len(runs) else ""
         rows.append(
             works.row(
-                f"{q}, KnockoffNets on {transfer}",
+                f"{q}, KnockoffNets (soft labels) on {transfer}",
                 _drop(runs[runs["transfer"] == transfer], "DCP", "clone_acc"),
             )
         )
@@ -198,14 +201,13 @@ def claims_table(
     interp = interpolation[
         (interpolation["victim"] == victim) & (interpolation["budget"] == "defender_err_+1pt")
     ]
-    for transfer in dict.fromkeys(interp["transfer"]):
-        part = interp[interp["transfer"] == transfer]
+    for (transfer, labels), part in interp.groupby(["transfer", "labels"], sort=False):
         methods = dict(zip(knockoff["defense"], knockoff["method"], strict=False))
         is_dcp = part["defense"].map(methods) == "DCP"
         dcp = part[is_dcp].groupby("seed")["clone_err"].max()
         best_other = part[~is_dcp].groupby("seed")["clone_err"].max()
         diff = (dcp - best_other).dropna() if len(dcp) and len(best_other) else None
-        rows.append(better.row(f"{victim}, KnockoffNets on {transfer}", diff))
+        rows.append(better.row(f"{victim}, KnockoffNets ({labels} labels) on {transfer}", diff))
 
     rows += _misleader_claims(misleader, datafree)
     return pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
@@ -297,7 +299,15 @@ def _misleader_claims(
         rows.append(keeps.row(f"{ensemble}, test split", _diff(teacher, mine, "defender_acc")))
         for attack in sorted(set(part["attack"])):
             at = table[table["attack"] == attack]
-            name = "DFME" if "dfme" in attack else "MAZE" if "maze" in attack else "KnockoffNets"
+            name = (
+                "DFME"
+                if "dfme" in attack
+                else "MAZE"
+                if "maze" in attack
+                else "KnockoffNets (argmax labels)"
+                if attack.startswith("knockoff_argmax")
+                else "KnockoffNets"
+            )
             claim = lowers.named(attack=name)
             setting = f"{ensemble}, {attack}" + (f" ({views[attack]})" if attack in views else "")
             undefended, ens = at[at["row"] == "undefended"], at[at["row"] == "MISLEADER"]

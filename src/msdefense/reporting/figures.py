@@ -83,11 +83,11 @@ def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path)
 
 def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """Clone accuracy along each defense's sweep, one curve per defense, one column per victim ×
-    transfer set: against defender accuracy (top row, the papers' trade-off plot) and against
+    transfer set × label kind: against defender accuracy (top row, the papers' trade-off plot) and against
     the effective ε, the mean L1 distance of the answers (bottom row, as in Mazeika et al. 2022, GRAD², ICML).
     ``df`` is the summary over seeds: points are the means in sweep order, bars the 95% intervals
     of both coordinates."""
-    data = df.assign(setting=df["victim"] + " / " + df["transfer"])
+    data = df.assign(setting=df["victim"] + " / " + df["transfer"] + " / " + df["labels"] + " labels")
     settings = list(dict.fromkeys(data["setting"]))
     defenses = list(dict.fromkeys(data["defense"]))
     palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))

@@ -13,7 +13,7 @@ from .matching import UNMATCHED, Point, strongest_within
 from .replicates import summarise
 
 #: What identifies one setting of a table; its per-seed rows add ``seed``.
-KNOCKOFF_KEYS = ["victim", "transfer", "defense", "param"]
+KNOCKOFF_KEYS = ["victim", "transfer", "labels", "defense", "param"]
 KNOCKOFF_COLUMNS = [
     *KNOCKOFF_KEYS,
     "defender_acc",
@@ -57,8 +57,8 @@ def _need(df: pd.DataFrame, columns: Sequence[str]) -> None:
 
 
 def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
-    """The KnockoffNets runs, one row per victim × transfer set × defense × ε × seed, accuracies as
-    fractions in [0, 1].
+    """The KnockoffNets runs, one row per victim × transfer set × label kind (``soft``: the answered
+    posteriors; ``argmax``: their top-1 labels) × defense × ε × seed, accuracies as fractions in [0, 1].
 
     ``clone_acc`` / ``fidelity`` are the clone selected on the validation split; ``*_final``
     the clone after the last epoch. The columns are :data:`KNOCKOFF_KEYS`, ``seed``, the other
@@ -67,7 +67,7 @@ def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     df = _records(metric_paths, "KnockoffNets")
     _need(df, [*KNOCKOFF_COLUMNS, "method", "seed"])
     df["param_value"] = df["param"].astype(float)
-    df = df.sort_values([*KNOCKOFF_KEYS[:3], "param_value", "seed"], kind="stable")
+    df = df.sort_values([*KNOCKOFF_KEYS[:4], "param_value", "seed"], kind="stable")
     cols = [*KNOCKOFF_KEYS, "seed", *KNOCKOFF_COLUMNS[len(KNOCKOFF_KEYS) :], "method"]
     return df[cols].reset_index(drop=True)
 
@@ -89,19 +89,21 @@ def _at(curve: pd.DataFrame, point: Point, column: str) -> float:
 
 DEFENDER_ERROR_STEPS = (1, 2, 5)  # percentage points above the undefended defender error
 EFFECTIVE_EPS = (0.1, 0.2, 0.5)  # mean L1 distance of the answers
-INTERPOLATION_KEYS = ["victim", "transfer", "defense", "budget"]
+INTERPOLATION_KEYS = ["victim", "transfer", "labels", "defense", "budget"]
 
 
 def interpolation_seeds(knockoff: pd.DataFrame) -> pd.DataFrame:
     """GRAD² table (Mazeika et al. 2022, ICML; their ``parse_results.ipynb``), one row per victim ×
-    transfer set × defense × budget × seed: the clone error a defense reaches within a defender
+    transfer set × label kind × defense × budget × seed: the clone error a defense reaches within a defender
     error of the undefended error + 1, 2, 5 points (``budget`` = ``defender_err_+1pt`` …) and
     within an effective ε (mean L1) of 0.1, 0.2, 0.5 (``l1_0.1`` …), matched along each seed's
     curve by :func:`~msdefense.reporting.matching.strongest_within` (``match`` says how); the
     defense's ``param``, ``defender_err`` and ``l1_distance`` at that point. Errors are fractions.
     ``knockoff`` is :func:`knockoff_seeds`."""
     rows = []
-    for (victim, transfer, seed), part in knockoff.groupby(["victim", "transfer", "seed"], sort=True):
+    for (victim, transfer, labels, seed), part in knockoff.groupby(
+        ["victim", "transfer", "labels", "seed"], sort=True
+    ):
         undefended = part[part["method"] == "None"].head(1)
         for defense, runs in part[part["method"] != "None"].groupby("defense", sort=True):
             curve = _curve(undefended, runs)
@@ -126,6 +128,7 @@ def interpolation_seeds(knockoff: pd.DataFrame) -> pd.DataFrame:
                     {
                         "victim": victim,
                         "transfer": transfer,
+                        "labels": labels,
                         "defense": defense,
                         "budget": budget,
                         "seed": seed,
@@ -306,6 +309,13 @@ MISLEADER_COLUMNS = [
 ]
 
 
+def knockoff_attack_names(knockoff: pd.DataFrame) -> pd.Series:
+    """KnockoffNets as an attack of Table B: ``knockoff/<transfer set>`` (soft labels) or
+    ``knockoff_argmax/<transfer set>`` (top-1 labels)."""
+    kind = knockoff["labels"].map(lambda k: "knockoff" if k == "soft" else f"knockoff_{k}")
+    return kind + "/" + knockoff["transfer"]
+
+
 def misleader_seeds(
     ensembles: Sequence[str | Path], knockoff: pd.DataFrame, datafree: pd.DataFrame | None
 ) -> pd.DataFrame:
@@ -317,11 +327,11 @@ def misleader_seeds(
     first, then its sweep) by :func:`~msdefense.reporting.matching.strongest_within`: the
     baseline's strongest point whose defended accuracy is at least MISLEADER's, interpolated
     where the curve crosses it (``param``, accuracies and fidelity at that point; ``match`` says
-    how); and MISLEADER (the ensemble, undefended). Attacks: ``knockoff/<transfer set>`` for each
-    transfer set of the ensemble, and every data-free attack run against it.
+    how); and MISLEADER (the ensemble, undefended). Attacks: :func:`knockoff_attack_names` for each
+    transfer set and label kind of the ensemble, and every data-free attack run against it.
     ``defender_acc_gap`` = the row's defended accuracy minus MISLEADER's. ``knockoff`` and
     ``datafree`` are :func:`knockoff_seeds` and :func:`datafree_seeds`."""
-    attacks = knockoff.assign(attack="knockoff/" + knockoff["transfer"])
+    attacks = knockoff.assign(attack=knockoff_attack_names(knockoff))
     frames = [attacks]
     if datafree is not None and not datafree.empty:
         frames.append(datafree)

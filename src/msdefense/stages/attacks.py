@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import layout
-from ..attacks.knockoff import KnockoffConfig, run_knockoff
+from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
 from ..io import load_arrays, save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -45,8 +45,9 @@ def clone_scores(
 @dataclass(frozen=True, kw_only=True)
 class KnockoffRequest(VictimRequest):
     """The values of one defense's sweep (``params``, canonical texts) on one transfer set: one
-    clone per value in ``out_clones`` (``<param>.safetensors``, :data:`~msdefense.layout.KNOCKOFF_CLONE`)
-    and one metrics file holding the list of their records."""
+    clone per label kind of ``knockoff.labels`` and value in ``out_clones``
+    (``<labels>/<param>.safetensors``, :data:`~msdefense.layout.KNOCKOFF_CLONE`) and one metrics
+    file holding the list of their records."""
 
     transfer: str
     defense: str
@@ -62,18 +63,19 @@ class KnockoffRequest(VictimRequest):
         if not self.params or len(set(self.params)) != len(self.params):
             raise ValueError(f"a KnockoffNets sweep needs distinct values, got {list(self.params)}")
 
-    def clone_path(self, param: str) -> str:
-        return str(Path(self.out_clones) / layout.KNOCKOFF_CLONE_FILE.format(param=param))
+    def clone_path(self, labels: str, param: str) -> str:
+        return str(Path(self.out_clones) / layout.KNOCKOFF_CLONE_FILE.format(labels=labels, param=param))
 
 
 def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
-    """KnockoffNets soft-label clones (:mod:`msdefense.attacks.knockoff`) for the request's values.
+    """KnockoffNets clones (:mod:`msdefense.attacks.knockoff`) for the request's label kinds and
+    values.
 
-    The data are read once; every value uses the same clone seed (same initialisation and data
-    order), so the clones of a sweep differ only by the defense.
+    The data are read once; every clone uses the same clone seed (same initialisation and data
+    order), so the clones of a sweep differ only by the defense and the labels they learn from.
     """
     r, cfg = request, request.victim_cfg
-    attack = KnockoffConfig.from_config(r.knockoff)
+    kinds = label_kinds(r.knockoff)
     cseed = derive_seed(r.seed, "knockoff", r.victim, r.transfer)
     records = []
     with stage(r.device) as ctx:
@@ -82,7 +84,9 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
         answers = load_arrays(r.in_posteriors)
-        for param in r.params:
+        for labels, param in ((k, p) for k in kinds for p in r.params):
+            attack = KnockoffConfig.from_config(r.knockoff, labels)
+            (Path(r.out_clones) / labels).mkdir(exist_ok=True)
             e = sweep_index(answers, param, r.in_posteriors)
             seed_everything(cseed)
             clone_start = time.perf_counter()
@@ -95,13 +99,15 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 in_channels=data.spec.in_channels,
                 device=ctx.device,
                 seed=cseed,
-                desc=f"knockoff {r.defense}={param}",
+                desc=f"knockoff {r.defense}={param} ({labels} labels)",
             )
             best, final = (
                 clone_scores(result.clone, test, answers, ctx.device),
                 clone_scores(result.final, test, answers, ctx.device),
             )
-            save_classifier(result.clone, r.clone_path(param), arch=attack.arch, dataset=cfg["dataset"])
+            save_classifier(
+                result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
+            )
             record = ctx.record(
                 victim=r.victim,
                 transfer=r.transfer,

@@ -1,0 +1,316 @@
+"""The README's generated parts: the experiment in numbers (from the config) and its results (from
+the tables), so that the README quotes the config and the tables instead of copying them.
+
+``README.md`` holds two blocks between markers, ``<!-- config:begin -->`` … ``<!-- config:end -->``
+and ``<!-- results:begin -->`` … ``<!-- results:end -->``. ``make readme``
+(``python -m msdefense.reporting.summary``) copies a finished default run's tables into
+``docs/results/`` (the snapshot the README quotes, kept in the repository) and writes both blocks;
+``tests/test_readme.py`` fails when a block is not what the config and the snapshot give, or when
+the snapshot was made with another config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .tables import read_table, to_markdown
+
+MARKERS = ("config", "results")
+SNAPSHOT = "docs/results"  # the default run's tables the README quotes
+
+
+def _num(v: float, digits: int = 3) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def with_interval(mean: float, low: float, high: float, digits: int = 3) -> str:
+    """``0.912 [0.884, 0.940]`` (the mean alone where there is no interval)."""
+    if isinstance(mean, float) and math.isnan(mean):
+        return "–"
+    if isinstance(low, float) and math.isnan(low):
+        return _num(mean, digits)
+    return f"{_num(mean, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
+def _params(values: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
+def config_facts(config: Mapping[str, Any]) -> str:
+    """The default experiment in numbers, from its (schema-validated) config."""
+    from ..config import datafree_runs, knockoff_runs, victim_kind
+
+    data = config["data"]
+    lines = [
+        f"- **Seeds:** {len(config['seeds'])} replicates ({_params(config['seeds'])}); the data split "
+        f"(seed {data['split_seed']}) is shared: {data['validation_fraction']:g} of the training split for "
+        f"validation, {data['attacker_holdout']:g} of it held out for the attacker.",
+    ]
+    for name, v in config["victims"].items():
+        kind = victim_kind(v)
+        if kind == "train":
+            what = f"{v['arch']} trained for {v['train']['epochs']} epochs"
+        elif kind == "misleader":
+            members = ", ".join(m["arch"] for m in v["misleader"]["members"])
+            what = f"MISLEADER ensemble of {members}, distilled from {v['misleader']['teacher']}"
+        else:
+            q = v["quantize"]
+            what = f"int8 {q['mode'].upper()} ({q['backend']}) of {q['source']}"
+        lines.append(f"- **Victim `{name}`** ({v['dataset']}): {what}.")
+    for name, t in config["transfer_sets"].items():
+        if t["source"] == "photo_crops":
+            what = f"{t['size']:,} random crops ({t['crop_min']}–{t['crop_max']} px) of scikit-learn's photographs"
+        elif t["source"] == "heldout":
+            what = "the held-out part of the victim's training split"
+        else:
+            what = f"the {t['dataset']} dataset"
+        lines.append(f"- **Transfer set `{name}`:** {what}.")
+    sweeps = "; ".join(f"{n} ({d['method']}) {_params(d['params'])}" for n, d in config["defenses"].items())
+    lines.append(f"- **Defense sweeps:** {sweeps}.")
+    k = config["knockoff"]
+    labels = k.get("labels", "soft")
+    labels = [labels] if isinstance(labels, str) else list(labels)
+    n_clones = len(list(knockoff_runs(config))) * len(labels)
+    lines.append(
+        f"- **KnockoffNets:** {k['arch']} clones, {k['epochs']} epochs, {' and '.join(labels)} labels: "
+        f"{n_clones} clones per seed."
+    )
+    df = config.get("datafree")
+    if df:
+        for name, a in df["attacks"].items():
+            runs = [r for r in datafree_runs(config) if r[0] == name]
+            view = a.get("oracle_view", "probabilities")
+            lines.append(
+                f"- **Data-free `{name}`:** preset {a['preset']}, {a['query_budget']:,} queries, "
+                f"{view} view, {len(runs)} runs per seed."
+            )
+    lat = config["latency"]
+    lines.append(f"- **Latency:** batch sizes {_params(lat['batch_sizes'])}, {lat['threads']} threads.")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A table of the summary: its title, the CSV it quotes and the rows/columns it shows."""
+
+    title: str
+    source: str
+    frame: pd.DataFrame
+
+
+def _strongest_rows(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The undefended row and each defense's row at its largest swept value, per ``keys``."""
+    t = table.assign(_p=table["param"].astype(float))
+    top = t.groupby([*keys, "defense"], sort=False)["_p"].transform("max")
+    return t[t["_p"] == top].drop(columns="_p")
+
+
+def quoted_tables(tables: Path) -> list[Quoted]:
+    """The summary's tables, each a subset of a generated table's rows and columns, cells verbatim."""
+    out = []
+
+    def have(name: str) -> bool:
+        return (tables / f"{name}.csv").exists()
+
+    claims = read_table(tables / "claims.csv")
+    out.append(
+        Quoted(
+            "Claims",
+            "claims.csv",
+            claims[
+                ["paper", "claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict", "rule"]
+            ],
+        )
+    )
+    knock = read_table(tables / "knockoff.csv")
+    cols = [
+        "victim",
+        "transfer",
+        "labels",
+        "defense",
+        "param",
+        "n_seeds",
+        "defender_acc",
+        "clone_acc",
+        "clone_acc_ci_low",
+        "clone_acc_ci_high",
+    ]
+    out.append(
+        Quoted(
+            "KnockoffNets (each defense at its strongest swept value)",
+            "knockoff.csv",
+            _strongest_rows(knock, ["victim", "transfer", "labels"])[cols],
+        )
+    )
+    if have("datafree"):
+        d = read_table(tables / "datafree.csv")
+        cols = [
+            "attack",
+            "oracle_view",
+            "victim",
+            "defense",
+            "param",
+            "n_seeds",
+            "defender_acc",
+            "clone_acc",
+            "clone_acc_ci_low",
+            "clone_acc_ci_high",
+        ]
+        out.append(Quoted("Data-free attacks", "datafree.csv", d[cols]))
+    if have("misleader"):
+        m = read_table(tables / "misleader.csv")
+        cols = [
+            "row",
+            "attack",
+            "param",
+            "match",
+            "n_seeds",
+            "defender_acc",
+            "clone_acc",
+            "clone_acc_ci_low",
+            "clone_acc_ci_high",
+        ]
+        out.append(
+            Quoted(
+                "MISLEADER, Table B (baselines matched at MISLEADER's defended accuracy)",
+                "misleader.csv",
+                m[cols],
+            )
+        )
+    if have("quantization"):
+        q = read_table(tables / "quantization.csv")
+        cols = [
+            "victim",
+            "precision",
+            "backend",
+            "n_seeds",
+            "accuracy",
+            "accuracy_ci_low",
+            "accuracy_ci_high",
+            "size_mb",
+        ]
+        out.append(Quoted("Victims: fp32 and int8", "quantization.csv", q[cols]))
+    lat = read_table(tables / "latency.csv")
+    big = lat[lat["batch_size"] == lat["batch_size"].max()]
+    cols = [
+        "victim",
+        "defense",
+        "batch_size",
+        "overhead_vs_none",
+        "overhead_ci_low",
+        "overhead_ci_high",
+        "reliable",
+    ]
+    out.append(Quoted("Latency over the undefended pass (largest batch)", "latency.csv", big[cols]))
+    return out
+
+
+def _render(q: Quoted) -> str:
+    """A quoted table as Markdown: intervals folded into ``mean [low, high]`` cells."""
+    df = q.frame.copy()
+    for col in [c for c in df.columns if f"{c}_ci_low" in df.columns]:
+        df[col] = [
+            with_interval(m, lo, hi)
+            for m, lo, hi in zip(df[col], df[f"{col}_ci_low"], df[f"{col}_ci_high"], strict=True)
+        ]
+        df = df.drop(columns=[f"{col}_ci_low", f"{col}_ci_high"])
+    if {"measured", "ci_low", "ci_high"} <= set(df.columns):
+        df["measured"] = [
+            with_interval(m, lo, hi)
+            for m, lo, hi in zip(df["measured"], df["ci_low"], df["ci_high"], strict=True)
+        ]
+        df = df.drop(columns=["ci_low", "ci_high"])
+    if "overhead_vs_none" in df.columns:
+        df["overhead_vs_none"] = [
+            with_interval(m, lo, hi, 2)
+            for m, lo, hi in zip(
+                df["overhead_vs_none"], df["overhead_ci_low"], df["overhead_ci_high"], strict=True
+            )
+        ]
+        df = df.drop(columns=["overhead_ci_low", "overhead_ci_high"])
+    return to_markdown(df.astype(object).map(lambda v: _num(v) if isinstance(v, float) else v), digits=3)
+
+
+def results_section(tables: Path) -> str:
+    """The README's results block from an experiment's ``tables/`` folder."""
+    parts = [
+        "Means over seeds with 95% t-intervals in brackets (docs/statistics.md); every number below is "
+        f"quoted from `{tables.as_posix()}/` (a snapshot of `results/default/tables/`) by `make readme`.\n",
+    ]
+    for q in quoted_tables(tables):
+        parts.append(
+            f"**{q.title}** ([{q.source[:-4]}]({tables.as_posix()}/{q.source[:-4]}.md)):\n\n{_render(q)}"
+        )
+    return "\n".join(parts)
+
+
+def splice(text: str, marker: str, content: str) -> str:
+    """``text`` with the block between ``<!-- marker:begin -->`` and ``<!-- marker:end -->`` replaced."""
+    pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- {marker}:begin --> … <!-- {marker}:end --> block")
+    return pattern.sub(lambda m: m[1] + content + m[2], text)
+
+
+def block(text: str, marker: str) -> str:
+    """The content of the block ``marker`` of ``text``."""
+    match = re.search(rf"<!-- {marker}:begin -->\n(.*?)<!-- {marker}:end -->", text, re.S)
+    if not match:
+        raise ValueError(f"no <!-- {marker}:begin --> … <!-- {marker}:end --> block")
+    return match[1]
+
+
+def load_config(path: Path, schema: Path) -> dict[str, Any]:
+    """A config file validated (defaults filled in) the way the Snakefile does it."""
+    import yaml
+    from snakemake.utils import validate
+
+    from ..config import check_config, check_renamed_keys
+
+    config = yaml.safe_load(path.read_text())
+    check_renamed_keys(config)
+    validate(config, str(schema))
+    check_config(config)
+    return config
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("readme", type=Path)
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    parser.add_argument("--schema", type=Path, default=Path("config/schema.yaml"))
+    parser.add_argument(
+        "--tables", type=Path, help="a finished run's tables/ to snapshot (default: keep the snapshot)"
+    )
+    parser.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT))
+    args = parser.parse_args(argv)
+    if args.tables:
+        snapshot(args.tables, args.snapshot)
+    text = splice(args.readme.read_text(), "config", config_facts(load_config(args.config, args.schema)))
+    text = splice(text, "results", results_section(args.snapshot))
+    args.readme.write_text(text)
+
+
+def snapshot(tables: Path, to: Path) -> None:
+    """Copy a run's tables (CSV and Markdown) into ``to``, replacing what was there."""
+    import shutil
+
+    if not (tables / "claims.csv").exists():
+        raise FileNotFoundError(f"{tables}/claims.csv not found: run the default experiment (make run) first")
+    to.mkdir(parents=True, exist_ok=True)
+    for old in [*to.glob("*.csv"), *to.glob("*.md")]:
+        old.unlink()
+    for f in [*tables.glob("*.csv"), *tables.glob("*.md")]:
+        shutil.copyfile(f, to / f.name)
+
+
+if __name__ == "__main__":
+    main()
