@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format venv report clean
+.PHONY: run test lint format venv report readme clean
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores all
@@ -23,6 +23,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt .
+
+# after `make run`: quote the default run's tables (snapshot in docs/results) and the config in README.md
+readme: $(STAMP)
+	$(BIN)/python -m msdefense.reporting.summary README.md --tables results/default/tables
 
 report: $(STAMP)
 	$(BIN)/snakemake --report report.zip

@@ -54,14 +54,8 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
         for v in ("digits_lenet5", "digits_misleader")
     }
     methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
-    assert methods_attacked == {  # ReverseSigmoid left out: DCP above β = 1, weakest below
-        "None",
-        "DCP",
-        "AdaptiveMisinformation",
-        "Random",
-        "MAD",
-        "GRAD",
-    }
+    # ReverseSigmoid (DCP above β = 1), Random and MAD are cut from the data-free runs for time
+    assert methods_attacked == {"None", "DCP", "AdaptiveMisinformation", "GRAD"}
     methods = {d["method"] for d in cfg["defenses"].values()}
     assert methods == {"None", "DCP", "ReverseSigmoid", "AdaptiveMisinformation", "Random", "MAD", "GRAD"}
 

@@ -200,6 +200,23 @@ def test_claims_table_gives_a_verdict_by_its_rule(finished_run: Path) -> None:
     assert {"Khaled et al. 2023 (DCP)", "Cheng et al. 2025 (MISLEADER)"} == set(table["paper"])
 
 
+def test_readme_summary_quotes_the_tables_verbatim(finished_run: Path) -> None:
+    from msdefense.reporting.summary import quoted_tables, results_section
+
+    tables = finished_run / "tables"
+    quoted = quoted_tables(tables)
+    assert {q.source for q in quoted} >= {"claims.csv", "knockoff.csv", "datafree.csv", "misleader.csv"}
+    for q in quoted:  # every quoted row is a row of its table, cell for cell
+        source = read_table(tables / q.source)[list(q.frame.columns)]
+        merged = q.frame.merge(source.drop_duplicates(), how="left", indicator=True)
+        assert len(merged) == len(q.frame) and (merged["_merge"] == "both").all(), q.source
+    text = results_section(tables)
+    claims = read_table(tables / "claims.csv")
+    assert all(v in text for v in claims["verdict"]) and text.count("\n| Khaled") + text.count(
+        "\n| Cheng"
+    ) == len(claims)
+
+
 def test_figure_and_provenance(finished_run: Path) -> None:
     for name in ("knockoff_tradeoff.png", "knockoff_tradeoff.pdf"):
         assert (finished_run / "figures" / name).stat().st_size > 1000

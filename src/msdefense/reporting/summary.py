@@ -73,7 +73,10 @@ def config_facts(config: Mapping[str, Any]) -> str:
         else:
             what = f"the {t['dataset']} dataset"
         lines.append(f"- **Transfer set `{name}`:** {what}.")
-    sweeps = "; ".join(f"{n} ({d['method']}) {_params(d['params'])}" for n, d in config["defenses"].items())
+    sweeps = "; ".join(
+        f"{n}{'' if n == d['method'] else ' (' + d['method'] + ')'} {_params(d['params'])}"
+        for n, d in config["defenses"].items()
+    )
     lines.append(f"- **Defense sweeps:** {sweeps}.")
     k = config["knockoff"]
     labels = k.get("labels", "soft")
@@ -125,9 +128,7 @@ def quoted_tables(tables: Path) -> list[Quoted]:
         Quoted(
             "Claims",
             "claims.csv",
-            claims[
-                ["paper", "claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict", "rule"]
-            ],
+            claims[["claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict"]],
         )
     )
     knock = read_table(tables / "knockoff.csv")
@@ -252,6 +253,33 @@ def results_section(tables: Path) -> str:
     return "\n".join(parts)
 
 
+def views_section(tables: Path) -> str:
+    """The oracle-view control for docs/findings.md: every data-free run of an undefended victim
+    (the MISLEADER ensemble and its teacher) in both views, from ``datafree.csv``."""
+    d = read_table(tables / "datafree.csv")
+    d = d[d["method"] == "None"]
+    cols = [
+        "attack",
+        "oracle_view",
+        "victim",
+        "n_seeds",
+        "defender_acc",
+        "clone_acc",
+        "clone_acc_ci_low",
+        "clone_acc_ci_high",
+    ]
+    q = Quoted(
+        "Undefended victims under both oracle views",
+        "datafree.csv",
+        d[cols].sort_values(["attack", "victim"], kind="stable"),
+    )
+    return f"**{q.title}** ([datafree]({tables.as_posix()}/datafree.md)):\n\n{_render(q)}"
+
+
+#: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
+FINDINGS_BLOCKS = {"oracle-views": views_section}
+
+
 def splice(text: str, marker: str, content: str) -> str:
     """``text`` with the block between ``<!-- marker:begin -->`` and ``<!-- marker:end -->`` replaced."""
     pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -297,6 +325,12 @@ def main(argv: list[str] | None = None) -> None:
     text = splice(args.readme.read_text(), "config", config_facts(load_config(args.config, args.schema)))
     text = splice(text, "results", results_section(args.snapshot))
     args.readme.write_text(text)
+    findings = args.readme.parent / "docs" / "findings.md"
+    if findings.exists():
+        text = findings.read_text()
+        for marker, section in FINDINGS_BLOCKS.items():
+            text = splice(text, marker, section(args.snapshot))
+        findings.write_text(text)
 
 
 def snapshot(tables: Path, to: Path) -> None:

@@ -1,0 +1,87 @@
+"""The README quotes the config and the default run's tables (docs/results/), it does not copy them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from msdefense.config import datafree_runs, knockoff_runs
+from msdefense.reporting import read_table, verdict
+from msdefense.reporting.summary import (
+    FINDINGS_BLOCKS,
+    SNAPSHOT,
+    block,
+    config_facts,
+    load_config,
+    results_section,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "schema.yaml")
+
+
+def test_config_block_is_written_from_the_config(config) -> None:
+    assert block(README, "config") == config_facts(config), "run `make readme`"
+
+
+def test_results_block_quotes_the_snapshot(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert block(README, "results") == results_section(Path(SNAPSHOT)), "run `make readme`"
+
+
+def test_findings_blocks_quote_the_snapshot(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    findings = (ROOT / "docs" / "findings.md").read_text()
+    for marker, section in FINDINGS_BLOCKS.items():
+        assert block(findings, marker) == section(Path(SNAPSHOT)), f"{marker}: run `make readme`"
+
+
+def test_snapshot_was_made_with_this_config(config) -> None:
+    snap = ROOT / SNAPSHOT
+    labels = config["knockoff"]["labels"]
+    labels = [labels] if isinstance(labels, str) else labels
+    knockoff = read_table(snap / "knockoff.csv")
+    made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
+                   knockoff["param"].astype(float), strict=True))  # fmt: skip
+    assert made == {(v, t, k, d, float(p)) for v, t, d, p in knockoff_runs(config) for k in labels}
+    datafree = read_table(snap / "datafree.csv")
+    made = set(zip(datafree["attack"], datafree["victim"], datafree["defense"], datafree["param"].astype(float),
+                   strict=True))  # fmt: skip
+    assert made == {(a, v, d, float(p)) for a, v, d, p in datafree_runs(config)}
+    for name in ("knockoff", "datafree", "misleader", "quantization"):
+        assert set(read_table(snap / f"{name}.csv")["n_seeds"]) == {len(config["seeds"])}, name
+    queries = dict(zip(datafree["attack"], datafree["queries"], strict=False))
+    for attack, spec in config["datafree"]["attacks"].items():
+        assert queries[attack] <= spec["query_budget"], attack
+
+
+def test_snapshot_claims_follow_their_rules() -> None:
+    claims = read_table(ROOT / SNAPSHOT / "claims.csv")
+    assert len(claims) >= 8
+    for row in claims.itertuples():
+        above = "is > " in row.rule
+        threshold = float(row.rule.split("is > " if above else "is < ")[1].split(",")[0])
+        assert row.verdict == verdict(row.ci_low, row.ci_high, threshold, above=above), row
+
+
+def _prose(text: str) -> str:
+    """The README without its generated blocks and code blocks."""
+    for marker in ("config", "results"):
+        text = text.replace(block(text, marker), "")
+    return re.sub(r"```.*?```", "", text, flags=re.S)
+
+
+def test_prose_copies_no_results_or_settings() -> None:
+    prose = _prose(README)
+    accuracy = r"(?<![\d.])0\.\d{2,}(?![\d.])"  # 0.912, not a version such as 0.29.1
+    settings = r"\b\d+k queries|\b\d[\d,]* (?:crops|queries|epochs|minutes)\b"
+    ratio = r"\b\d+(?:\.\d+)?×(?!\d)"  # 4.3×, not 32×32
+    copied = re.findall(f"{accuracy}|{settings}|{ratio}", prose)
+    assert not copied, f"numbers copied into the README prose (quote them from the tables instead): {copied}"
