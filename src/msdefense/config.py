@@ -253,6 +253,15 @@ def check_datafree(config: Mapping[str, Any]) -> None:
                 f"tanh_to_unit_then_normalise with input_mean / input_std (and note the generators make 32×32 images)"
             )
     _known("architecture", df["student"], ARCHITECTURES, "datafree.student")
+    for defense, params in df["params"].items():
+        _known("defense", defense, config["defenses"], "datafree.params")
+        sweep = {format_param(p) for p in config["defenses"][defense]["params"]}
+        for p in params:
+            if format_param(p) not in sweep:
+                raise ConfigError(
+                    f"config key datafree.params.{defense}: {p} is not in defenses.{defense}.params "
+                    f"{config['defenses'][defense]['params']}; attack only swept values"
+                )
     allowed = ({f.name for f in fields(DataFreeConfig)} - {"name", "seed"}) | set(SCOPE_KEYS)
     attacked = df.get("victims") or list(config["victims"])
     for name, attack in df["attacks"].items():
@@ -281,15 +290,6 @@ def check_datafree(config: Mapping[str, Any]) -> None:
             datafree_from_config(attack)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"config key datafree.attacks.{name}: {exc}") from None
-    for defense, params in df["params"].items():
-        _known("defense", defense, config["defenses"], "datafree.params")
-        sweep = {format_param(p) for p in config["defenses"][defense]["params"]}
-        for p in params:
-            if format_param(p) not in sweep:
-                raise ConfigError(
-                    f"config key datafree.params.{defense}: {p} is not in defenses.{defense}.params "
-                    f"{config['defenses'][defense]['params']}; attack only swept values"
-                )
 
 
 def datafree_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, str]]:
