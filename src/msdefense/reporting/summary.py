@@ -273,7 +273,8 @@ def views_section(tables: Path) -> str:
         "datafree.csv",
         d[cols].sort_values(["attack", "victim"], kind="stable"),
     )
-    return f"**{q.title}** ([datafree]({tables.as_posix()}/datafree.md)):\n\n{_render(q)}"
+    link = tables.as_posix().removeprefix("docs/")  # the block lives in docs/findings.md
+    return f"**{q.title}** ([datafree]({link}/datafree.md)):\n\n{_render(q)}"
 
 
 #: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
