@@ -116,6 +116,10 @@ def _strongest_rows(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return t[t["_p"] == top].drop(columns="_p")
 
 
+#: The columns every quoted results table ends with.
+CLONE_COLUMNS = ["n_seeds", "defender_acc", "clone_acc", "clone_acc_ci_low", "clone_acc_ci_high"]
+
+
 def quoted_tables(tables: Path) -> list[Quoted]:
     """The summary's tables, each a subset of a generated table's rows and columns, cells verbatim."""
     out = []
@@ -132,18 +136,7 @@ def quoted_tables(tables: Path) -> list[Quoted]:
         )
     )
     knock = read_table(tables / "knockoff.csv")
-    cols = [
-        "victim",
-        "transfer",
-        "labels",
-        "defense",
-        "param",
-        "n_seeds",
-        "defender_acc",
-        "clone_acc",
-        "clone_acc_ci_low",
-        "clone_acc_ci_high",
-    ]
+    cols = ["victim", "transfer", "labels", "defense", "param", *CLONE_COLUMNS]
     out.append(
         Quoted(
             "KnockoffNets (each defense at its strongest swept value)",
@@ -153,32 +146,11 @@ def quoted_tables(tables: Path) -> list[Quoted]:
     )
     if have("datafree"):
         d = read_table(tables / "datafree.csv")
-        cols = [
-            "attack",
-            "oracle_view",
-            "victim",
-            "defense",
-            "param",
-            "n_seeds",
-            "defender_acc",
-            "clone_acc",
-            "clone_acc_ci_low",
-            "clone_acc_ci_high",
-        ]
+        cols = ["attack", "oracle_view", "victim", "defense", "param", *CLONE_COLUMNS]
         out.append(Quoted("Data-free attacks", "datafree.csv", d[cols]))
     if have("misleader"):
         m = read_table(tables / "misleader.csv")
-        cols = [
-            "row",
-            "attack",
-            "param",
-            "match",
-            "n_seeds",
-            "defender_acc",
-            "clone_acc",
-            "clone_acc_ci_low",
-            "clone_acc_ci_high",
-        ]
+        cols = ["row", "attack", "param", "match", *CLONE_COLUMNS]
         out.append(
             Quoted(
                 "MISLEADER, Table B (baselines matched at MISLEADER's defended accuracy)",
@@ -258,16 +230,7 @@ def views_section(tables: Path) -> str:
     (the MISLEADER ensemble and its teacher) in both views, from ``datafree.csv``."""
     d = read_table(tables / "datafree.csv")
     d = d[d["method"] == "None"]
-    cols = [
-        "attack",
-        "oracle_view",
-        "victim",
-        "n_seeds",
-        "defender_acc",
-        "clone_acc",
-        "clone_acc_ci_low",
-        "clone_acc_ci_high",
-    ]
+    cols = ["attack", "oracle_view", "victim", *CLONE_COLUMNS]
     q = Quoted(
         "Undefended victims under both oracle views",
         "datafree.csv",

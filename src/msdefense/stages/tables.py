@@ -37,17 +37,25 @@ class KnockoffTablesRequest(SeedTableOutputs, FigureOutputs):
     out_interpolation_seeds: str
 
 
+def _write_seeded(per_seed, summary, seeds_path: str, csv_path: str, md_path: str) -> None:
+    """A per-run table's two files: its per-seed rows and its summary over seeds."""
+    reporting.write_csv(per_seed, seeds_path)
+    reporting.write_table(summary, csv_path, md_path)
+
+
 def knockoff_tables(request: KnockoffTablesRequest) -> None:
     """The KnockoffNets table, the GRAD² interpolation table and the trade-off figure."""
     r = request
     per_seed = reporting.knockoff_seeds(list(r.in_metrics))
     table = reporting.knockoff_table(per_seed)
-    reporting.write_csv(per_seed, r.out_seeds)
-    reporting.write_table(table, r.out_csv, r.out_md)
+    _write_seeded(per_seed, table, r.out_seeds, r.out_csv, r.out_md)
     interpolation = reporting.interpolation_seeds(per_seed)
-    reporting.write_csv(interpolation, r.out_interpolation_seeds)
-    reporting.write_table(
-        reporting.interpolation_table(interpolation), r.out_interpolation, r.out_interpolation_md
+    _write_seeded(
+        interpolation,
+        reporting.interpolation_table(interpolation),
+        r.out_interpolation_seeds,
+        r.out_interpolation,
+        r.out_interpolation_md,
     )
     reporting.tradeoff_figure(table, r.out_png, r.out_pdf)
 
@@ -74,8 +82,7 @@ def datafree_table(request: SeedFigureTableRequest) -> None:
     r = request
     per_seed = reporting.datafree_seeds(list(r.in_metrics))
     table = reporting.datafree_table(per_seed)
-    reporting.write_csv(per_seed, r.out_seeds)
-    reporting.write_table(table, r.out_csv, r.out_md)
+    _write_seeded(per_seed, table, r.out_seeds, r.out_csv, r.out_md)
     reporting.datafree_figure(table, r.out_png, r.out_pdf)
 
 
@@ -89,8 +96,7 @@ def quantization_table(request: QuantizationTableRequest) -> None:
     """fp32 vs int8 victims: accuracy, weight size, ms per query."""
     r = request
     per_seed = reporting.quantization_seeds(list(r.in_victims), list(r.in_latency))
-    reporting.write_csv(per_seed, r.out_seeds)
-    reporting.write_table(reporting.quantization_table(per_seed), r.out_csv, r.out_md)
+    _write_seeded(per_seed, reporting.quantization_table(per_seed), r.out_seeds, r.out_csv, r.out_md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +113,7 @@ def misleader_table(request: MisleaderTableRequest) -> None:
     datafree = reporting.datafree_seeds(list(r.in_datafree)) if r.in_datafree else None
     per_seed = reporting.misleader_seeds(list(r.in_ensembles), knockoff, datafree)
     table = reporting.misleader_table(per_seed)
-    reporting.write_csv(per_seed, r.out_seeds)
-    reporting.write_table(table, r.out_csv, r.out_md)
+    _write_seeded(per_seed, table, r.out_seeds, r.out_csv, r.out_md)
     reporting.misleader_figure(table, r.out_png, r.out_pdf)
 
 
