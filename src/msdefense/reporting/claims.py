@@ -201,8 +201,8 @@ def claims_table(
     interp = interpolation[
         (interpolation["victim"] == victim) & (interpolation["budget"] == "defender_err_+1pt")
     ]
+    methods = dict(zip(knockoff["defense"], knockoff["method"], strict=False))
     for (transfer, labels), part in interp.groupby(["transfer", "labels"], sort=False):
-        methods = dict(zip(knockoff["defense"], knockoff["method"], strict=False))
         is_dcp = part["defense"].map(methods) == "DCP"
         dcp = part[is_dcp].groupby("seed")["clone_err"].max()
         best_other = part[~is_dcp].groupby("seed")["clone_err"].max()

@@ -23,7 +23,6 @@ import pandas as pd
 
 from .tables import read_table, to_markdown
 
-MARKERS = ("config", "results")
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
 
 
@@ -186,29 +185,30 @@ def quoted_tables(tables: Path) -> list[Quoted]:
     return out
 
 
+def _interval_columns(columns: list[str]) -> list[tuple[str, str, str, int]]:
+    """(value, low, high, digits) of every interval a quoted table carries: ``<m>_ci_low`` /
+    ``<m>_ci_high`` of the summaries, ``ci_low`` / ``ci_high`` of the claims, ``overhead_ci_*``
+    of the latency table."""
+    named = {
+        "measured": ("ci_low", "ci_high", 3),
+        "overhead_vs_none": ("overhead_ci_low", "overhead_ci_high", 2),
+    }
+    out = []
+    for c in columns:
+        low, high, digits = named.get(c, (f"{c}_ci_low", f"{c}_ci_high", 3))
+        if low in columns and high in columns:
+            out.append((c, low, high, digits))
+    return out
+
+
 def _render(q: Quoted) -> str:
     """A quoted table as Markdown: intervals folded into ``mean [low, high]`` cells."""
     df = q.frame.copy()
-    for col in [c for c in df.columns if f"{c}_ci_low" in df.columns]:
+    for col, low, high, digits in _interval_columns(list(df.columns)):
         df[col] = [
-            with_interval(m, lo, hi)
-            for m, lo, hi in zip(df[col], df[f"{col}_ci_low"], df[f"{col}_ci_high"], strict=True)
+            with_interval(m, lo, hi, digits) for m, lo, hi in zip(df[col], df[low], df[high], strict=True)
         ]
-        df = df.drop(columns=[f"{col}_ci_low", f"{col}_ci_high"])
-    if {"measured", "ci_low", "ci_high"} <= set(df.columns):
-        df["measured"] = [
-            with_interval(m, lo, hi)
-            for m, lo, hi in zip(df["measured"], df["ci_low"], df["ci_high"], strict=True)
-        ]
-        df = df.drop(columns=["ci_low", "ci_high"])
-    if "overhead_vs_none" in df.columns:
-        df["overhead_vs_none"] = [
-            with_interval(m, lo, hi, 2)
-            for m, lo, hi in zip(
-                df["overhead_vs_none"], df["overhead_ci_low"], df["overhead_ci_high"], strict=True
-            )
-        ]
-        df = df.drop(columns=["overhead_ci_low", "overhead_ci_high"])
+        df = df.drop(columns=[low, high])
     return to_markdown(df.astype(object).map(lambda v: _num(v) if isinstance(v, float) else v), digits=3)
 
 
