@@ -3,11 +3,17 @@
 Run `snakemake --cores all` for the embedded default experiment (config/config.yaml).
 """
 
+import os
+
 from snakemake.utils import min_version, validate
 
 from msdefense.config import check_config, check_renamed_keys
+from msdefense.deployment import job_pythonpath
 
 min_version("9.20")
+
+# every job imports the package from this checkout (also in a conda env: msdefense.deployment)
+os.environ["PYTHONPATH"] = job_pythonpath(workflow.basedir)
 
 
 # A config given with --configfile replaces the default experiment instead of being merged

@@ -23,6 +23,7 @@ rule train_knockoff:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("train_knockoff.py"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
@@ -61,6 +62,7 @@ rule run_datafree:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("run_datafree.py"),
         victim_cfg=victim_cfg,
         defense_cfg=defense_cfg,
         attack_cfg=lambda wc: config["datafree"]["attacks"][wc.attack],

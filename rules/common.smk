@@ -13,6 +13,7 @@ from msdefense.config import (
     victims_of_kind,
 )
 from msdefense.data import get_dataset_spec
+from msdefense.fingerprint import code_fingerprint
 
 OUT = layout.results_dir(config)
 DATA_ROOT = config["data"]["root"]
@@ -25,6 +26,15 @@ SEEDS = config["seeds"]
 COMMON = dict(
     data=config["data"], seed=lambda wc: int(wc.seed), device=config["device"]
 )
+
+
+def code_version(script):
+    """The fingerprint of a rule's script and the package code it imports (a params entry: a
+    code change reruns the rule's jobs); a constant when ``rerun_on_code_change`` is false.
+    """
+    if not config["rerun_on_code_change"]:
+        return "ignored"
+    return code_fingerprint(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 wildcard_constraints:

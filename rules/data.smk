@@ -11,6 +11,7 @@ rule prepare_dataset:
     conda:
         "../envs/msdefense.yaml"
     params:
+        code=code_version("prepare_dataset.py"),
         root=lambda wc, output: str(Path(output[0]).parent.parent),
     script:
         "../workflow/scripts/prepare_dataset.py"

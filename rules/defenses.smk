@@ -18,6 +18,7 @@ rule train_misinformation:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("train_misinformation.py"),
         victim_cfg=victim_cfg,
         recipe=config["defender_models"]["misinformation"],
     script:
@@ -45,6 +46,7 @@ rule train_surrogate:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("train_surrogate.py"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         recipe=config["defender_models"]["surrogate"],
@@ -74,6 +76,7 @@ rule answer_queries:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("answer_queries.py"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,

@@ -26,6 +26,7 @@ rule measure_latency:
         mem_mb=MEM_MB,
         runtime=RUNTIME,
     params:
+        code=code_version("measure_latency.py"),
         reference=lambda wc: config["latency"]["reference_victims"].get(wc.victim),
         defenses=config["defenses"],
         latency=config["latency"],

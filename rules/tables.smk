@@ -33,6 +33,8 @@ rule tables:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("tables.py"),
     script:
         "../workflow/scripts/tables.py"
 
@@ -64,6 +66,8 @@ rule latency_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("latency_table.py"),
     script:
         "../workflow/scripts/latency_table.py"
 
@@ -96,6 +100,8 @@ rule datafree_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("datafree_table.py"),
     script:
         "../workflow/scripts/datafree_table.py"
 
@@ -121,6 +127,8 @@ rule quantization_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("quantization_table.py"),
     script:
         "../workflow/scripts/quantization_table.py"
 
@@ -154,6 +162,8 @@ rule misleader_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("misleader_table.py"),
     script:
         "../workflow/scripts/misleader_table.py"
 
@@ -190,5 +200,7 @@ rule claims:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code_version("claims_table.py"),
     script:
         "../workflow/scripts/claims_table.py"

@@ -21,6 +21,7 @@ rule train_victim:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("train_victim.py"),
         victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/train_victim.py"
@@ -49,6 +50,7 @@ rule quantize_victim:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("quantize_victim.py"),
         victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/quantize_victim.py"
@@ -80,6 +82,7 @@ rule train_misleader_member:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("train_misleader_member.py"),
         victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/train_misleader_member.py"
@@ -115,6 +118,7 @@ rule build_ensemble:
         runtime=RUNTIME,
     params:
         **COMMON,
+        code=code_version("build_ensemble.py"),
         victim_cfg=victim_cfg,
     script:
         "../workflow/scripts/build_ensemble.py"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,7 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 SEEDS = (3, 4)  # tests/data/tiny.yaml
+TABLE_RULES = {"tables", "latency_table", "datafree_table", "quantization_table", "misleader_table", "claims"}
 
 
 def _summary_columns(columns: list[str], metrics=INTERVAL_METRICS) -> list[str]:
@@ -231,3 +234,35 @@ def test_second_run_has_nothing_to_do(finished_run: Path) -> None:
     proc = snakemake(finished_run.parent.parent, "--dry-run")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _planned_rules(source: Path, workdir: Path) -> set[str]:
+    """The rules a dry run of the workflow in ``source`` (its package first on the path) plans."""
+    cmd = [SNAKEMAKE, "--snakefile", str(source / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "tiny.yaml"), "--cores", "2", "--dry-run", "--quiet", "rules"]
+    env = {**os.environ, "PYTHONPATH": str(source / "src")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return set()
+    rows = re.findall(r"^([a-z_]+)\s+\d+\s*$", text, flags=re.MULTILINE)
+    return {r for r in rows if r != "total"}
+
+
+def test_a_code_edit_plans_the_jobs_that_run_it_again(finished_run: Path, tmp_path: Path) -> None:
+    """Editing a function of the package reruns exactly the rules whose code imports it."""
+    source = tmp_path / "repo"
+    source.mkdir()
+    shutil.copy(ROOT / "Snakefile", source)
+    for name in ("rules", "workflow", "config", "envs", "profiles", "src"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    workdir = finished_run.parent.parent
+    assert _planned_rules(source, workdir) == set()  # same code elsewhere: nothing to do
+    claims = source / "src" / "msdefense" / "reporting" / "claims.py"
+    claims.write_text(claims.read_text() + "\n\ndef _edited() -> int:\n    return 1\n")
+    tables = _planned_rules(source, workdir)
+    assert "claims" in tables and tables <= TABLE_RULES | {"all"}, tables
+    dcp = source / "src" / "msdefense" / "defenses" / "dcp.py"
+    dcp.write_text(dcp.read_text() + "\n\ndef _edited() -> int:\n    return 1\n")
+    assert {"answer_queries", "train_knockoff", "run_datafree"} <= _planned_rules(source, workdir)

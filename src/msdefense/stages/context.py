@@ -104,12 +104,13 @@ def _plain(value: Any) -> Any:
 def request_from_rule(cls: type, sm: Any) -> Any:
     """Build the request ``cls`` of a rule: wildcards and params by name, input ``k`` as
     ``in_<k>``, output ``k`` as ``out_<k>``; ``params.aux_names`` zipped with ``input.aux``
-    gives ``in_aux``; ``input.data`` (the dataset flags) is not passed. Refuses a rule entry
-    the request does not declare, and a missing field."""
+    gives ``in_aux``; ``params.code`` (the code fingerprint) and ``input.data`` (the dataset
+    flags) are not passed. Refuses a rule entry the request does not declare, and a missing field."""
     values: dict[str, Any] = {}
     values.update(_items(sm.wildcards))
     params = _items(sm.params)
     aux_names = params.pop("aux_names", None)
+    params.pop("code", None)  # the code fingerprint: a rerun trigger, not an input of the stage
     values.update(params)
     inputs = _items(sm.input)
     inputs.pop("data", None)  # the prepare_dataset flags: they order the job, the stage reads data.root
