@@ -3,17 +3,16 @@
 Run `snakemake --cores all` for the embedded default experiment (config/config.yaml).
 """
 
-import os
-
 from snakemake.utils import min_version, validate
 
 from msdefense.config import check_config, check_renamed_keys
-from msdefense.deployment import job_pythonpath
+from msdefense.deployment import export_job_pythonpath
+from msdefense.resources import LOCAL_RULES
 
 min_version("9.20")
 
 # every job imports the package from this checkout (also in a conda env: msdefense.deployment)
-os.environ["PYTHONPATH"] = job_pythonpath(workflow.basedir)
+export_job_pythonpath(workflow.basedir)
 
 
 # A config given with --configfile replaces the default experiment instead of being merged
@@ -38,6 +37,10 @@ include: "rules/defenses.smk"
 include: "rules/attacks.smk"
 include: "rules/latency.smk"
 include: "rules/tables.smk"
+
+
+# downloads and tables run where Snakemake runs, never as cluster jobs (msdefense.resources)
+workflow.localrules(*LOCAL_RULES)
 
 
 rule all:

@@ -7,6 +7,7 @@ rule train_knockoff:
     input:
         data=victim_and_transfer_data,
         posteriors=rules.answer_queries.output.posteriors,
+        weights=knockoff_weights,
     output:
         metrics=out(layout.KNOCKOFF_METRICS),
         clones=directory(out(layout.KNOCKOFF_CLONES)),
@@ -18,9 +19,7 @@ rule train_knockoff:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("train_knockoff"),
     params:
         **COMMON,
         code=code_version("train_knockoff.py"),
@@ -57,9 +56,7 @@ rule run_datafree:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("run_datafree"),
     params:
         **COMMON,
         code=code_version("run_datafree.py"),

@@ -14,19 +14,22 @@ from msdefense.config import (
 )
 from msdefense.data import get_dataset_spec
 from msdefense.fingerprint import code_fingerprint
+from msdefense.resources import rule_resources
 
 OUT = layout.results_dir(config)
 DATA_ROOT = config["data"]["root"]
-GPU = config["resources"]["gpu"]
 THREADS = config["resources"]["threads"]
-MEM_MB = config["resources"]["mem_mb"]
-RUNTIME = config["resources"]["runtime"]
 SEEDS = config["seeds"]
 # what every job that trains or queries a model passes to its stage (seed: its replicate's)
 COMMON = dict(
     data=config["data"], seed=lambda wc: int(wc.seed), device=config["device"]
 )
 
+
+def needs(rule):
+    """A rule's portable resources (msdefense.resources): the experiment's GPU count if its stage
+    can use a GPU, its memory and run time; a profile's set-resources overrides them per site."""
+    return rule_resources(rule, gpus=config["resources"]["gpu"])
 
 def code_version(script):
     """The fingerprint of a rule's script and the package code it imports (a params entry: a
@@ -45,6 +48,7 @@ wildcard_constraints:
     dataset="[A-Za-z0-9_-]+",
     epochs="[0-9]+",
     attack="[A-Za-z0-9_.-]+",
+    arch="[A-Za-z0-9_]+",
     seed="[0-9]+",
 
 
@@ -122,6 +126,23 @@ def dataset_flags(*datasets):
         for d in dict.fromkeys(datasets)
         if get_dataset_spec(d).needs_download
     ]
+
+
+def weights_input(arch, pretrained):
+    """The ImageNet weights file a model of ``arch`` starts from, if ``pretrained``."""
+    return [layout.WEIGHTS_FILE.format(root=DATA_ROOT, arch=arch)] if pretrained else []
+
+
+def victim_weights(wc):
+    """What the victim and its defender models start from (``victims.<v>.pretrained``)."""
+    v = config["victims"][wc.victim]
+    return weights_input(v.get("arch"), v.get("pretrained", False))
+
+
+def knockoff_weights(wc):
+    """What the KnockoffNets clones start from (``knockoff.pretrained``)."""
+    k = config["knockoff"]
+    return weights_input(k["arch"], k.get("pretrained", False))
 
 
 def victim_data(wc):

@@ -1,5 +1,16 @@
-localrules:
-    prepare_dataset,
+rule prepare_weights:
+    """Download torchvision's ImageNet weights of an architecture (pretrained: true)."""
+    output:
+        layout.WEIGHTS_FILE.format(root=DATA_ROOT, arch="{arch}"),
+    log:
+        log("prepare_weights", "{arch}"),
+    conda:
+        "../envs/msdefense.yaml"
+    params:
+        code=code_version("prepare_weights.py"),
+        root=lambda wc, output: str(Path(output[0]).parent.parent),
+    script:
+        "../workflow/scripts/prepare_weights.py"
 
 
 rule prepare_dataset:

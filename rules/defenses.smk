@@ -1,7 +1,8 @@
 rule train_misinformation:
     """Misinformation model of AdaptiveMisinformation: low probability on the true class."""
     input:
-        victim_data,
+        data=victim_data,
+        weights=victim_weights,
     output:
         model=out(layout.MISINFORMATION_MODEL),
         metrics=out(layout.MISINFORMATION_METRICS),
@@ -13,9 +14,7 @@ rule train_misinformation:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("train_misinformation"),
     params:
         **COMMON,
         code=code_version("train_misinformation.py"),
@@ -30,6 +29,7 @@ rule train_surrogate:
     input:
         data=victim_and_transfer_data,
         victim=own_model,
+        weights=victim_weights,
     output:
         model=out(layout.SURROGATE_MODEL),
         metrics=out(layout.SURROGATE_METRICS),
@@ -41,9 +41,7 @@ rule train_surrogate:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("train_surrogate"),
     params:
         **COMMON,
         code=code_version("train_surrogate.py"),
@@ -71,9 +69,7 @@ rule answer_queries:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("answer_queries"),
     params:
         **COMMON,
         code=code_version("answer_queries.py"),

@@ -22,9 +22,7 @@ rule measure_latency:
         "../envs/msdefense.yaml"
     threads: config["latency"]["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("measure_latency"),
     params:
         code=code_version("measure_latency.py"),
         reference=lambda wc: config["latency"]["reference_victims"].get(wc.victim),

@@ -31,8 +31,7 @@ rule tables:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("tables"),
     params:
         code=code_version("tables.py"),
     script:
@@ -64,8 +63,7 @@ rule latency_table:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("latency_table"),
     params:
         code=code_version("latency_table.py"),
     script:
@@ -98,8 +96,7 @@ rule datafree_table:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("datafree_table"),
     params:
         code=code_version("datafree_table.py"),
     script:
@@ -125,8 +122,7 @@ rule quantization_table:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("quantization_table"),
     params:
         code=code_version("quantization_table.py"),
     script:
@@ -160,8 +156,7 @@ rule misleader_table:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("misleader_table"),
     params:
         code=code_version("misleader_table.py"),
     script:
@@ -198,8 +193,7 @@ rule claims:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **needs("claims"),
     params:
         code=code_version("claims_table.py"),
     script:

@@ -1,7 +1,8 @@
 rule train_victim:
     """Train a victim (teacher) with the recipe of the DCP code (Khaled et al. 2023)."""
     input:
-        victim_data,
+        data=victim_data,
+        weights=victim_weights,
     output:
         model=out(layout.VICTIM_MODEL),
         metrics=out(layout.VICTIM_METRICS),
@@ -16,9 +17,7 @@ rule train_victim:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("train_victim"),
     params:
         **COMMON,
         code=code_version("train_victim.py"),
@@ -45,9 +44,7 @@ rule quantize_victim:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("quantize_victim"),
     params:
         **COMMON,
         code=code_version("quantize_victim.py"),
@@ -77,9 +74,7 @@ rule train_misleader_member:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
-        gpu=GPU,
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("train_misleader_member"),
     params:
         **COMMON,
         code=code_version("train_misleader_member.py"),
@@ -114,8 +109,7 @@ rule build_ensemble:
         "../envs/msdefense.yaml"
     threads: 1
     resources:
-        mem_mb=MEM_MB,
-        runtime=RUNTIME,
+        **needs("build_ensemble"),
     params:
         **COMMON,
         code=code_version("build_ensemble.py"),

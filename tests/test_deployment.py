@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from msdefense.deployment import job_pythonpath
+from msdefense.deployment import export_job_pythonpath, job_pythonpath
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / "envs" / "msdefense.yaml"
@@ -55,5 +55,11 @@ def test_a_python_without_the_package_imports_it_from_the_checkout() -> None:
     assert Path(out.stdout.strip()) == ROOT / "src" / "msdefense" / "deployment.py"
 
 
-def test_the_workflow_sets_it_for_its_jobs() -> None:
-    assert 'os.environ["PYTHONPATH"] = job_pythonpath(workflow.basedir)' in (ROOT / "Snakefile").read_text()
+def test_the_workflow_sets_it_for_its_jobs(monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert (
+        export_job_pythonpath(ROOT)
+        == os.environ["PYTHONPATH"]
+        == job_pythonpath(ROOT, {"PYTHONPATH": "/elsewhere"})
+    )
+    assert "export_job_pythonpath(workflow.basedir)" in (ROOT / "Snakefile").read_text()

@@ -34,15 +34,38 @@ def format_param(value: float) -> str:
     return repr(float(value))
 
 
-RENAMED_KEYS = {"seed": "seeds: a list of replicate seeds, e.g. seeds: [0] for one run or [0, 1, 2]"}
+_MOVED_TO_PROFILE = (
+    "the rule's default (msdefense.resources), set per site in the profile's set-resources "
+    "(profiles/slurm/config.yaml)"
+)
+#: Keys that are no longer read (dotted paths), with what replaces them.
+RENAMED_KEYS = {
+    "seed": "seeds: a list of replicate seeds, e.g. seeds: [0] for one run or [0, 1, 2]",
+    "resources.mem_mb": _MOVED_TO_PROFILE,
+    "resources.runtime": _MOVED_TO_PROFILE,
+}
 
 
 def check_renamed_keys(config: Mapping[str, Any]) -> None:
-    """Refuse a top-level key that was renamed, saying what replaces it (run before the schema,
+    """Refuse a key that was renamed or moved, saying what replaces it (run before the schema,
     whose message would only say the key is not allowed)."""
     for key, now in RENAMED_KEYS.items():
-        if key in config:
+        *parents, last = key.split(".")
+        node: Any = config
+        for part in parents:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and last in node:
             raise ConfigError(f"config key {key} is no longer read; use {now}")
+
+
+def _pretrainable(arch: str | None, key: str) -> None:
+    from .models.imagenet import PRETRAINED
+
+    if arch not in PRETRAINED:
+        raise ConfigError(
+            f"config key {key}: {arch!r} has no ImageNet weights (a trained victim's arch must be one of "
+            f"{', '.join(PRETRAINED)}); set pretrained: false or use one of those"
+        )
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -65,6 +88,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         for t in v["transfer_sets"]:
             _known("transfer set", t, transfers, f"victims.{name}.transfer_sets")
         check_victim_kind(config, name)
+        if v.get("pretrained"):
+            _pretrainable(v.get("arch"), f"victims.{name}.pretrained")
     for name, d in config["defenses"].items():
         if name.lower() in CSV_MISSING_WORDS:
             raise ConfigError(
@@ -84,6 +109,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         if len(set(texts)) != len(texts):
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
+    if config["knockoff"].get("pretrained"):
+        _pretrainable(config["knockoff"]["arch"], "knockoff.pretrained")
     check_datafree(config)
     check_splits(config)
     for v in config["latency"].get("victims", []):

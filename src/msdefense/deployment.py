@@ -20,3 +20,9 @@ def job_pythonpath(workflow_dir: str | Path, environ: Mapping[str, str] = os.env
     src = str(Path(workflow_dir).resolve() / "src")
     rest = [p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != src]
     return os.pathsep.join([src, *rest])
+
+
+def export_job_pythonpath(workflow_dir: str | Path) -> str:
+    """Set :func:`job_pythonpath` in this process's environment, which every job inherits."""
+    os.environ["PYTHONPATH"] = job_pythonpath(workflow_dir)
+    return os.environ["PYTHONPATH"]
