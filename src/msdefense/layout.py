@@ -52,6 +52,8 @@ FIGURE = "figures/{name}.{ext}"
 
 # downloaded datasets live under the config's data.root, not under the results folder
 DATASET_FLAG = "{root}/{dataset}/.prepared"
+#: torchvision ImageNet weights of a pretrainable architecture (local rule prepare_weights)
+WEIGHTS_FILE = "{root}/weights/{arch}.pth"
 
 _SURROGATE = re.compile(r"surrogate_e(\d+)")
 

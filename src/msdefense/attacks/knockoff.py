@@ -75,12 +75,18 @@ def run_knockoff(
     device: torch.device,
     seed: int,
     desc: str = "knockoff",
+    backbone: str | None = None,
 ) -> KnockoffResult:
     """Train a clone on ``transfer`` (augmented views) against ``answers`` ``[N, K]`` (the defended
     posteriors of the un-augmented images) and select it on ``val``. The caller seeds the global
-    RNG (the clone's initialisation); ``seed`` orders the data."""
+    RNG (the clone's initialisation); ``seed`` orders the data. ``backbone``: a torchvision
+    ImageNet state-dict file the clone starts from (``knockoff.pretrained``), head aside."""
     targets = attacker_labels(answers, cfg.labels)
     clone = build_model(cfg.arch, num_classes, in_channels)
+    if backbone is not None:
+        from ..models.imagenet import load_backbone
+
+        load_backbone(clone, backbone, arch=cfg.arch)
     selector = BestOnValidation(val, device)
     history = distill(
         clone, transfer, targets, cfg.recipe, device=device, seed=seed, evaluate=selector, desc=desc

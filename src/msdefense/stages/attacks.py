@@ -100,6 +100,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 device=ctx.device,
                 seed=cseed,
                 desc=f"knockoff {r.defense}={param} ({labels} labels)",
+                backbone=r.weights,
             )
             best, final = (
                 clone_scores(result.clone, test, answers, ctx.device),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import resource
 import time
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..seeding import pick_device, seed_everything
+from ..seeding import configure_cuda, pick_device, seed_everything
 
 #: Keys of a metrics record that vary from run to run (not compared in determinism checks).
 TIMING_KEYS = ("wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "clone_seconds")
@@ -68,6 +68,8 @@ def write_record(record: dict[str, Any], path: str) -> dict[str, Any]:
 def stage(device: str, seed: int | None = None) -> Iterator[StageContext]:
     """Set a stage up: device (``auto``, ``cpu``, ``cuda[:i]``), every RNG seeded with ``seed``."""
     dev = pick_device(device)
+    if dev.type == "cuda":
+        configure_cuda()
     if seed is not None:
         seed_everything(seed)
     if dev.type == "cuda":  # never initialise CUDA for a CPU stage
@@ -145,10 +147,32 @@ class StageRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class VictimRequest(StageRequest):
-    """A stage about one victim: its name (the ``victim`` wildcard) and config entry."""
+    """A stage about one victim: its name (the ``victim`` wildcard) and config entry, and the
+    ImageNet weights a model it trains starts from (``pretrained: true``; none otherwise)."""
 
     victim: str
     victim_cfg: Mapping[str, Any]
+    in_weights: Sequence[str] | str = ()
+
+    @property
+    def weights(self) -> str | None:
+        """The one pretrained-weights file of the request, or None."""
+        given = [self.in_weights] if isinstance(self.in_weights, str) else list(self.in_weights)
+        if len(given) > 1:
+            raise ValueError(f"{type(self).__name__} got several weights files: {given}")
+        return given[0] if given else None
+
+    def fresh_model(self, arch: str, spec: Any) -> torch.nn.Module:
+        """A new ``arch`` classifier for ``spec``'s classes and channels, its backbone loaded from
+        :attr:`weights` when there is one."""
+        from ..models import build_model
+
+        model = build_model(arch, spec.num_classes, spec.in_channels)
+        if self.weights is not None:
+            from ..models.imagenet import load_backbone
+
+            load_backbone(model, self.weights, arch=arch)
+        return model
 
 
 @dataclass(frozen=True, kw_only=True)

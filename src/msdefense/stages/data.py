@@ -18,3 +18,16 @@ def prepare_dataset(request: PrepareRequest) -> Path:
     from ..data.paper import prepare
 
     return prepare(request.dataset, Path(request.root))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrepareWeightsRequest:
+    arch: str
+    root: str
+
+
+def prepare_weights(request: PrepareWeightsRequest) -> Path:
+    """Download torchvision's ImageNet weights of ``arch`` into ``<root>/weights/`` (hash-checked)."""
+    from ..models.imagenet import fetch_weights
+
+    return fetch_weights(request.root, request.arch)

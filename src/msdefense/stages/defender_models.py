@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import build_model
 from ..seeding import derive_seed, seed_everything
 from ..training import SGDRecipe, accuracy, dataset_labels, distill, predict_probs, train_classifier
 from ..victims import load_victim, save_classifier
@@ -31,7 +30,7 @@ def train_misinformation(request: MisinformationRequest) -> dict[str, Any]:
         data = VictimData(cfg["dataset"], r.data)
         train = data.train(augment=True)
         test = data.test()
-        model = build_model(cfg["arch"], data.spec.num_classes, data.spec.in_channels)
+        model = r.fresh_model(cfg["arch"], data.spec)
         recipe = SGDRecipe.from_config(r.recipe)
         history = train_classifier(
             model,
@@ -78,7 +77,7 @@ def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
         plain = data.transfer(r.transfer_cfg, augment=False)
         targets = predict_probs(model_v, plain, ctx.device, r.batch_size)
         train = data.transfer(r.transfer_cfg, augment=True)
-        model = build_model(cfg["arch"], data.spec.num_classes, data.spec.in_channels)
+        model = r.fresh_model(cfg["arch"], data.spec)
         recipe = SGDRecipe.from_config(r.recipe)
         desc = f"surrogate {r.victim}/{r.transfer} e{stop_after}"
         history = distill(

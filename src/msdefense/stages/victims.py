@@ -14,7 +14,6 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..io import load_json, save_csv
-from ..models import build_model
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
 from ..victims import VictimInfo, load_classifier, load_victim, save_classifier, save_victim
@@ -35,7 +34,7 @@ def train_victim(request: TrainVictimRequest) -> dict[str, Any]:
         data = VictimData(cfg["dataset"], r.data)
         train = data.train(augment=True)
         evals = {s: data.split(s) for s in ("val", "test") if s in data.spec.splits}
-        model = build_model(cfg["arch"], data.spec.num_classes, data.spec.in_channels)
+        model = r.fresh_model(cfg["arch"], data.spec)
         recipe = SGDRecipe.from_config(cfg["train"])
         history = train_classifier(
             model, train, evals, recipe, device=ctx.device, seed=vseed, desc=f"victim {r.victim}"
