@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 
 import numpy as np
@@ -21,6 +22,21 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+#: cuBLAS needs a fixed workspace for deterministic results (set before CUDA initialises).
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def configure_cuda() -> None:
+    """The determinism policy on CUDA (docs/architecture.md): deterministic cuDNN algorithms and no
+    autotuning (``benchmark`` picks kernels by timing, so runs would differ), a fixed cuBLAS
+    workspace, and deterministic implementations wherever PyTorch has them (a warning, not an
+    error, where it has none). Same seed, config, thread count and GPU model: same numbers."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def pick_device(requested: str = "auto") -> torch.device:

@@ -34,7 +34,7 @@ class SGDRecipe:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
-    num_workers: int = 0
+    num_workers: int | None = None  # None: loader_workers decides (the job's threads on CUDA)
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> SGDRecipe:
@@ -60,24 +60,35 @@ def autocast(device: torch.device) -> Any:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
+def loader_workers(requested: int | None, device: torch.device) -> int:
+    """DataLoader worker processes: ``requested`` if given (a recipe's ``num_workers``); else, on
+    CUDA, the job's threads but one (the rule's ``threads``, set by :func:`msdefense.runtime.job`)
+    so that decoding and augmentation keep the GPU fed; on the CPU none (the images are tensors
+    in memory, and worker processes would take the cores the model needs)."""
+    if requested is not None:
+        return int(requested)
+    return max(0, torch.get_num_threads() - 1) if device.type == "cuda" else 0
+
+
 def make_loader(
     data: Dataset,
     *,
     batch_size: int,
     device: torch.device,
     shuffle: bool,
-    workers: int = 0,
+    workers: int | None = 0,
     seed: int = 0,
     drop_last: bool = False,
 ) -> DataLoader:
-    """The package's one DataLoader set-up: order seeded by ``seed`` when shuffled, pinned memory on CUDA."""
+    """The package's one DataLoader set-up: order seeded by ``seed`` when shuffled, pinned memory
+    on CUDA, ``workers`` through :func:`loader_workers`."""
     gen = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(
         data,
         batch_size=batch_size,
         shuffle=shuffle,
         generator=gen,
-        num_workers=workers,
+        num_workers=loader_workers(workers, device),
         pin_memory=device.type == "cuda",
         drop_last=drop_last,
     )
