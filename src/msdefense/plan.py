@@ -1,0 +1,100 @@
+"""How many jobs of each rule an experiment config asks for, computed from the config alone.
+
+The workflow's DAG must match it (``tests/test_paper_configs.py`` compares it with what
+``snakemake -n`` resolves for every config under ``config/``), and ``config/README.md`` quotes it
+for the paper configs (checked by the same test), so a job count is never typed by hand.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from .config import (
+    aux_models_of,
+    aux_owner,
+    datafree_runs,
+    knockoff_runs,
+    victims_of_kind,
+)
+from .data import get_dataset_spec
+
+#: The table rules and when each one runs (the rule ``all`` asks for their outputs).
+TABLE_RULES = ("tables", "latency_table", "claims", "datafree_table", "quantization_table", "misleader_table")
+
+
+def _datafree_transfer(config: Mapping[str, Any], victim: str) -> str:
+    return config["victims"][victim]["transfer_sets"][0]
+
+
+def job_counts(config: Mapping[str, Any]) -> Counter:
+    """Jobs per rule of a full run of a validated, filled-in ``config`` (rule ``all`` aside)."""
+    seeds = len(config["seeds"])
+    victims = config["victims"]
+    jobs: Counter = Counter()
+    datasets = {v["dataset"] for v in victims.values()}
+    datasets |= {t["dataset"] for t in config["transfer_sets"].values() if t["source"] == "dataset"}
+    jobs["prepare_dataset"] = sum(get_dataset_spec(d).needs_download for d in datasets)
+    pretrained = {v["arch"] for v in victims.values() if v.get("pretrained")}
+    if config["knockoff"].get("pretrained"):
+        pretrained.add(config["knockoff"]["arch"])
+    jobs["prepare_weights"] = len(pretrained)
+    jobs["train_victim"] = seeds * len(victims_of_kind(config, "train"))
+    jobs["quantize_victim"] = seeds * len(victims_of_kind(config, "quantize"))
+    misleader = victims_of_kind(config, "misleader")
+    jobs["build_ensemble"] = seeds * len(misleader)
+    jobs["train_misleader_member"] = seeds * sum(len(victims[m]["misleader"]["members"]) for m in misleader)
+
+    answers = {(v, t, d) for v, t, d, _ in knockoff_runs(config)}
+    datafree = list(datafree_runs(config))
+    answers |= {(v, _datafree_transfer(config, v), d) for _, v, d, _ in datafree}
+    jobs["answer_queries"] = seeds * len(answers)
+    jobs["train_knockoff"] = seeds * len({(v, t, d) for v, t, d, _ in knockoff_runs(config)})
+    jobs["run_datafree"] = seeds * len(datafree)
+    aux = {
+        (name, aux_owner(config, v), None if name == "misinformation" else t)
+        for v, t, d in answers
+        for name in aux_models_of(config, d)
+    }
+    jobs["train_misinformation"] = seeds * sum(name == "misinformation" for name, _, _ in aux)
+    jobs["train_surrogate"] = seeds * sum(name != "misinformation" for name, _, _ in aux)
+    latency = config["latency"].get("victims", list(victims))
+    jobs["measure_latency"] = len(latency) + len(config["latency"]["reference_victims"])
+    jobs["tables"] = jobs["latency_table"] = jobs["claims"] = 1
+    jobs["datafree_table"] = int(bool(datafree))
+    jobs["quantization_table"] = int(bool(victims_of_kind(config, "quantize")))
+    jobs["misleader_table"] = int(bool(misleader))
+    return Counter({rule: n for rule, n in jobs.items() if n})
+
+
+#: Assumed GPU hours per unit of work on one current data-centre GPU, for an order-of-magnitude
+#: estimate only (no paper config has been timed on a GPU yet): a victim, defender model or
+#: MISLEADER member trained on a paper dataset, one KnockoffNets clone (50 epochs of 50k images),
+#: one data-free attack per million queries, one answer or latency job.
+HOURS_PER_UNIT = {
+    "train_victim": 1.0,
+    "quantize_victim": 0.2,
+    "train_misleader_member": 3.0,
+    "train_misinformation": 0.2,
+    "train_surrogate": 0.3,
+    "answer_queries": 0.1,
+    "clone": 0.5,
+    "datafree_million_queries": 0.25,
+    "measure_latency": 0.1,
+}
+
+
+def gpu_hours(config: Mapping[str, Any]) -> float:
+    """A rough GPU-hour estimate of a full run: job counts × :data:`HOURS_PER_UNIT`."""
+    from .attacks.datafree_config import from_config
+    from .attacks.knockoff import label_kinds
+
+    jobs = job_counts(config)
+    hours = sum(jobs[rule] * h for rule, h in HOURS_PER_UNIT.items() if rule in jobs)
+    clones = sum(1 for _ in knockoff_runs(config)) * len(label_kinds(config["knockoff"]))
+    hours += len(config["seeds"]) * clones * HOURS_PER_UNIT["clone"]
+    for attack, *_ in datafree_runs(config):
+        budget = from_config(config["datafree"]["attacks"][attack]).query_budget
+        hours += len(config["seeds"]) * budget / 1e6 * HOURS_PER_UNIT["datafree_million_queries"]
+    return hours

@@ -1,0 +1,71 @@
+"""Every experiment config validates, its dry run resolves the jobs the config asks for (computed
+from the config, msdefense.plan), `snakemake --lint` is clean for it, and config/README.md quotes
+the paper configs' job counts as the code computes them."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+from workflow_runs import ROOT, SNAKEMAKE
+
+from msdefense.config import check_config, check_renamed_keys
+from msdefense.plan import gpu_hours, job_counts
+
+CONFIGS = [ROOT / "config" / "config.yaml", *sorted((ROOT / "config" / "paper").glob("*.yaml"))]
+CONFIGS.append(ROOT / "tests" / "data" / "tiny.yaml")
+PAPER_TABLES = {"khaled_knockoff", "khaled_cub200", "khaled_datafree", "khaled_quantized"}
+PAPER_TABLES |= {"misleader_mnist", "misleader_cifar10", "misleader_cifar100", "mazeika_grad2"}
+
+
+def resolved(path: Path) -> dict:
+    config = copy.deepcopy(yaml.safe_load(path.read_text()))
+    check_renamed_keys(config)
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    check_config(config)
+    return config
+
+
+def _snakemake(path: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(path), "--cores", "1", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def test_every_paper_table_family_has_a_config() -> None:
+    assert {p.stem for p in CONFIGS if p.parent.name == "paper"} == PAPER_TABLES
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_dry_run_plans_the_jobs_the_config_asks_for(path: Path, tmp_path: Path) -> None:
+    expected = job_counts(resolved(path))
+    proc = _snakemake(path, tmp_path, "--dry-run", "--quiet", "rules")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = re.findall(r"^([a-z_]+)\s+(\d+)\s*$", proc.stdout + proc.stderr, flags=re.MULTILINE)
+    planned = Counter({rule: int(n) for rule, n in rows if rule not in ("total", "all")})
+    assert planned == expected
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_lints_clean(path: Path, tmp_path: Path) -> None:
+    proc = _snakemake(path, tmp_path, "--lint")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_config_readme_quotes_the_job_counts_and_estimates() -> None:
+    text = (ROOT / "config" / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `config/paper/([a-z0-9_]+)\.yaml` \| (.+) \|$", text, flags=re.MULTILINE))
+    assert set(rows) == PAPER_TABLES
+    for name, row in rows.items():
+        config = resolved(ROOT / "config" / "paper" / f"{name}.yaml")
+        jobs = job_counts(config)
+        cells = [c.strip() for c in row.split("|")]
+        assert cells[0] == str(sum(jobs.values())), name
+        assert cells[1] == ", ".join(f"{rule} {n}" for rule, n in sorted(jobs.items())), name
+        assert cells[2] == f"~{gpu_hours(config):,.0f}", name
