@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from workflow_runs import tiny_run  # noqa: F401  (a session fixture: the tiny run, once)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -117,3 +117,11 @@ def test_misleader_claims_use_both_views() -> None:
     assert (
         beats.loc["ens, dfme (probabilities view)", "verdict"] == "fails"
     )  # R's 0.7 beats the ensemble's 0.86
+
+
+def test_rule_text_gives_back_its_threshold_and_side() -> None:
+    from msdefense.reporting.claims import Claim, rule_threshold
+
+    for above in (True, False):
+        claim = Claim(paper="p", claim="c", threshold=0.02, above=above, quantity="a minus b")
+        assert rule_threshold(claim.rule()) == (0.02, above)  # both sides appear in every rule text

@@ -9,6 +9,7 @@ import pytest
 
 from msdefense.config import datafree_runs, knockoff_runs
 from msdefense.reporting import read_table, verdict
+from msdefense.reporting.claims import rule_threshold
 from msdefense.reporting.summary import (
     FINDINGS_BLOCKS,
     SNAPSHOT,
@@ -66,8 +67,7 @@ def test_snapshot_claims_follow_their_rules() -> None:
     claims = read_table(ROOT / SNAPSHOT / "claims.csv")
     assert len(claims) >= 8
     for row in claims.itertuples():
-        above = "is > " in row.rule
-        threshold = float(row.rule.split("is > " if above else "is < ")[1].split(",")[0])
+        threshold, above = rule_threshold(row.rule)
         assert row.verdict == verdict(row.ci_low, row.ci_high, threshold, above=above), row
 
 

@@ -6,12 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_runs import ROOT, SNAKEMAKE, run_tiny
 
 from msdefense.io import load_json
 from msdefense.reporting import (
@@ -28,27 +28,18 @@ from msdefense.reporting import (
     read_table,
     verdict,
 )
-from msdefense.reporting.claims import CLAIMS_COLUMNS
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+from msdefense.reporting.claims import CLAIMS_COLUMNS, rule_threshold
 
 pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(workdir / "tiny.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return run_tiny(workdir, "--cores", "2", *args)
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny")
-    shutil.copy(ROOT / "tests" / "data" / "tiny.yaml", workdir / "tiny.yaml")
-    proc = snakemake(workdir)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir / "results" / "tiny"
+@pytest.fixture
+def finished_run(tiny_run: Path) -> Path:
+    return tiny_run
 
 
 SEEDS = (3, 4)  # tests/data/tiny.yaml
@@ -197,8 +188,8 @@ def test_claims_table_gives_a_verdict_by_its_rule(finished_run: Path) -> None:
     assert list(table.columns) == CLAIMS_COLUMNS and len(table) >= 8
     assert set(table["verdict"]) <= set(VERDICTS)
     for row in table.itertuples():  # the verdict follows from the interval and the rule's threshold
-        threshold = float(row.rule.split("is > " if "is > " in row.rule else "is < ")[1].split(",")[0])
-        expected = verdict(row.ci_low, row.ci_high, threshold, above="is > " in row.rule)
+        threshold, above = rule_threshold(row.rule)
+        expected = verdict(row.ci_low, row.ci_high, threshold, above=above)
         assert row.verdict == expected, row
     assert {"Khaled et al. 2023 (DCP)", "Cheng et al. 2025 (MISLEADER)"} == set(table["paper"])
 

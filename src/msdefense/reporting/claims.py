@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,17 @@ def verdict(low: float, high: float, threshold: float, *, above: bool) -> str:
     if above:
         return "holds" if low > threshold else "fails" if high < threshold else "inconclusive"
     return "holds" if high < threshold else "fails" if low > threshold else "inconclusive"
+
+
+_RULE = re.compile(r"; holds if the .+? is ([<>]) (\S+?), fails if")
+
+
+def rule_threshold(rule: str) -> tuple[float, bool]:
+    """The threshold and side (``above``) a rule text of :meth:`Claim.rule` states."""
+    match = _RULE.search(rule)
+    if not match:
+        raise ValueError(f"not a claim rule: {rule!r}")
+    return float(match[2]), match[1] == ">"
 
 
 @dataclass(frozen=True)

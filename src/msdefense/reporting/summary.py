@@ -240,8 +240,35 @@ def views_section(tables: Path) -> str:
     return f"**{q.title}** ([datafree]({link}/datafree.md)):\n\n{_render(q)}"
 
 
+#: Where the snapshot keeps a replication of the default run (another machine), if any.
+REPLICATION = "replication"
+
+
+def stability_section(tables: Path) -> str:
+    """For docs/findings.md: the claims whose verdict differs between the snapshot's run and the
+    replication kept in ``<tables>/replication/claims.csv`` (the same config on another machine)."""
+    ours = read_table(tables / "claims.csv")
+    other_path = tables / REPLICATION / "claims.csv"
+    if not other_path.exists():
+        return "No replication is kept beside the snapshot.\n"
+    other = read_table(other_path)
+    keys = ["paper", "claim", "setting"]
+    both = ours.merge(other, on=keys, suffixes=("", "_replication"))
+    changed = both[both["verdict"] != both["verdict_replication"]]
+    opposite = changed[changed[["verdict", "verdict_replication"]].isin(["holds", "fails"]).all(axis=1)]
+    cols = [*keys[1:], "verdict_replication", "measured_replication", "verdict", "measured"]
+    q = Quoted("Claims whose verdict differs between the two runs", "claims.csv", changed[cols])
+    head = (
+        f"Of the {len(both)} claims both runs give a verdict for, {len(changed)} differ; "
+        f"{len(opposite)} go from holds to fails or back (the others move to or from inconclusive)."
+    )
+    link = tables.as_posix().removeprefix("docs/")
+    sources = f"[claims]({link}/claims.md), [replication]({link}/{REPLICATION}/README.md)"
+    return f"{head}\n\n**{q.title}** ({sources}):\n\n{_render(q)}"
+
+
 #: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
-FINDINGS_BLOCKS = {"oracle-views": views_section}
+FINDINGS_BLOCKS = {"oracle-views": views_section, "verdict-stability": stability_section}
 
 
 def splice(text: str, marker: str, content: str) -> str:

@@ -1,0 +1,116 @@
+"""The SLURM profile against a real SLURM: a single-node cluster on localhost (.ci/local-slurm.sh).
+
+The tiny experiment runs through ``--workflow-profile profiles/slurm`` with one GPU per GPU job
+(fake GPUs in gres.conf, so the requests are really scheduled; the jobs compute on the CPU).
+Checked from ``squeue``: every job that is not a local rule ran as a SLURM job, in the partition
+the profile gives its rule, with the GPU count the rule declares; the tables equal a local run's.
+Skipped, with the reason, where SLURM is not installed or the test is not root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_runs import ROOT, TINY_CONFIG, run_tiny
+
+from msdefense.resources import LOCAL_RULES, RULES
+
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.skipif(
+        shutil.which("slurmctld", path=os.environ["PATH"] + ":/usr/sbin") is None,
+        reason="SLURM is not installed: apt-get install -y --no-install-recommends "
+        "slurmctld slurmd slurm-client munge (what .ci/run does)",
+    ),
+    pytest.mark.skipif(os.geteuid() != 0, reason="starting slurmctld/slurmd needs root"),
+]
+SCRIPT = ROOT / ".ci" / "local-slurm.sh"
+PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+#: Tables that hold no measured time (latency is measured, and the claims quote it)
+COMPARED = (
+    "knockoff_seeds",
+    "interpolation_seeds",
+    "datafree_seeds",
+    "misleader_seeds",
+    "quantization_seeds",
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    start = subprocess.run(
+        ["timeout", "-k", "10", "120", str(SCRIPT), "start"], capture_output=True, text=True
+    )
+    assert start.returncode == 0, start.stdout + start.stderr
+    try:
+        yield
+    finally:
+        subprocess.run(["timeout", "-k", "10", "60", str(SCRIPT), "stop"], capture_output=True, text=True)
+
+
+def _planned_jobs(workdir: Path) -> Counter:
+    """Jobs per rule that a run of the tiny config plans (from a dry run in an empty folder)."""
+    proc = run_tiny(workdir, "--cores", "2", "--dry-run", "--quiet", "rules", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = re.findall(r"^([a-z_]+)\s+(\d+)\s*$", proc.stdout + proc.stderr, flags=re.MULTILINE)
+    return Counter({rule: int(n) for rule, n in rows if rule not in ("total", "all")})
+
+
+def _squeue() -> list[dict[str, str]]:
+    fields = "JobID,State,Partition,Comment:200,TresPerJob:60"
+    out = subprocess.run(
+        ["squeue", "--states=all", "-h", "--Format", fields, "--noheader"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names = ["id", "state", "partition", "comment", "tres"]
+    return [dict(zip(names, line.split(), strict=False)) for line in out.splitlines() if line.strip()]
+
+
+def test_tiny_run_on_slurm_schedules_every_job_as_its_rule_declares(
+    cluster, tmp_path: Path, tiny_run: Path
+) -> None:
+    workdir = tmp_path / "slurm"
+    workdir.mkdir()
+    shutil.copy(TINY_CONFIG, workdir / "tiny.yaml")
+    planned = _planned_jobs(workdir)
+    before = {job["id"] for job in _squeue()}
+    proc = run_tiny(
+        workdir,
+        "--workflow-profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--slurm-keep-successful-logs",
+        "--config",
+        "resources={gpu: 1, threads: 1}",
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    jobs = [job for job in _squeue() if job["id"] not in before]
+    ran = Counter()
+    for job in jobs:
+        rule = re.match(r"rule_([a-z_]+?)(_wildcards_.*)?$", job["comment"]).group(1)
+        ran[rule] += 1
+        assert job["state"] == "COMPLETED", job
+        partition = PROFILE["set-resources"].get(rule, {}).get("slurm_partition")
+        assert job["partition"] == (partition or PROFILE["default-resources"]["slurm_partition"]), job
+        gpus = re.search(r"gpu[:=](\d+)", job.get("tres", ""))
+        assert (int(gpus.group(1)) if gpus else 0) == (1 if RULES[rule].gpu else 0), job
+    remote = Counter({r: n for r, n in planned.items() if r not in LOCAL_RULES})
+    assert ran == remote  # every non-local job was a SLURM job, and no local rule was
+    for name in COMPARED:  # the same numbers as the local run
+        ours = pd.read_csv(workdir / "results" / "tiny" / "tables" / f"{name}.csv")
+        theirs = pd.read_csv(tiny_run / "tables" / f"{name}.csv")
+        pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-9)

@@ -1,0 +1,31 @@
+"""Runs of the workflow that several test modules share (the tiny experiment, run once)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TINY_CONFIG = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def run_tiny(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Snakemake on this repository's workflow in ``workdir`` with its copy of the tiny config."""
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(workdir / "tiny.yaml"), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny experiment run locally once per session (results/tiny of its work folder)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    shutil.copy(TINY_CONFIG, workdir / "tiny.yaml")
+    proc = run_tiny(workdir, "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir / "results" / "tiny"
