@@ -7,6 +7,8 @@ from msdefense.config import (
     aux_models_of,
     aux_owner,
     datafree_runs,
+    datafree_transfer,
+    pretrained_arch,
     knockoff_runs,
     victim_arch,
     victim_defenses,
@@ -28,8 +30,10 @@ COMMON = dict(
 
 def needs(rule):
     """A rule's portable resources (msdefense.resources): the experiment's GPU count if its stage
-    can use a GPU, its memory and run time; a profile's set-resources overrides them per site."""
+    can use a GPU, its memory and run time; a profile's set-resources overrides them per site.
+    """
     return rule_resources(rule, gpus=config["resources"]["gpu"])
+
 
 def code_version(script):
     """The fingerprint of a rule's script and the package code it imports (a params entry: a
@@ -128,21 +132,22 @@ def dataset_flags(*datasets):
     ]
 
 
-def weights_input(arch, pretrained):
-    """The ImageNet weights file a model of ``arch`` starts from, if ``pretrained``."""
-    return [layout.WEIGHTS_FILE.format(root=DATA_ROOT, arch=arch)] if pretrained else []
+def weights_input(entry):
+    """The ImageNet weights file a victim entry or the clone starts from (``pretrained: true``)."""
+    arch = pretrained_arch(entry)
+    return (
+        [] if arch is None else [layout.WEIGHTS_FILE.format(root=DATA_ROOT, arch=arch)]
+    )
 
 
 def victim_weights(wc):
     """What the victim and its defender models start from (``victims.<v>.pretrained``)."""
-    v = config["victims"][wc.victim]
-    return weights_input(v.get("arch"), v.get("pretrained", False))
+    return weights_input(config["victims"][wc.victim])
 
 
 def knockoff_weights(wc):
     """What the KnockoffNets clones start from (``knockoff.pretrained``)."""
-    k = config["knockoff"]
-    return weights_input(k["arch"], k.get("pretrained", False))
+    return weights_input(config["knockoff"])
 
 
 def victim_data(wc):
@@ -172,24 +177,20 @@ def aux_names(wc):
     return aux_models_of(config, wc.defense)
 
 
-def datafree_transfer(victim):
-    """Data-free attacks use no transfer set; the defense's surrogates and the defended test
-    answers come from the victim's first transfer set."""
-    return config["victims"][victim]["transfer_sets"][0]
-
-
 def datafree_posteriors(wc):
     return out(
         layout.POSTERIORS,
         victim=wc.victim,
-        transfer=datafree_transfer(wc.victim),
+        transfer=datafree_transfer(config, wc.victim),
         defense=wc.defense,
         seed=wc.seed,
     )
 
 
 def datafree_aux_inputs(wc):
-    return aux_paths(wc.victim, datafree_transfer(wc.victim), wc.defense, wc.seed)
+    return aux_paths(
+        wc.victim, datafree_transfer(config, wc.victim), wc.defense, wc.seed
+    )
 
 
 def datafree_metrics():

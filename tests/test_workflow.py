@@ -29,6 +29,7 @@ from msdefense.reporting import (
     verdict,
 )
 from msdefense.reporting.claims import CLAIMS_COLUMNS, rule_threshold
+from msdefense.resources import LOCAL_RULES
 
 pytestmark = pytest.mark.workflow
 
@@ -43,7 +44,7 @@ def finished_run(tiny_run: Path) -> Path:
 
 
 SEEDS = (3, 4)  # tests/data/tiny.yaml
-TABLE_RULES = {"tables", "latency_table", "datafree_table", "quantization_table", "misleader_table", "claims"}
+TABLE_RULES = set(LOCAL_RULES) - {"prepare_dataset", "prepare_weights"}
 
 
 def _summary_columns(columns: list[str], metrics=INTERVAL_METRICS) -> list[str]:

@@ -344,6 +344,18 @@ def knockoff_runs(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, st
                     yield victim, transfer, defense, format_param(p)
 
 
+def datafree_transfer(config: Mapping[str, Any], victim: str) -> str:
+    """Data-free attacks use no transfer set; the defense's surrogates and the defended test
+    answers come from the victim's first transfer set."""
+    return config["victims"][victim]["transfer_sets"][0]
+
+
+def pretrained_arch(entry: Mapping[str, Any]) -> str | None:
+    """The architecture whose ImageNet weights a victim entry or the ``knockoff`` section starts
+    from (``pretrained: true``), else None."""
+    return entry.get("arch") if entry.get("pretrained") else None
+
+
 def aux_models_of(config: Mapping[str, Any], defense: str) -> tuple[str, ...]:
     """Auxiliary model names the defense ``defense`` of ``config`` needs."""
     return required_aux_models(config["defenses"][defense])

@@ -15,17 +15,12 @@ from .config import (
     aux_models_of,
     aux_owner,
     datafree_runs,
+    datafree_transfer,
     knockoff_runs,
+    pretrained_arch,
     victims_of_kind,
 )
 from .data import get_dataset_spec
-
-#: The table rules and when each one runs (the rule ``all`` asks for their outputs).
-TABLE_RULES = ("tables", "latency_table", "claims", "datafree_table", "quantization_table", "misleader_table")
-
-
-def _datafree_transfer(config: Mapping[str, Any], victim: str) -> str:
-    return config["victims"][victim]["transfer_sets"][0]
 
 
 def job_counts(config: Mapping[str, Any]) -> Counter:
@@ -36,9 +31,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     datasets = {v["dataset"] for v in victims.values()}
     datasets |= {t["dataset"] for t in config["transfer_sets"].values() if t["source"] == "dataset"}
     jobs["prepare_dataset"] = sum(get_dataset_spec(d).needs_download for d in datasets)
-    pretrained = {v["arch"] for v in victims.values() if v.get("pretrained")}
-    if config["knockoff"].get("pretrained"):
-        pretrained.add(config["knockoff"]["arch"])
+    pretrained = {pretrained_arch(entry) for entry in [*victims.values(), config["knockoff"]]} - {None}
     jobs["prepare_weights"] = len(pretrained)
     jobs["train_victim"] = seeds * len(victims_of_kind(config, "train"))
     jobs["quantize_victim"] = seeds * len(victims_of_kind(config, "quantize"))
@@ -48,7 +41,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
 
     answers = {(v, t, d) for v, t, d, _ in knockoff_runs(config)}
     datafree = list(datafree_runs(config))
-    answers |= {(v, _datafree_transfer(config, v), d) for _, v, d, _ in datafree}
+    answers |= {(v, datafree_transfer(config, v), d) for _, v, d, _ in datafree}
     jobs["answer_queries"] = seeds * len(answers)
     jobs["train_knockoff"] = seeds * len({(v, t, d) for v, t, d, _ in knockoff_runs(config)})
     jobs["run_datafree"] = seeds * len(datafree)
