@@ -5,7 +5,7 @@ Run `snakemake --cores all` for the embedded default experiment (config/config.y
 
 from snakemake.utils import min_version, validate
 
-from msdefense.config import check_config, check_renamed_keys
+from msdefense.preflight import preflight
 from msdefense.deployment import export_job_pythonpath
 from msdefense.resources import LOCAL_RULES
 
@@ -22,9 +22,12 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-check_renamed_keys(config)
-validate(config, "config/schema.yaml")
-check_config(config)
+# config files read strictly, names, finite numbers, schema, registries: before any job
+preflight(
+    config,
+    validate=lambda c: validate(c, "config/schema.yaml"),
+    files=workflow.configfiles,
+)
 
 
 report: "workflow/report/workflow.rst"

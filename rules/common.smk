@@ -16,6 +16,7 @@ from msdefense.config import (
 )
 from msdefense.data import get_dataset_spec
 from msdefense.fingerprint import code_fingerprint
+from msdefense.preflight import NAME_WILDCARD
 from msdefense.resources import rule_resources
 
 OUT = layout.results_dir(config)
@@ -45,13 +46,13 @@ def code_version(script):
 
 
 wildcard_constraints:
-    victim="[A-Za-z0-9_.-]+",
-    transfer="[A-Za-z0-9_.-]+",
-    defense="[A-Za-z0-9_.-]+",
+    victim=NAME_WILDCARD,
+    transfer=NAME_WILDCARD,
+    defense=NAME_WILDCARD,
     param="[0-9][0-9.e+-]*",
     dataset="[A-Za-z0-9_-]+",
     epochs="[0-9]+",
-    attack="[A-Za-z0-9_.-]+",
+    attack=NAME_WILDCARD,
     arch="[A-Za-z0-9_]+",
     seed="[0-9]+",
 

@@ -11,7 +11,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from msdefense.config import ConfigError, check_config, check_renamed_keys, datafree_runs, knockoff_runs
+from msdefense.config import ConfigError, datafree_runs, knockoff_runs
+from msdefense.preflight import preflight
 from msdefense.training import SGDRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,9 +22,7 @@ SCHEMA = str(ROOT / "config" / "schema.yaml")
 
 def validated(config: dict) -> dict:
     """The Snakefile's checks, in its order."""
-    check_renamed_keys(config)
-    validate(config, SCHEMA)
-    check_config(config)
+    preflight(config, validate=lambda c: validate(c, SCHEMA))
     return config
 
 

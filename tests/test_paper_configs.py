@@ -4,19 +4,16 @@ the paper configs' job counts as the code computes them."""
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
-from snakemake.utils import validate
 from workflow_runs import ROOT, SNAKEMAKE
 
-from msdefense.config import check_config, check_renamed_keys
 from msdefense.plan import gpu_hours, job_counts
+from msdefense.preflight import load_checked
 
 CONFIGS = [ROOT / "config" / "config.yaml", *sorted((ROOT / "config" / "paper").glob("*.yaml"))]
 CONFIGS.append(ROOT / "tests" / "data" / "tiny.yaml")
@@ -25,11 +22,7 @@ PAPER_TABLES |= {"misleader_mnist", "misleader_cifar10", "misleader_cifar100", "
 
 
 def resolved(path: Path) -> dict:
-    config = copy.deepcopy(yaml.safe_load(path.read_text()))
-    check_renamed_keys(config)
-    validate(config, str(ROOT / "config" / "schema.yaml"))
-    check_config(config)
-    return config
+    return load_checked(path, ROOT / "config" / "schema.yaml")
 
 
 def _snakemake(path: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:

@@ -77,6 +77,12 @@ class DataFreeConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid DataFreeConfig field(s): {', '.join(bad)}")
+        if self.query_budget < self.cost_per_iteration:
+            raise ValueError(
+                f"query_budget {self.query_budget} is below the cost of one iteration ({self.cost_per_iteration} "
+                f"queries at batch_size {self.batch_size}, grad_m {self.grad_m}, g_iter {self.g_iter}, d_iter "
+                f"{self.d_iter}): the attack would not train; raise query_budget or lower batch_size"
+            )
 
     @property
     def cost_per_iteration(self) -> int:

@@ -289,16 +289,9 @@ def block(text: str, marker: str) -> str:
 
 def load_config(path: Path, schema: Path) -> dict[str, Any]:
     """A config file validated (defaults filled in) the way the Snakefile does it."""
-    import yaml
-    from snakemake.utils import validate
+    from ..preflight import load_checked
 
-    from ..config import check_config, check_renamed_keys
-
-    config = yaml.safe_load(path.read_text())
-    check_renamed_keys(config)
-    validate(config, str(schema))
-    check_config(config)
-    return config
+    return load_checked(path, schema)
 
 
 def main(argv: list[str] | None = None) -> None:

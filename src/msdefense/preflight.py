@@ -1,0 +1,161 @@
+"""Every check a config passes before the workflow plans a job, in the order the Snakefile runs them.
+
+1. the config files themselves: a key given twice in one mapping, or a YTE template
+   (``__use_yte__``), is an error naming the file, the key and the line (:func:`check_config_files`);
+2. keys that were renamed or moved (:func:`msdefense.config.check_renamed_keys`);
+3. every name that becomes part of a path matches :data:`NAME_PATTERN` (:func:`check_names`);
+4. every number is finite (:func:`check_finite`): JSON-schema ``minimum`` lets NaN through;
+5. the JSON schema (types, ranges, defaults), then the registries and cross-references
+   (:func:`msdefense.config.check_config`).
+
+:func:`preflight` runs them all; a failure is a :class:`~msdefense.config.ConfigError` naming
+the key (or file and line) and what to do.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, check_config, check_renamed_keys
+
+#: A name used in a path (experiment, victim, transfer set, defense, attack, reference victim):
+#: a letter or digit first (no ``..``, no hidden files), then letters, digits, ``_ . -``; 64 at most.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: The same, as a Snakemake wildcard constraint (anchored by Snakemake)
+NAME_WILDCARD = NAME_PATTERN[1:-1]
+_NAME = re.compile(NAME_PATTERN)
+#: Mappings whose keys are names used in paths (dotted paths into the config)
+NAMED_SECTIONS = ("victims", "transfer_sets", "defenses", "datafree.attacks", "latency.reference_victims")
+YTE_KEY = "__use_yte__"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:  # the literal keys, before merges (<<: *anchor) are flattened in
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"config file {loader.name}: key {key!r} appears twice in one mapping (lines {seen[key]} and "
+                f"{line}); YAML would silently keep the second: remove one"
+            )
+        seen[key] = line
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_config_file(path: str | Path) -> Any:
+    """The YAML of a config file, refusing duplicate keys and YTE templates (with file and line)."""
+    path = Path(path)
+    text = path.read_text()
+    loader = _StrictLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if isinstance(data, Mapping) and YTE_KEY in data:
+        raise ConfigError(
+            f"config file {path}: {YTE_KEY} makes Snakemake evaluate the file's YTE expressions (Python code) "
+            f"while it loads it; msdefense configs are plain YAML: render the template to a plain file first. "
+            f"A config file is code to Snakemake: run only config files you trust (README, 'Config files')"
+        )
+    return data
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Every config file Snakemake loaded, read again strictly (:func:`load_config_file`)."""
+    for path in paths:
+        load_config_file(path)
+
+
+def _section(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def check_name(name: object, key: str) -> None:
+    """Raise :class:`ConfigError` unless ``name`` matches :data:`NAME_PATTERN`."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:60]}… ({len(str(name))} characters)"
+        raise ConfigError(
+            f"config key {key}: {shown} is not a usable name; a name is part of file paths: a letter or digit "
+            f"first, then letters, digits, '_', '.', '-', 64 characters at most ({NAME_PATTERN})"
+        )
+
+
+def check_names(config: Mapping[str, Any]) -> None:
+    """The experiment's name and every key of :data:`NAMED_SECTIONS` match :data:`NAME_PATTERN`."""
+    if "experiment" in config:
+        check_name(config["experiment"], "experiment")
+    for dotted in NAMED_SECTIONS:
+        section = _section(config, dotted)
+        if isinstance(section, Mapping):
+            for name in section:
+                check_name(name, f"{dotted}.{name}" if isinstance(name, str) else dotted)
+
+
+def _numbers(node: Any, key: str) -> Iterator[tuple[str, float]]:
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            yield from _numbers(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _numbers(v, f"{key}[{i}]")
+    elif isinstance(node, float):
+        yield key, node
+
+
+def check_finite(config: Mapping[str, Any]) -> None:
+    """Every number in the config is finite (the schema's ranges do not reject NaN)."""
+    for key, value in _numbers(config, ""):
+        if not math.isfinite(value):
+            raise ConfigError(f"config key {key}: {value} is not a finite number; give a number")
+
+
+def preflight(
+    config: Mapping[str, Any],
+    *,
+    validate: Callable[[Mapping[str, Any]], None],
+    files: Iterable[str | Path] = (),
+) -> None:
+    """All checks of a config before any job (the module docstring's order); ``validate`` applies
+    the JSON schema (Snakemake's ``validate`` with ``config/schema.yaml``) and fills defaults."""
+    check_config_files(files)
+    check_renamed_keys(config)
+    check_names(config)
+    check_finite(config)
+    validate(config)
+    check_config(config)
+
+
+def load_checked(path: str | Path, schema: str | Path) -> dict[str, Any]:
+    """A config file read and checked as the Snakefile does (defaults filled in), outside Snakemake."""
+    from snakemake.utils import validate
+
+    config = load_config_file(path)
+    if not isinstance(config, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping of config keys, got {type(config).__name__}"
+        )
+    preflight(config, validate=lambda c: validate(c, str(schema)))
+    return config

@@ -1,0 +1,190 @@
+"""Hostile configs: names that escape their folder, non-finite numbers, budgets that train nothing,
+duplicate keys, templates. Each is refused before any job, naming the key (or the file and line).
+
+More refusals (unknown names, cross-references, schema ranges) are in tests/test_config.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+from workflow_runs import ROOT, SNAKEMAKE
+
+from msdefense.config import ConfigError
+from msdefense.preflight import NAME_PATTERN, load_checked, load_config_file, preflight
+
+SCHEMA = ROOT / "config" / "schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+NAN, INF = math.nan, math.inf
+LONG = "a" * 300
+
+
+def checked(config: dict) -> None:
+    preflight(config, validate=lambda c: validate(c, str(SCHEMA)))
+
+
+def _rename(section: str, old: str, new: str):
+    def edit(cfg: dict) -> None:
+        node = cfg
+        for part in section.split("."):
+            node = node[part]
+        node[new] = node.pop(old)
+
+    return edit
+
+
+def _set(path: str, value):
+    def edit(cfg: dict) -> None:
+        *parents, last = path.split(".")
+        node = cfg
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+
+    return edit
+
+
+HOSTILE = {
+    # names: every one becomes part of a path
+    "experiment-dotdot": (_set("experiment", ".."), ["experiment", "'..'"]),
+    "experiment-dot": (_set("experiment", "."), ["experiment", "'.'"]),
+    "experiment-hidden": (_set("experiment", ".hidden"), ["experiment"]),
+    "experiment-slash": (_set("experiment", "a/b"), ["experiment", "'a/b'"]),
+    "experiment-empty": (_set("experiment", ""), ["experiment"]),
+    "experiment-300-chars": (_set("experiment", LONG), ["experiment", "300 characters"]),
+    "experiment-number": (_set("experiment", 5), ["experiment", "5"]),
+    "victim-dotdot": (_rename("victims", "digits_misleader", ".."), ["victims...", "'..'"]),
+    "victim-300-chars": (_rename("victims", "digits_misleader", LONG), ["victims.aaa", "300 characters"]),
+    "victim-dash-first": (_rename("victims", "digits_misleader", "-x"), ["victims.-x"]),
+    "victim-space": (_rename("victims", "digits_misleader", "a b"), ["victims.a b"]),
+    "transfer-dotdot": (_rename("transfer_sets", "photos", ".."), ["transfer_sets...", "'..'"]),
+    "defense-dotdot": (_rename("defenses", "Random", ".."), ["defenses...", "'..'"]),
+    "attack-dotdot": (_rename("datafree.attacks", "maze", ".."), ["datafree.attacks...", "'..'"]),
+    "reference-victim-dotdot": (
+        _set(
+            "latency.reference_victims",
+            {"..": {"arch": "resnet20", "num_classes": 10, "in_channels": 3, "image_size": 32}},
+        ),
+        ["latency.reference_victims...", "'..'"],
+    ),  # fmt: skip
+    # numbers: the schema's minimum lets NaN through
+    "dcp-nu-nan": (_set("defenses.DCP.nu", NAN), ["defenses.DCP.nu", "nan"]),
+    "victim-lr-nan": (_set("victims.digits_lenet5.train.lr", NAN), ["victims.digits_lenet5.train.lr"]),
+    "random-eps-nan": (_set("defenses.Random.params", [0.5, NAN]), ["defenses.Random.params[1]", "nan"]),
+    "random-eps-inf": (_set("defenses.Random.params", [INF]), ["defenses.Random.params[0]", "inf"]),
+    "mad-eps-minus-inf": (_set("defenses.MAD.params", [-INF]), ["defenses.MAD.params[0]", "-inf"]),
+    "holdout-nan": (_set("data.attacker_holdout", NAN), ["data.attacker_holdout"]),
+    "latency-halfwidth-inf": (_set("latency.target_halfwidth", INF), ["latency.target_halfwidth"]),
+    "latency-max-seconds-nan": (_set("latency.max_seconds", NAN), ["latency.max_seconds"]),
+    "member-alpha-nan": (
+        _set("victims.digits_misleader.misleader.members.0.alpha", NAN),
+        ["victims.digits_misleader.misleader.members[0].alpha"],
+    ),
+    "knockoff-lr-inf": (_set("knockoff.lr", INF), ["knockoff.lr", "inf"]),
+    "dfme-epsilon-nan": (
+        _set("datafree.attacks.dfme.grad_epsilon", NAN),
+        ["datafree.attacks.dfme.grad_epsilon"],
+    ),
+    "gamma-by-dataset-nan": (_set("defenses.DCP.gamma_by_dataset", {"cifar100": NAN}), ["gamma_by_dataset"]),
+    # budgets that cannot pay for one iteration: the attack would not train
+    "dfme-budget-zero": (
+        _set("datafree.attacks.dfme.query_budget", 0),
+        ["datafree.attacks.dfme", "query_budget 0"],
+    ),
+    "maze-budget-below-one-iteration": (
+        _set("datafree.attacks.maze.query_budget", 1000),
+        ["datafree.attacks.maze", "query_budget 1000", "1920 queries"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_config_is_refused_naming_the_key(name: str) -> None:
+    edit, must_mention = HOSTILE[name]
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError) as info:
+        checked(config)
+    text = str(info.value)
+    for fragment in must_mention:
+        assert fragment in text, f"{fragment!r} not in: {text}"
+
+
+def test_the_default_passes_and_names_of_64_characters_do(tmp_path: Path) -> None:
+    config = copy.deepcopy(DEFAULT)
+    _rename("victims", "digits_misleader", "m" * 64)(config)
+    for attack in config["datafree"]["attacks"].values():
+        attack.pop("victims", None)
+    config["datafree"]["victims"] = ["digits_lenet5", "m" * 64]
+    checked(config)
+    checked(copy.deepcopy(DEFAULT))
+
+
+def test_the_schema_and_the_wildcards_use_the_package_name_pattern() -> None:
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert schema["definitions"]["name"]["pattern"] == NAME_PATTERN
+    assert "NAME_WILDCARD" in (ROOT / "rules" / "common.smk").read_text()
+
+
+DEFAULT_TEXT = (ROOT / "config" / "config.yaml").read_text()
+HOSTILE_FILES = {
+    "repeated-top-level-key": (DEFAULT_TEXT + "seeds: [99]\n", ["'seeds'", "lines 4 and"]),
+    "repeated-victim-block": (
+        DEFAULT_TEXT.replace("victims:\n", "victims:\n  digits_misleader: {dataset: digits}\n", 1),
+        ["'digits_misleader'", "lines 13 and"],
+    ),
+    "repeated-option": (
+        DEFAULT_TEXT.replace("    nu: 1000.0\n", "    nu: 1000.0\n    nu: 1.0\n", 1),
+        ["'nu'"],
+    ),
+    "yte-template": ("__use_yte__: true\n" + DEFAULT_TEXT, ["__use_yte__", "trust"]),
+    "not-yaml": ("victims: [unclosed\n", ["not valid YAML"]),
+    "not-a-mapping": ("- experiment\n- default\n", ["expected a mapping"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_FILES))
+def test_hostile_config_file_is_refused_naming_the_file(name: str, tmp_path: Path) -> None:
+    text, must_mention = HOSTILE_FILES[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_checked(path, SCHEMA)
+    message = str(info.value)
+    for fragment in [str(path), *must_mention]:
+        assert fragment in message, f"{fragment!r} not in: {message}"
+
+
+def test_merge_keys_may_be_overridden() -> None:
+    path = ROOT / "config" / "schema.yaml"  # uses <<: *sgd_properties, then adds keys
+    assert load_config_file(path)["properties"]["knockoff"]["properties"]["epochs"]["minimum"] == 1
+
+
+@pytest.mark.parametrize(
+    "name, text, must_mention",
+    [
+        ("dotdot", DEFAULT_TEXT.replace("experiment: default", "experiment: '..'"), ["experiment", "'..'"]),
+        ("nan", DEFAULT_TEXT.replace("nu: 1000.0", "nu: .nan", 1), ["defenses.DCP.nu"]),
+        ("repeated", DEFAULT_TEXT + "seeds: [99]\n", ["'seeds'", "appears twice"]),
+    ],
+)
+def test_snakemake_refuses_before_any_job(
+    name: str, text: str, must_mention: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    proc = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(path), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    for fragment in must_mention:
+        assert fragment in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "results").exists() and not (tmp_path.parent / "victims").exists()
