@@ -2,7 +2,9 @@
 
 Every writer goes through :func:`atomic_path`: the data lands in a temporary file in the
 target directory and is renamed into place, so an interrupted job never leaves a partial
-artifact that Snakemake would mistake for a finished one.
+artifact that Snakemake would mistake for a finished one. The file gets the mode an ordinary
+``open`` would give it (0666 less the umask: 0644 by default), not ``mkstemp``'s private 0600,
+so a lab's group can read weights and tables on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from safetensors.torch import save
 from torch import Tensor
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
@@ -30,6 +38,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
