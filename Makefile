@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint format venv report readme clean
 
+# through msdefense.launch: after a kill, the next run removes the stale lock and resumes
 run: $(STAMP)
-	$(BIN)/snakemake --cores all
+	$(BIN)/python -m msdefense.launch --cores all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -30,7 +31,7 @@ readme: $(STAMP)
 
 # the report needs a finished run: run (or finish) the default experiment first, then report
 report: $(STAMP)
-	$(BIN)/snakemake --cores all
+	$(BIN)/python -m msdefense.launch --cores all
 	$(BIN)/snakemake --report report.html
 	$(BIN)/snakemake --report report.zip
 

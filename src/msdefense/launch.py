@@ -1,0 +1,96 @@
+"""Run Snakemake so that a killed run resumes by itself: ``python -m msdefense.launch <snakemake args>``.
+
+Snakemake locks its working folder while it runs; a run killed with SIGKILL leaves the lock
+behind, and every later run stops with ``LockException`` until someone runs ``--unlock``.
+This launcher holds an OS lock (``flock``) on ``.snakemake/msdefense-run.lock`` for the life of
+the run: the lock passes to the Snakemake process and dies with it, whatever kills it. When the
+next run gets that lock and no other Snakemake process works in the same folder, Snakemake's
+leftover locks are stale: it unlocks them, then runs; the profile's ``rerun-incomplete`` redoes
+the jobs that were cut off, and finished jobs are kept. A second run while one is alive is
+refused with its process id. ``make run`` goes through here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LOCK_FILE = ".snakemake/msdefense-run.lock"
+
+
+def _workdir(args: list[str]) -> Path:
+    """The folder Snakemake works in: ``--directory``/``-d`` if given, else the current one."""
+    for i, arg in enumerate(args):
+        if arg in ("--directory", "-d") and i + 1 < len(args):
+            return Path(args[i + 1]).resolve()
+        if arg.startswith("--directory="):
+            return Path(arg.split("=", 1)[1]).resolve()
+    return Path.cwd().resolve()
+
+
+def other_snakemake_processes(workdir: Path) -> list[int]:
+    """Process ids of Snakemake runs (not their jobs) working in ``workdir``, other than ours
+    (Linux ``/proc``; elsewhere an empty list, and the OS lock alone decides)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(proc.name) == os.getpid():
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = (proc / "cwd").resolve()
+        except (OSError, ValueError):
+            continue
+        is_snakemake = any(a.endswith(b"/snakemake") or a == b"snakemake" for a in argv[:2])
+        is_job = b"--mode" in argv  # a cluster/job-step Snakemake inside a job, not a run
+        if is_snakemake and not is_job and (cwd == workdir or str(workdir).encode() in argv):
+            found.append(int(proc.name))
+    return found
+
+
+def snakemake_command(args: list[str]) -> list[str]:
+    """Snakemake of this interpreter's environment."""
+    return [str(Path(sys.executable).parent / "snakemake"), *args]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--"]:
+        args = args[1:]
+    workdir = _workdir(args)
+    lock_path = workdir / LOCK_FILE
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = Path(lock_path).read_text().strip() or "unknown"
+        print(
+            f"msdefense: another run of this workflow is working in {workdir} (process {holder}); "
+            f"wait for it to finish or stop it, then run again",
+            file=sys.stderr,
+        )
+        return 1
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    others = other_snakemake_processes(workdir)
+    if others:
+        print(
+            f"msdefense: Snakemake is already running in {workdir} (process {', '.join(map(str, others))}); "
+            f"wait for it to finish or stop it, then run again",
+            file=sys.stderr,
+        )
+        return 1
+    if any((workdir / ".snakemake" / "locks").glob("*.lock")):
+        print("msdefense: removing the locks of an interrupted run (no other run is alive)", file=sys.stderr)
+        unlock = subprocess.run(snakemake_command([*args, "--unlock"]), pass_fds=(fd,))
+        if unlock.returncode != 0:
+            return unlock.returncode
+    # the Snakemake process inherits the locked descriptor: the lock lives as long as the run
+    return subprocess.run(snakemake_command(args), pass_fds=(fd,)).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
