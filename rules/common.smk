@@ -237,6 +237,15 @@ def victim_metrics(kind):
 
 
 def final_targets():
+    """Every table and figure: the resources table last (it reads every job's benchmark)."""
+    return [
+        *table_targets(),
+        *(layout.table(OUT, "resources", ext) for ext in ("csv", "md")),
+    ]
+
+
+def table_targets():
+    """Every table and figure but the resources table."""
     tables = ["knockoff", "interpolation", "latency", "claims"]
     figures = ["knockoff_tradeoff", "latency"]
     if datafree_metrics():

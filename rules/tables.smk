@@ -58,7 +58,7 @@ rule latency_table:
     log:
         log("tables", "latency"),
     benchmark:
-        bench("tables", "latency")
+        bench("latency_table", "latency")
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -91,7 +91,7 @@ rule datafree_table:
     log:
         log("tables", "datafree"),
     benchmark:
-        bench("tables", "datafree")
+        bench("datafree_table", "datafree")
     conda:
         "../envs/msdefense.yaml"
     threads: 1
@@ -198,3 +198,28 @@ rule claims:
         code=code_version("claims_table.py"),
     script:
         "../workflow/scripts/claims_table.py"
+
+
+rule resources_table:
+    """Seconds and peak host / GPU memory of every job, next to the memory its rule declares."""
+    input:
+        tables=table_targets(),
+    output:
+        csv=report(
+            layout.table(OUT, "resources", "csv"),
+            caption="../workflow/report/resources_table.rst",
+            category="Tables",
+        ),
+        md=layout.table(OUT, "resources", "md"),
+    log:
+        log("tables", "resources"),
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        **needs("resources_table"),
+    params:
+        code=code_version("resources_table.py"),
+        results=OUT,
+    script:
+        "../workflow/scripts/resources_table.py"

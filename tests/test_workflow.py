@@ -258,3 +258,23 @@ def test_a_code_edit_plans_the_jobs_that_run_it_again(finished_run: Path, tmp_pa
     dcp = source / "src" / "msdefense" / "defenses" / "dcp.py"
     dcp.write_text(dcp.read_text() + "\n\ndef _edited() -> int:\n    return 1\n")
     assert {"answer_queries", "train_knockoff", "run_datafree"} <= _planned_rules(source, workdir)
+
+
+def test_resources_table_has_every_job_and_the_declared_memory_covers_its_peak(finished_run: Path) -> None:
+    from msdefense.reporting.resources import RESOURCE_COLUMNS
+
+    table = pd.read_csv(finished_run / "tables" / "resources.csv")
+    assert list(table.columns) == RESOURCE_COLUMNS
+    benchmarks = sorted((finished_run / "benchmarks").rglob("*.tsv"))
+    assert len(table) == len(benchmarks) and table["seconds"].gt(0).all()
+    assert {"train_victim", "train_knockoff", "run_datafree", "answer_queries"} <= set(table["rule"])
+    assert (table["declared_mem_mb"] >= table["peak_host_mib"]).all(), table.sort_values(
+        "peak_host_mib"
+    ).tail()
+    from msdefense.resources import gpu_rules
+
+    computed = table[table["rule"].isin(gpu_rules())]
+    assert (computed["peak_gpu_mib"] == 0).all()  # recorded by every compute job; the tiny run is on the CPU
+    assert table[["rule", "wildcards"]].equals(
+        table[["rule", "wildcards"]].sort_values(["rule", "wildcards"])
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 # one replicate's folder: every per-seed artifact below starts with it
@@ -55,6 +56,30 @@ DATASET_FLAG = "{root}/{dataset}/.prepared"
 #: torchvision ImageNet weights of a pretrainable architecture (local rule prepare_weights)
 WEIGHTS_FILE = "{root}/weights/{arch}.pth"
 
+#: The rule that writes a victim's model and metrics (VICTIM_MODEL, VICTIM_METRICS), by its kind.
+VICTIM_WRITERS = {"fp32": "train_victim", "int8": "quantize_victim", "ensemble": "build_ensemble"}
+#: The rules (rules/*.smk) that write each pattern above: what to rerun when an artifact is bad.
+WRITERS: dict[str, tuple[str, ...]] = {
+    VICTIM_MODEL: tuple(VICTIM_WRITERS.values()),
+    VICTIM_METRICS: tuple(VICTIM_WRITERS.values()),
+    VICTIM_HISTORY: ("train_victim",),
+    MEMBER_MODEL: ("train_misleader_member",),
+    MEMBER_METRICS: ("train_misleader_member",),
+    MEMBER_HISTORY: ("train_misleader_member",),
+    MISINFORMATION_MODEL: ("train_misinformation",),
+    MISINFORMATION_METRICS: ("train_misinformation",),
+    SURROGATE_MODEL: ("train_surrogate",),
+    SURROGATE_METRICS: ("train_surrogate",),
+    POSTERIORS: ("answer_queries",),
+    KNOCKOFF_METRICS: ("train_knockoff",),
+    KNOCKOFF_CLONE: ("train_knockoff",),
+    DATAFREE_METRICS: ("run_datafree",),
+    DATAFREE_STUDENT: ("run_datafree",),
+    DATAFREE_HISTORY: ("run_datafree",),
+    LATENCY: ("measure_latency",),
+    WEIGHTS_FILE: ("prepare_weights",),
+}
+
 _SURROGATE = re.compile(r"surrogate_e(\d+)")
 
 
@@ -84,6 +109,11 @@ def figure(out: str, name: str, ext: str) -> str:
 def log(out: str, rule: str, pattern: str) -> str:
     """The log of ``rule`` for the wildcards of ``pattern`` (e.g. ``{victim}/{transfer}``)."""
     return f"{out}/logs/{rule}/{pattern}.log"
+
+
+def gpu_peak_path(log_path: str | Path) -> Path:
+    """Beside a job's log ``<name>.log``: ``<name>.gpu.json``, its peak CUDA memory (MiB; 0 off CUDA)."""
+    return Path(log_path).with_suffix(".gpu.json")
 
 
 def benchmark(out: str, rule: str, pattern: str) -> str:

@@ -54,7 +54,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     jobs["train_surrogate"] = seeds * sum(name != "misinformation" for name, _, _ in aux)
     latency = config["latency"].get("victims", list(victims))
     jobs["measure_latency"] = len(latency) + len(config["latency"]["reference_victims"])
-    jobs["tables"] = jobs["latency_table"] = jobs["claims"] = 1
+    jobs["tables"] = jobs["latency_table"] = jobs["claims"] = jobs["resources_table"] = 1
     jobs["datafree_table"] = int(bool(datafree))
     jobs["quantization_table"] = int(bool(victims_of_kind(config, "quantize")))
     jobs["misleader_table"] = int(bool(misleader))

@@ -48,6 +48,7 @@ RULES: dict[str, RuleNeeds] = {
     "quantization_table": RuleNeeds(gpu=False, **_TABLE),
     "misleader_table": RuleNeeds(gpu=False, **_TABLE),
     "claims": RuleNeeds(gpu=False, **_TABLE),
+    "resources_table": RuleNeeds(gpu=False, **_TABLE),
 }
 
 #: Rules that run where Snakemake runs, never as cluster jobs: downloads (compute nodes often
@@ -61,6 +62,7 @@ LOCAL_RULES = (
     "quantization_table",
     "misleader_table",
     "claims",
+    "resources_table",
 )
 
 

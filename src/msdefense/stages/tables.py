@@ -152,3 +152,16 @@ def claims(request: ClaimsRequest) -> None:
         quantized=quantized,
     )
     reporting.write_table(table, r.out_csv, r.out_md)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourcesRequest(TableOutputs):
+    in_tables: Sequence[str]  # every other table: this one is made last, when every job's benchmark is there
+    results: str
+
+
+def resources(request: ResourcesRequest) -> None:
+    """Seconds and peak memory of every job of the run (``tables/resources``)."""
+    from ..reporting.resources import resources_table
+
+    reporting.write_table(resources_table(request.results), request.out_csv, request.out_md)

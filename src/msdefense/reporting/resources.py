@@ -1,0 +1,45 @@
+"""What every job of a run used: ``tables/resources.csv`` (rule, wildcards, seconds, peak host
+and GPU memory, and the memory the rule declares), from Snakemake's benchmark files and the GPU
+peak each job writes beside its log (:func:`msdefense.runtime.job`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..layout import gpu_peak_path
+from ..resources import RULES
+
+RESOURCE_COLUMNS = ["rule", "wildcards", "seconds", "peak_host_mib", "peak_gpu_mib", "declared_mem_mb"]
+
+
+def resources_table(results: str | Path) -> pd.DataFrame:
+    """One row per job with a benchmark under ``results/benchmarks/<rule>/<wildcards>.tsv``,
+    sorted by rule and wildcards; ``max_rss`` is the host peak (MiB, the job's process tree)."""
+    from ..io import load_json
+
+    results = Path(results)
+    rows = []
+    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
+        rel = tsv.relative_to(results / "benchmarks").with_suffix("")
+        rule = rel.parts[0]
+        bench = pd.read_csv(tsv, sep="\t")
+        gpu = gpu_peak_path(results / "logs" / rel.with_suffix(".log"))
+        rows.append(
+            {
+                "rule": rule,
+                "wildcards": "/".join(rel.parts[1:]),
+                "seconds": float(bench["s"].max()),
+                "peak_host_mib": float(bench["max_rss"].max()),
+                "peak_gpu_mib": float(load_json(gpu)["peak_gpu_mib"]) if gpu.exists() else math.nan,
+                "declared_mem_mb": RULES[rule].mem_mb if rule in RULES else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=RESOURCE_COLUMNS).sort_values(["rule", "wildcards"], ignore_index=True)
+
+
+def heaviest(table: pd.DataFrame) -> pd.Series:
+    """The job with the highest host peak."""
+    return table.loc[table["peak_host_mib"].idxmax()]
