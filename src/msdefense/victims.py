@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch import Tensor, nn
 
 from . import __version__
 from .io import save_tensors
 from .models import build_model
-from .training import prepare_model
 
 KINDS = ("fp32", "int8", "ensemble")
 #: The metadata keys :class:`VictimInfo` owns; any other key is kind-specific (``extra``).
@@ -138,9 +136,11 @@ def save_victim(model: nn.Module, path: str | os.PathLike, info: VictimInfo) -> 
 
 
 def read_victim_info(path: str | os.PathLike) -> VictimInfo:
-    """The :class:`VictimInfo` of a stored model (reads the header only)."""
-    with safe_open(str(path), framework="pt", device="cpu") as fh:
-        return VictimInfo.from_metadata(fh.metadata() or {}, path)
+    """The :class:`VictimInfo` of a stored model (reads the header only; checked by
+    :func:`msdefense.artifacts.read_victim_info`)."""
+    from .artifacts import read_victim_info as read_info
+
+    return read_info(path)
 
 
 def load_victim(
@@ -148,32 +148,42 @@ def load_victim(
 ) -> tuple[nn.Module, VictimInfo]:
     """Rebuild a stored model (eval mode) and its info; refuse kinds outside ``kinds``.
 
-    An ensemble's ``forward`` returns the log of the mean member softmax (the oracle's softmax then
-    gives the soft vote); an int8 victim runs on the CPU whatever ``device`` is and returns its
-    logits on the input's device.
+    The file is checked by :func:`msdefense.artifacts.read_victim` (a bad one raises
+    :class:`~msdefense.artifacts.ArtifactError` naming it and the rule that writes it).
     """
-    with safe_open(str(path), framework="pt", device="cpu") as fh:
-        info = VictimInfo.from_metadata(fh.metadata() or {}, path)
-        if info.kind not in kinds:
-            raise ValueError(f"{path}: a {info.kind} model where {' or '.join(kinds)} is expected")
-        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
+    from .artifacts import read_victim
+
+    return read_victim(path, device, kinds=kinds)
+
+
+def rebuild_victim(info: VictimInfo, tensors: Mapping[str, Tensor], path: str | os.PathLike) -> nn.Module:
+    """The model of kind ``info.kind`` from a file's tensors, on the CPU; raw torch errors on a mismatch.
+
+    An ensemble's ``forward`` returns the log of the mean member softmax (the oracle's softmax then
+    gives the soft vote); an int8 victim runs on the CPU whatever device it is asked for and returns
+    its logits on the input's device.
+    """
     if info.kind == "int8":
         from .quantization import rebuild_quantized
 
-        return rebuild_quantized(info.to_metadata(), tensors, path), info
+        return rebuild_quantized(info.to_metadata(), tensors, path)
     if info.kind == "ensemble":
         from .misleader import Ensemble
 
-        members = []
+        members, used = [], 0
         for i, arch in enumerate(info.member_archs):
             prefix = f"member{i}."
+            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             member = build_model(arch, info.num_classes, info.in_channels)
-            member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            member.load_state_dict(state)
             members.append(member)
-        return prepare_model(Ensemble(members), device).eval(), info
+            used += len(state)
+        if used != len(tensors):
+            raise ValueError(f"{len(tensors) - used} tensors belong to none of the {len(members)} members")
+        return Ensemble(members)
     model = build_model(info.arch, info.num_classes, info.in_channels)
     model.load_state_dict(tensors)
-    return prepare_model(model, device).eval(), info
+    return model
 
 
 def save_classifier(model: nn.Module, path: str | os.PathLike, *, arch: str, dataset: str) -> None:

@@ -112,12 +112,10 @@ def load_backbone(model: nn.Module, path: str | Path, *, arch: str) -> nn.Module
             f"`snakemake --cores 1 {path}` where there is network, or download {weights_url(arch)} "
             f"and save it as {path}"
         )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} is not a readable torchvision state dict ({exc}); delete it and fetch it again"
-        ) from exc
+    from .. import layout
+    from ..artifacts import ArtifactError, read_torchvision_weights, writers
+
+    state = read_torchvision_weights(path)
     own = model.state_dict()
     keep = {
         k: v
@@ -126,6 +124,10 @@ def load_backbone(model: nn.Module, path: str | Path, *, arch: str) -> nn.Module
     }
     missing = [k for k in own if k not in keep and not k.startswith(NOT_LOADED) and k != "conv1.weight"]
     if missing:
-        raise ValueError(f"{path} does not hold {arch}'s backbone: missing {missing[:5]} (of {len(missing)})")
+        raise ArtifactError(
+            path,
+            f"does not hold {arch}'s backbone: missing {missing[:5]} (of {len(missing)})",
+            writers(path, layout.WEIGHTS_FILE),
+        )
     model.load_state_dict(keep, strict=False)
     return model

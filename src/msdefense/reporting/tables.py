@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import atomic_path, load_json
+from ..artifacts import read_records
+from ..io import atomic_path
 from .matching import UNMATCHED, Point, strongest_within
 from .replicates import summarise
 
@@ -40,20 +41,14 @@ DATAFREE_COLUMNS = [
 ]
 
 
-def _records(metric_paths: Sequence[str | Path], what: str) -> pd.DataFrame:
-    rows = []
-    for path in metric_paths:  # a KnockoffNets sweep's file holds the list of its values' records
-        record = load_json(path)
-        rows.extend(record if isinstance(record, list) else [record])
+def _records(
+    metric_paths: Sequence[str | Path], kind: str, what: str, columns: Sequence[str]
+) -> pd.DataFrame:
+    """The checked records of ``kind`` (:func:`msdefense.artifacts.read_records`), each with ``columns``."""
+    rows = read_records(metric_paths, kind, require=columns)
     if not rows:
         raise ValueError(f"no {what} metrics to tabulate")
     return pd.DataFrame(rows)
-
-
-def _need(df: pd.DataFrame, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in df]
-    if missing:
-        raise ValueError(f"metrics records lack the columns {missing}")
 
 
 def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -64,8 +59,7 @@ def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     the clone after the last epoch. The columns are :data:`KNOCKOFF_KEYS`, ``seed``, the other
     :data:`KNOCKOFF_COLUMNS` and ``method`` (the defense's registry name).
     """
-    df = _records(metric_paths, "KnockoffNets")
-    _need(df, [*KNOCKOFF_COLUMNS, "method", "seed"])
+    df = _records(metric_paths, "knockoff", "KnockoffNets", [*KNOCKOFF_COLUMNS, "method", "seed"])
     df["param_value"] = df["param"].astype(float)
     df = df.sort_values([*KNOCKOFF_KEYS[:4], "param_value", "seed"], kind="stable")
     cols = [*KNOCKOFF_KEYS, "seed", *KNOCKOFF_COLUMNS[len(KNOCKOFF_KEYS) :], "method"]
@@ -168,7 +162,10 @@ def latency_table(paths: Sequence[str | Path]) -> pd.DataFrame:
     (method ``DCP``) of the same victim and batch size (NaN without one). ``overhead_ci_*`` is the
     95% bootstrap interval of ``overhead_vs_none``; ``reliable`` says whether it came within the
     configured half-width (:func:`msdefense.latency.timed_pairs`)."""
-    df = pd.DataFrame([row for p in paths for row in load_json(p)])
+    measured = [c for c in LATENCY_COLUMNS if c != "slowdown_vs_dcp"]
+    df = pd.DataFrame(
+        read_records(paths, "latency", require=measured, unique=["victim", "defense", "batch_size"])
+    )
     if df.empty:
         raise ValueError("no latency measurements to tabulate")
     dcp = df[df["method"] == "DCP"].groupby(["victim", "batch_size"])["ms_per_query"].min()
@@ -223,8 +220,7 @@ def datafree_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
 
     ``clone_acc`` / ``fidelity``: the student selected on the validation split; ``*_final``: the
     student after the last iteration; ``queries``: oracle queries spent (probes included)."""
-    df = _records(metric_paths, "data-free attack")
-    _need(df, [*DATAFREE_COLUMNS, "seed"])
+    df = _records(metric_paths, "datafree", "data-free attack", [*DATAFREE_COLUMNS, "seed"])
     df["param_value"] = df["param"].astype(float)
     df = df.sort_values(["attack", "victim", "defense", "param_value", "seed"], kind="stable")
     cols = [*DATAFREE_KEYS, "seed", *DATAFREE_COLUMNS[len(DATAFREE_KEYS) :]]
@@ -254,7 +250,7 @@ def quantization_seeds(
     """The quantization table of Khaled et al. 2023 (ICMLA), one row per fp32 source and int8
     victim and seed: test accuracy, weight size and the undefended oracle's ms per query at batch
     1 and 64 (measured on the first seed's victims; NaN where not measured)."""
-    lat = pd.DataFrame([row for p in latency_paths for row in load_json(p)])
+    lat = pd.DataFrame(read_records(latency_paths, "latency", require=["ms_undefended"]))
     # every latency row carries the undefended pass timed beside it: use the row of the first defense
     undefended = lat.groupby(["victim", "batch_size"])["ms_undefended"].first() if len(lat) else pd.Series()
 
@@ -262,9 +258,7 @@ def quantization_seeds(
         return float(undefended.get((victim, batch), math.nan))
 
     rows = []
-    for m in (load_json(p) for p in victim_metrics):
-        if m.get("precision") != "int8":
-            continue
+    for m in read_records(victim_metrics, "quantized_victim"):  # int8 victims only
         for victim, precision, backend, acc, size, mode in (
             (m["source"], "fp32", "fp32", m["source_test_acc"], m["source_size_mb"], "-"),
             (m["victim"], "int8", m["backend"], m["test_acc"], m["size_mb"], m["mode"]),
@@ -337,7 +331,7 @@ def misleader_seeds(
         frames.append(datafree)
     runs = pd.concat(frames, ignore_index=True)
     rows = []
-    for meta in (load_json(p) for p in ensembles):
+    for meta in read_records(ensembles, "ensemble"):
         ens, teacher, seed = meta["victim"], meta["teacher"], meta["seed"]
         mine_all = runs[(runs["victim"] == ens) & (runs["method"] == "None") & (runs["seed"] == seed)]
         for attack, mine in mine_all.groupby("attack", sort=True):

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import layout
+from ..artifacts import read_classifier, read_posteriors, read_victim, sweep_index
 from ..config import format_param
 from ..defenses import Defense, build_defense
-from ..io import load_arrays, save_arrays
+from ..io import save_arrays
 from ..oracle import Oracle
 from ..seeding import derive_seed
 from ..training import dataset_labels, make_loader
-from ..victims import load_classifier, load_victim
 from .context import VictimData, VictimRequest, stage
 
 
@@ -30,21 +31,14 @@ def load_defense(
 ) -> Defense:
     """The defense of a config entry with its auxiliary models loaded from ``aux_paths``; its
     randomness (Random) is seeded from the experiment ``seed``."""
-    aux = {name: load_classifier(path, device) for name, path in aux_paths.items()}
+    aux = {name: read_classifier(path, device) for name, path in aux_paths.items()}
     return build_defense(defense_cfg, dataset, aux, derive_seed(seed, "defense"))
 
 
-def sweep_index(answers: Mapping[str, np.ndarray], param: str, source: str) -> int:
-    """Where the sweep value ``param`` (its canonical text) sits in the arrays of ``source``."""
-    texts = answers["param_texts"].tolist()
-    if param not in texts:
-        raise KeyError(f"{source} has no answers for parameter {param!r}; it has {texts}")
-    return texts.index(param)
-
-
 def load_answers(posteriors_path: str, param: str) -> tuple[dict[str, np.ndarray], int]:
-    """The arrays :func:`answer_queries` wrote and the sweep index of ``param``."""
-    answers = load_arrays(posteriors_path)
+    """The arrays :func:`answer_queries` wrote (checked: :func:`~msdefense.artifacts.read_posteriors`)
+    and the sweep index of ``param``."""
+    answers = read_posteriors(posteriors_path, [param])
     return answers, sweep_index(answers, param, posteriors_path)
 
 
@@ -88,7 +82,7 @@ def answer_queries(request: AnswerRequest) -> dict[str, Any]:
     """
     r, cfg = request, request.victim_cfg
     with stage(r.device, derive_seed(r.seed, "answer", cfg["dataset"], r.transfer_cfg["source"])) as ctx:
-        model, _ = load_victim(r.in_victim, ctx.device)
+        model, _ = read_victim(r.in_victim, ctx.device, pattern=layout.VICTIM_MODEL)
         data = VictimData(cfg["dataset"], r.data)
         params = [float(p) for p in r.defense_cfg["params"]]
         defense = load_defense(

@@ -19,14 +19,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import layout
+from ..artifacts import read_posteriors, read_victim, sweep_index
 from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
-from ..io import load_arrays, save_csv, save_json
+from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
 from ..seeding import derive_seed, seed_everything
 from ..training import dataset_tensors, predict_probs
-from ..victims import load_victim, save_classifier
-from .answers import OracleRequest, load_answers, load_defense, sweep_index
+from ..victims import save_classifier
+from .answers import OracleRequest, load_answers, load_defense
 from .context import VictimData, VictimRequest, stage, write_record
 
 
@@ -79,11 +80,11 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     cseed = derive_seed(r.seed, "knockoff", r.victim, r.transfer)
     records = []
     with stage(r.device) as ctx:
+        answers = read_posteriors(r.in_posteriors, r.params)
         data = VictimData(cfg["dataset"], r.data)
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
-        answers = load_arrays(r.in_posteriors)
         for labels, param in ((k, p) for k in kinds for p in r.params):
             attack = KnockoffConfig.from_config(r.knockoff, labels)
             (Path(r.out_clones) / labels).mkdir(exist_ok=True)
@@ -168,7 +169,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
     r, cfg = request, request.victim_cfg
     with stage(r.device) as ctx:
         answers, e = load_answers(r.in_posteriors, r.param)
-        model, _ = load_victim(r.in_victim, ctx.device)
+        model, _ = read_victim(r.in_victim, ctx.device, pattern=layout.VICTIM_MODEL)
         data = VictimData(cfg["dataset"], r.data)
         defense = load_defense(
             r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import layout
+from ..artifacts import read_victim
 from ..seeding import derive_seed, seed_everything
 from ..training import SGDRecipe, accuracy, dataset_labels, distill, predict_probs, train_classifier
-from ..victims import load_victim, save_classifier
+from ..victims import save_classifier
 from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
 
 
@@ -71,7 +73,7 @@ def train_surrogate(request: SurrogateRequest) -> dict[str, Any]:
     stop_after = int(r.epochs)
     sseed = derive_seed(r.seed, "surrogate", r.victim, r.transfer)
     with stage(r.device) as ctx:
-        model_v, _ = load_victim(r.in_victim, ctx.device)
+        model_v, _ = read_victim(r.in_victim, ctx.device, pattern=layout.VICTIM_MODEL)
         data = VictimData(cfg["dataset"], r.data)
         seed_everything(sseed)  # after loading the victim: building a model draws from the RNG
         plain = data.transfer(r.transfer_cfg, augment=False)

@@ -32,14 +32,15 @@ class LatencyRequest:
 
 def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
     """Latency rows (batch size × defense) for one victim, written as one JSON list."""
+    from .. import layout
+    from ..artifacts import read_victim
     from ..data import get_dataset_spec
     from ..latency import LatencySettings, measure_defenses
-    from ..victims import load_victim
 
     r = request
     with stage(r.device, derive_seed(r.seed, "latency", r.victim)) as ctx:
         if r.in_victim:
-            model, info = load_victim(r.in_victim[0], ctx.device)
+            model, info = read_victim(r.in_victim[0], ctx.device, pattern=layout.VICTIM_MODEL)
             arch, dataset = info.arch, info.dataset  # arch: the defenses' surrogate architecture
             spec = get_dataset_spec(dataset)
             num_classes, in_channels, image_size = spec.num_classes, spec.in_channels, spec.image_size

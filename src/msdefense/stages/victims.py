@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ..io import load_json, save_csv
+from .. import layout
+from ..artifacts import read_classifier, read_record, read_victim
+from ..io import save_csv
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
-from ..victims import VictimInfo, load_classifier, load_victim, save_classifier, save_victim
+from ..victims import VictimInfo, save_classifier, save_victim
 from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
 
 
@@ -72,7 +74,7 @@ def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
     with stage(r.device, qseed) as ctx:
         data = VictimData(cfg["dataset"], r.data)
         spec = data.spec
-        fp32, source = load_victim(r.in_source, "cpu", kinds=("fp32",))
+        fp32, source = read_victim(r.in_source, "cpu", kinds=("fp32",), pattern=layout.VICTIM_MODEL)
         example = torch.zeros(1, *data.image_shape())
         info: dict[str, Any] = {}
         if recipe.mode == "ptq":
@@ -141,7 +143,7 @@ def train_misleader_member(request: MisleaderMemberRequest) -> dict[str, Any]:
     recipe = MemberRecipe.from_config(cfg["misleader"]["train"])
     with stage(r.device) as ctx:
         data = VictimData(cfg["dataset"], r.data)
-        teacher = load_classifier(r.in_teacher, ctx.device)
+        teacher = read_classifier(r.in_teacher, ctx.device, pattern=layout.VICTIM_MODEL)
         train, val = data.train(augment=True), data.val()
         mseed = derive_seed(r.seed, "misleader", r.victim, str(index))
         member, history, info = train_member(
@@ -186,7 +188,7 @@ def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
 
     r, cfg = request, request.victim_cfg
     with stage(r.device) as ctx:
-        members = [load_classifier(p, ctx.device) for p in r.in_members]
+        members = [read_classifier(p, ctx.device, pattern=layout.MEMBER_MODEL) for p in r.in_members]
         archs = tuple(m["arch"] for m in cfg["misleader"]["members"])
         ensemble = Ensemble(members).eval()
         data = VictimData(cfg["dataset"], r.data)
@@ -194,7 +196,7 @@ def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
         labels = dataset_labels(test)
         member_acc = [accuracy(predict_probs(m, test, ctx.device), labels) for m in members]
         acc = accuracy(predict_probs(ensemble, test, ctx.device), labels)
-        teacher = load_json(r.in_teacher_metrics)
+        teacher = read_record(r.in_teacher_metrics, "victim", require=("test_acc",))
         arch = cfg.get("arch", archs[0])
         info = VictimInfo.of_dataset(
             kind="ensemble",

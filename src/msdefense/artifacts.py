@@ -1,0 +1,630 @@
+"""Every artifact a stage or a table reads, checked as it is read: one reader per kind.
+
+- :func:`read_posteriors`: the ``.npz`` of ``answer_queries`` (its arrays, their shapes and
+  dtypes, probability rows on the simplex, labels in range);
+- :func:`read_victim` / :func:`read_classifier` / :func:`read_victim_info`: a model of the victim
+  store (a readable safetensors file, the metadata :mod:`msdefense.victims` writes, finite
+  weights that load into the model they describe); :func:`read_torchvision_weights`: the ImageNet
+  weights of ``prepare_weights``;
+- :func:`read_record` / :func:`read_records`: metrics JSON, each record against the schema of its
+  kind (:data:`RECORDS`: required keys, types, ranges), the records of a table's inputs unique
+  per setting.
+
+Whatever is wrong raises :class:`ArtifactError` with the file, the problem, and the rule that
+writes that kind of file (:data:`msdefense.layout.WRITERS`) with the command that reruns it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import Tensor, nn
+
+from . import layout
+from .io import load_arrays
+from .training import prepare_model
+from .victims import KINDS, VictimInfo, rebuild_victim
+
+PathLike = str | os.PathLike
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be read or is not what the rule that writes it writes."""
+
+    def __init__(self, path: PathLike, problem: str, rules: Sequence[str] = ()) -> None:
+        self.path, self.problem, self.rules = str(path), problem, tuple(rules)
+        super().__init__(f"{self.path}: {problem}. {_rerun(self.path, self.rules)}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, tuple[str, ...]]]:
+        return type(self), (self.path, self.problem, self.rules)
+
+
+def _rerun(path: str, rules: Sequence[str]) -> str:
+    if len(rules) == 1:
+        return (
+            f"It is written by the rule {rules[0]}: rerun it with `snakemake --forcerun {rules[0]}` "
+            f"(or only this file's job: `snakemake --forcerun {path}`)"
+        )
+    if rules:
+        names = ", ".join(rules[:-1]) + f" or {rules[-1]}"
+        return (
+            f"It is written by the rule {names} (whichever makes it): rerun that rule with "
+            f"`snakemake --forcerun <rule>`, or this file's job alone with `snakemake --forcerun {path}`"
+        )
+    return f"Rerun the job that writes it with `snakemake --forcerun {path}`"
+
+
+@cache
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"\{\w+\}", pattern)
+    return re.compile(r"(?:^|/)" + "[^/]+".join(map(re.escape, parts)) + "$")
+
+
+def pattern_of(path: PathLike) -> str | None:
+    """The :mod:`~msdefense.layout` pattern ``path`` is an instance of (None if it follows none)."""
+    text = Path(path).as_posix()
+    return next((p for p in layout.WRITERS if _pattern_regex(p).search(text)), None)
+
+
+def writers(path: PathLike, pattern: str | None = None, victim_kind: str | None = None) -> tuple[str, ...]:
+    """The rules that write ``path`` (an instance of ``pattern``, or of the pattern it matches);
+    a victim's files by the victim's kind when it is known."""
+    pattern = pattern or pattern_of(path)
+    if pattern in (layout.VICTIM_MODEL, layout.VICTIM_METRICS) and victim_kind in layout.VICTIM_WRITERS:
+        return (layout.VICTIM_WRITERS[victim_kind],)
+    return layout.WRITERS.get(pattern, ()) if pattern else ()
+
+
+def _detail(exc: BaseException, path: PathLike) -> str:
+    """An exception's message on one line, without a leading ``<path>: ``, cut to a readable length."""
+    text = " ".join(str(exc).removeprefix(f"{path}: ").split()) or type(exc).__name__
+    return text if len(text) <= 400 else text[:400] + " …"
+
+
+# ---------------------------------------------------------------------------------------------
+# posteriors (answer_queries)
+
+#: The arrays ``answer_queries`` writes (msdefense.stages.answers); E sweep values, N queries,
+#: M test images, K classes.
+POSTERIOR_SHAPES = {
+    "params": "E",
+    "param_texts": "E",
+    "transfer": "ENK",
+    "test": "EMK",
+    "test_labels": "M",
+    "victim_test_pred": "M",
+    "l1_distance": "E",
+    "defender_acc": "E",
+    "queries": "",
+}
+#: How far a row may sum from 1 (as msdefense.defenses.base.check_probabilities allows).
+ROW_SUM_ATOL = 1e-3
+_FLOATING = ("params", "transfer", "test", "l1_distance", "defender_acc")
+_INTEGER = ("test_labels", "victim_test_pred", "queries")
+
+
+def read_posteriors(path: PathLike, params: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """The arrays of a posteriors file, checked; ``params``: sweep texts it must hold answers for."""
+    rules = writers(path, layout.POSTERIORS)
+
+    def bad(problem: str) -> ArtifactError:
+        return ArtifactError(path, problem, rules)
+
+    try:
+        arrays = load_arrays(path)
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise bad(f"is not a readable .npz file ({type(exc).__name__}: {_detail(exc, path)})") from exc
+    missing = [k for k in POSTERIOR_SHAPES if k not in arrays]
+    if missing:
+        raise bad(f"lacks the arrays {missing} (it holds {sorted(arrays)})")
+    _check_posteriors(arrays, bad)
+    texts = arrays["param_texts"].tolist()
+    absent = [p for p in params if p not in texts]
+    if absent:
+        raise bad(f"has no answers for the sweep values {absent}; it holds {texts}")
+    return arrays
+
+
+def sweep_index(answers: Mapping[str, np.ndarray], param: str, source: PathLike) -> int:
+    """Where the sweep value ``param`` (its canonical text) sits in the arrays of ``source``."""
+    texts = answers["param_texts"].tolist()
+    if param not in texts:
+        raise ArtifactError(
+            source,
+            f"has no answers for the sweep value {param!r}; it holds {texts}",
+            writers(source, layout.POSTERIORS),
+        )
+    return texts.index(param)
+
+
+def _check_posteriors(a: Mapping[str, np.ndarray], bad: Callable[[str], ArtifactError]) -> None:
+    for name in ("transfer", "test"):
+        if a[name].ndim != 3:
+            raise bad(f"{name!r} has shape {a[name].shape}, not [sweep values, images, classes]")
+    (e, n, k), m = a["transfer"].shape, a["test"].shape[1]
+    sizes = {"E": e, "N": n, "M": m, "K": k}
+    wrong = [
+        f"{key!r} {a[key].shape} where {tuple(sizes[d] for d in dims)} is expected"
+        for key, dims in POSTERIOR_SHAPES.items()
+        if a[key].shape != tuple(sizes[d] for d in dims)
+    ]
+    if wrong:
+        raise bad(
+            f"has arrays of inconsistent shapes (E={e} sweep values, N={n} queries, K={k} classes, "
+            f"M={m} test images): " + "; ".join(wrong)
+        )
+    if min(e, n, m) == 0 or k < 2:
+        raise bad(f"is empty: {e} sweep values, {n} queries, {m} test images, {k} classes")
+    for key in _FLOATING:
+        if not np.issubdtype(a[key].dtype, np.floating):
+            raise bad(f"{key!r} has dtype {a[key].dtype}, not a floating-point dtype")
+    for key in _INTEGER:
+        if not np.issubdtype(a[key].dtype, np.integer):
+            raise bad(f"{key!r} has dtype {a[key].dtype}, not an integer dtype")
+    if a["param_texts"].dtype.kind != "U":
+        raise bad(f"'param_texts' has dtype {a['param_texts'].dtype}, not strings")
+    texts = a["param_texts"].tolist()
+    if len(set(texts)) != len(texts):
+        raise bad(f"repeats a sweep value in 'param_texts' {texts}")
+    for name in ("transfer", "test"):
+        _check_simplex(a[name], name, texts, bad)
+    for key in ("test_labels", "victim_test_pred"):
+        lo, hi = int(a[key].min()), int(a[key].max())
+        if lo < 0 or hi >= k:
+            raise bad(f"{key!r} holds classes outside [0, {k}) (from {lo} to {hi})")
+    if not np.isfinite(a["params"]).all():
+        raise bad(f"'params' holds non-finite sweep values {a['params'].tolist()}")
+    _check_range(a["l1_distance"], "l1_distance", 0.0, 2.0, bad)
+    _check_range(a["defender_acc"], "defender_acc", 0.0, 1.0, bad)
+    if int(a["queries"]) != n:
+        raise bad(f"'queries' is {int(a['queries'])}, but 'transfer' answers {n} queries")
+
+
+def _check_range(x: np.ndarray, name: str, lo: float, hi: float, bad: Callable[[str], ArtifactError]) -> None:
+    inside = (x >= lo) & (x <= hi)  # NaN is outside
+    if not inside.all():
+        raise bad(f"{name!r} holds values outside [{lo:g}, {hi:g}]: {x[~inside][:5].tolist()}")
+
+
+def _check_simplex(x: np.ndarray, name: str, texts: list[str], bad: Callable[[str], ArtifactError]) -> None:
+    """Every row of ``x`` [E, rows, K] finite, non-negative and summing to 1 (one sweep value at a time)."""
+    for e, block in enumerate(x):
+        where = f"{name!r} at sweep value {texts[e]}"
+        sums = block.sum(-1, dtype=np.float64)  # a NaN or an infinity makes its row's sum non-finite
+        finite = np.isfinite(sums)
+        if not finite.all():
+            rows = np.flatnonzero(~finite)
+            raise bad(
+                f"{where}: {len(rows)} of {len(sums)} rows hold NaN or infinite values "
+                f"(first: row {rows[0]}); posteriors must be probabilities"
+            )
+        low = float(block.min())
+        if low < 0:
+            rows = np.flatnonzero((block < 0).any(-1))
+            raise bad(
+                f"{where}: {len(rows)} of {len(sums)} rows hold negative probabilities "
+                f"(min {low:.3g}, first: row {rows[0]})"
+            )
+        off = np.abs(sums - 1) > ROW_SUM_ATOL
+        if off.any():
+            rows = np.flatnonzero(off)
+            raise bad(
+                f"{where}: {len(rows)} of {len(sums)} rows do not sum to 1 (row {rows[0]} sums to "
+                f"{sums[rows[0]]:.6g}; tolerance {ROW_SUM_ATOL:g})"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# weights (the victim store; torchvision's ImageNet weights)
+
+#: The metadata keys every model of the victim store carries (msdefense.victims.VictimInfo).
+VICTIM_METADATA = ("kind", "arch", "dataset", "num_classes", "in_channels")
+
+
+def _open(path: PathLike, rules: Sequence[str]) -> Any:
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise ArtifactError(
+            path, f"is not a readable safetensors file ({_detail(exc, path)})", rules
+        ) from exc
+
+
+def _expected_kind(kinds: Sequence[str]) -> str | None:
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def _victim_info(
+    fh: Any, path: PathLike, pattern: str | None, kinds: Sequence[str], rules: Sequence[str]
+) -> VictimInfo:
+    meta = fh.metadata() or {}
+    missing = [k for k in VICTIM_METADATA if k not in meta]
+    if missing:
+        more = f" (and {missing[1:]})" if len(missing) > 1 else ""
+        raise ArtifactError(
+            path,
+            f"lacks the metadata key {missing[0]!r}{more} that the victim store "
+            "(msdefense.victims.save_victim) writes",
+            rules,
+        )
+    try:
+        info = VictimInfo.from_metadata(meta, path)
+    except ValueError as exc:
+        raise ArtifactError(path, f"has invalid metadata ({_detail(exc, path)})", rules) from exc
+    rules = writers(path, pattern, info.kind)
+    if info.kind == "int8":
+        from .quantization import REQUIRED_METADATA
+
+        lacking = [k for k in REQUIRED_METADATA if k not in meta]
+        if lacking:
+            raise ArtifactError(path, f"is an int8 victim without the metadata keys {lacking}", rules)
+    if info.kind not in kinds:
+        raise ArtifactError(path, f"holds a {info.kind} model where {' or '.join(kinds)} is expected", rules)
+    return info
+
+
+def read_victim_info(
+    path: PathLike, pattern: str | None = None, *, kinds: Sequence[str] = KINDS
+) -> VictimInfo:
+    """The checked :class:`~msdefense.victims.VictimInfo` of a stored model (reads the header only).
+
+    ``pattern``: the :mod:`~msdefense.layout` pattern of ``path`` (what names its rule); by default
+    the one the path matches.
+    """
+    rules = writers(path, pattern, _expected_kind(kinds))
+    with _open(path, rules) as fh:
+        return _victim_info(fh, path, pattern, kinds, rules)
+
+
+def read_victim(
+    path: PathLike,
+    device: torch.device | str = "cpu",
+    *,
+    kinds: Sequence[str] = KINDS,
+    pattern: str | None = None,
+) -> tuple[nn.Module, VictimInfo]:
+    """A stored model (eval mode, on ``device``; an int8 victim stays on the CPU) and its info,
+    checked: the file opens, its metadata is complete, its kind is one of ``kinds``, its weights
+    are finite and load into the model the metadata describes."""
+    rules = writers(path, pattern, _expected_kind(kinds))
+    with _open(path, rules) as fh:
+        info = _victim_info(fh, path, pattern, kinds, rules)
+        rules = writers(path, pattern, info.kind)
+        try:
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        except SafetensorError as exc:
+            raise ArtifactError(path, f"has unreadable tensors ({_detail(exc, path)})", rules) from exc
+    if not tensors:
+        raise ArtifactError(path, "holds no tensors", rules)
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:
+        raise ArtifactError(
+            path, f"holds NaN or infinite weights in {len(broken)} tensors (first: {broken[0]!r})", rules
+        )
+    try:
+        model = rebuild_victim(info, tensors, path)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        what = (
+            f"{info.kind} {info.arch}"
+            if info.kind != "ensemble"
+            else f"ensemble of {list(info.member_archs)}"
+        )
+        raise ArtifactError(
+            path, f"does not load into its {what} model ({_detail(exc, path)})", rules
+        ) from exc
+    return (model if info.kind == "int8" else prepare_model(model, device).eval()), info
+
+
+def read_classifier(
+    path: PathLike, device: torch.device | str = "cpu", pattern: str | None = None
+) -> nn.Module:
+    """An fp32 classifier of the store (:func:`read_victim` with ``kinds=("fp32",)``)."""
+    return read_victim(path, device, kinds=("fp32",), pattern=pattern)[0]
+
+
+def read_torchvision_weights(path: PathLike) -> dict[str, Tensor]:
+    """The state dict of a torchvision weights file (``prepare_weights``), tensors only, no pickle."""
+    rules = writers(path, layout.WEIGHTS_FILE)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises whatever its unpickler meets
+        raise ArtifactError(
+            path,
+            f"is not a readable torchvision state dict ({_detail(exc, path)}); delete it and fetch it again",
+            rules,
+        ) from exc
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ArtifactError(
+            path, "is not a readable torchvision state dict (not a mapping of tensors)", rules
+        )
+    return dict(state)
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics records (JSON)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number_text(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and math.isfinite(float(v))
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a field of a record must be: ``ok`` on its value, described by ``expect``."""
+
+    expect: str
+    ok: Callable[[Any], bool]
+
+
+def _between(lo: float, hi: float, *, nan: bool = False) -> Check:
+    expect = f"a finite number in [{lo:g}, {hi:g}]" + (" or NaN" if nan else "")
+    return Check(expect, lambda v: _is_number(v) and (lo <= v <= hi or (nan and math.isnan(v))))
+
+
+TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and bool(v))
+NUMBER_TEXT = Check("a number written as a string (e.g. '0.5')", _is_number_text)
+NUMBER = Check("a finite number", lambda v: _is_number(v) and math.isfinite(v))
+NONNEGATIVE = Check("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf)
+FRACTION = _between(0, 1)
+FRACTION_OR_NAN = _between(0, 1, nan=True)
+FRACTION_OR_NULL = Check("null or a finite number in [0, 1]", lambda v: v is None or FRACTION.ok(v))
+FRACTIONS = Check(
+    "a list of finite numbers in [0, 1]", lambda v: isinstance(v, list) and all(map(FRACTION.ok, v))
+)
+COUNT = Check("an integer >= 0", lambda v: _is_int(v) and v >= 0)
+POSITIVE = Check("an integer >= 1", lambda v: _is_int(v) and v >= 1)
+SEED = Check("an integer", _is_int)
+FLAG = Check("true or false", lambda v: isinstance(v, bool))
+
+
+def _one_of(*values: str) -> Check:
+    return Check(f"one of {list(values)}", lambda v: v in values)
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """A kind of metrics record: the file pattern (its rule), whether a file holds a list of records
+    or one, the checks of its fields (applied wherever a field is present), the keys every record
+    must have, and the keys that identify a setting in a table (unique among its inputs)."""
+
+    what: str
+    pattern: str
+    many: bool
+    fields: Mapping[str, Check]
+    required: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ()
+    victim_kind: str | None = None
+
+    def rules(self, path: PathLike) -> tuple[str, ...]:
+        return writers(path, self.pattern, self.victim_kind)
+
+
+_ATTACK_FIELDS = {
+    "victim": TEXT,
+    "defense": TEXT,
+    "method": TEXT,
+    "param": NUMBER_TEXT,
+    "defender_acc": FRACTION,
+    "clone_acc": FRACTION,
+    "fidelity": FRACTION,
+    "clone_acc_final": FRACTION,
+    "fidelity_final": FRACTION,
+    "queries": COUNT,
+    "seed": SEED,
+}
+_ATTACK_REQUIRED = (*_ATTACK_FIELDS,)
+_VICTIM_FIELDS = {
+    "victim": TEXT,
+    "dataset": TEXT,
+    "arch": TEXT,
+    "test_acc": FRACTION,
+    "val_acc": FRACTION_OR_NULL,
+    "seed": SEED,
+}
+
+#: Every kind of metrics record a stage or a table reads.
+RECORDS: dict[str, RecordSchema] = {
+    "knockoff": RecordSchema(
+        "KnockoffNets metrics",
+        layout.KNOCKOFF_METRICS,
+        many=True,
+        fields={
+            **_ATTACK_FIELDS,
+            "transfer": TEXT,
+            "labels": TEXT,
+            "l1_distance": _between(0, 2),
+            "agreement_defended": FRACTION,
+            "best_val_acc": FRACTION_OR_NAN,
+        },
+        required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
+        unique=("victim", "transfer", "labels", "defense", "param", "seed"),
+    ),
+    "datafree": RecordSchema(
+        "data-free attack metrics",
+        layout.DATAFREE_METRICS,
+        many=False,
+        fields={
+            **_ATTACK_FIELDS,
+            "attack": TEXT,
+            "oracle_view": TEXT,
+            "preset": TEXT,
+            "best_val_acc": FRACTION_OR_NAN,
+        },
+        required=(*_ATTACK_REQUIRED, "attack", "oracle_view", "preset", "best_val_acc"),
+        unique=("attack", "oracle_view", "victim", "defense", "param", "seed"),
+    ),
+    "victim": RecordSchema(
+        "victim metrics", layout.VICTIM_METRICS, many=False, fields=_VICTIM_FIELDS, victim_kind="fp32"
+    ),
+    "quantized_victim": RecordSchema(
+        "int8 victim metrics",
+        layout.VICTIM_METRICS,
+        many=False,
+        fields={
+            **_VICTIM_FIELDS,
+            "source": TEXT,
+            "precision": _one_of("int8"),
+            "backend": TEXT,
+            "mode": TEXT,
+            "source_test_acc": FRACTION,
+            "agreement_with_source": FRACTION,
+            "size_mb": NONNEGATIVE,
+            "source_size_mb": NONNEGATIVE,
+        },
+        required=(
+            "victim",
+            "source",
+            "precision",
+            "backend",
+            "mode",
+            "test_acc",
+            "source_test_acc",
+            "size_mb",
+            "source_size_mb",
+            "seed",
+        ),
+        unique=("victim", "seed"),
+        victim_kind="int8",
+    ),
+    "ensemble": RecordSchema(
+        "MISLEADER ensemble metrics",
+        layout.VICTIM_METRICS,
+        many=False,
+        fields={
+            **_VICTIM_FIELDS,
+            "teacher": TEXT,
+            "member_test_acc": FRACTIONS,
+            "teacher_test_acc": FRACTION,
+        },
+        required=("victim", "teacher", "dataset", "seed"),
+        unique=("victim", "seed"),
+        victim_kind="ensemble",
+    ),
+    "latency": RecordSchema(
+        "latency measurements",
+        layout.LATENCY,
+        many=True,
+        fields={
+            "victim": TEXT,
+            "defense": TEXT,
+            "method": TEXT,
+            "arch": TEXT,
+            "param": NUMBER,
+            "batch_size": POSITIVE,
+            "ms_per_query": NONNEGATIVE,
+            "ms_undefended": NONNEGATIVE,
+            "ms_per_query_iqr": NONNEGATIVE,
+            "overhead_vs_none": NONNEGATIVE,
+            "overhead_ci_low": NONNEGATIVE,
+            "overhead_ci_high": NONNEGATIVE,
+            "repeats": POSITIVE,
+            "reliable": FLAG,
+        },
+        required=("victim", "method", "batch_size", "ms_per_query"),
+    ),
+}
+
+
+def _load_json(path: PathLike, rules: Sequence[str]) -> Any:
+    try:
+        return json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ArtifactError(path, f"cannot be read ({_detail(exc, path)})", rules) from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ArtifactError(path, f"is not valid JSON ({_detail(exc, path)})", rules) from exc
+
+
+def _file_records(path: PathLike, schema: RecordSchema, required: Sequence[str]) -> list[dict[str, Any]]:
+    rules = schema.rules(path)
+    data = _load_json(path, rules)
+    if schema.many:
+        if not isinstance(data, list) or not data:
+            got = "an empty list" if data == [] else f"a JSON {type(data).__name__}"
+            raise ArtifactError(path, f"holds {got}, not a list of {schema.what} records", rules)
+        records = data
+    elif isinstance(data, dict):
+        records = [data]
+    else:
+        raise ArtifactError(path, f"holds a JSON {type(data).__name__}, not a {schema.what} record", rules)
+    for i, record in enumerate(records):
+        where = f"record {i}" if schema.many else "the record"
+        if not isinstance(record, dict):
+            raise ArtifactError(path, f"{where} is a JSON {type(record).__name__}, not an object", rules)
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise ArtifactError(path, f"{where} lacks the keys {missing} of {schema.what}", rules)
+        for key, check in schema.fields.items():
+            if key in record and not check.ok(record[key]):
+                raise ArtifactError(
+                    path, f"{where}: {key!r} is {record[key]!r}, expected {check.expect}", rules
+                )
+    return records
+
+
+def read_record(path: PathLike, kind: str, require: Sequence[str] = ()) -> dict[str, Any]:
+    """The one record of a metrics file of ``kind`` (:data:`RECORDS`), checked; ``require``: keys
+    the caller needs beyond the kind's required ones."""
+    schema = RECORDS[kind]
+    if schema.many:
+        raise ValueError(f"a {schema.what} file holds a list of records: use read_records")
+    return _file_records(path, schema, (*schema.required, *require))[0]
+
+
+def read_records(
+    paths: Iterable[PathLike],
+    kind: str,
+    require: Sequence[str] = (),
+    unique: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every record of the metrics files ``paths`` of ``kind`` (:data:`RECORDS`), in order, checked.
+
+    ``require``: keys the caller needs beyond the kind's; ``unique``: the keys of which no two
+    records may share the values (default: the kind's), so that no setting is counted twice.
+    """
+    schema = RECORDS[kind]
+    key_fields = tuple(schema.unique if unique is None else unique)
+    needed = tuple(dict.fromkeys((*schema.required, *require, *key_fields)))
+    first: dict[tuple, str] = {}  # a setting's key -> the file of its first record
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        records = _file_records(path, schema, needed)
+        for i, record in enumerate(records):
+            if not key_fields:
+                continue
+            key = tuple(record[k] for k in key_fields)
+            if key in first:
+                setting = ", ".join(f"{k}={v!r}" for k, v in zip(key_fields, key, strict=True))
+                where = f"record {i}" if schema.many else "its record"
+                raise ArtifactError(
+                    path,
+                    f"{where} repeats the setting ({setting}) of a record in {first[key]}: a table "
+                    "counts every setting once",
+                    schema.rules(path),
+                )
+            first[key] = str(path)
+        rows.extend(records)
+    return rows
