@@ -12,8 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 TINY_CONFIG = ROOT / "tests" / "data" / "tiny.yaml"
-#: Tables of the tiny run that hold no measured time (latency is measured, and the claims quote it):
-#: two runs of the same config must give them equal
+#: Per-run tables of the tiny run (latency is measured, and the claims quote it): two runs of the
+#: same config must give them equal, their timing columns aside (:func:`untimed_cells`)
 UNTIMED_TABLES = (
     "knockoff_seeds",
     "interpolation_seeds",
@@ -38,3 +38,13 @@ def tiny_run(tmp_path_factory) -> Path:
     proc = run_tiny(workdir, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir / "results" / "tiny"
+
+
+def untimed_cells(table: Path):
+    """A table's cells as the text in the file, its timing columns (reporting.TIMING_COLUMNS) left out."""
+    import pandas as pd
+
+    from msdefense.reporting.tables import TIMING_COLUMNS
+
+    frame = pd.read_csv(table, dtype=str, keep_default_na=False)
+    return frame.drop(columns=[c for c in TIMING_COLUMNS if c in frame.columns])

@@ -242,6 +242,9 @@ QUANTIZATION_COLUMNS = [
     "mode",
     "source",
 ]
+#: Columns of the tables that hold measured times: they vary from run to run (every other cell of
+#: the per-run tables is the same, byte for byte, in two runs of one config)
+TIMING_COLUMNS = ("ms_per_query_b1", "ms_per_query_b64")
 
 
 def quantization_seeds(
