@@ -220,6 +220,5 @@ rule resources_table:
         **needs("resources_table"),
     params:
         code=code_version("resources_table.py"),
-        results=OUT,
     script:
         "../workflow/scripts/resources_table.py"

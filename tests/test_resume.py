@@ -7,6 +7,7 @@ same modification time), redo the interrupted jobs and give the tables of an uni
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import shutil
 import signal
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 from workflow_runs import ROOT, TINY_CONFIG, UNTIMED_TABLES, untimed_cells
 
+from msdefense.launch import LOCK_FILE
+
 pytestmark = pytest.mark.workflow
 
 
@@ -25,6 +28,22 @@ def _launch(workdir: Path) -> list[str]:
     """What ``make run`` runs, on the tiny config in ``workdir``."""
     return [sys.executable, "-m", "msdefense.launch", "--snakefile", str(ROOT / "Snakefile"),
             "--directory", str(workdir), "--configfile", str(workdir / "tiny.yaml"), "--cores", "2"]  # fmt: skip
+
+
+def _wait_until_unlocked(path: Path, seconds: float = 60) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"{path} still locked {seconds} s after the kill"
+                time.sleep(0.2)
+    finally:
+        os.close(fd)
 
 
 def _incomplete(workdir: Path) -> set[Path]:
@@ -64,10 +83,13 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path: Path, tiny_run: Pa
         assert first.poll() is None, f"the run ended before it could be killed: {first.stderr.read()[-2000:]}"
         assert time.monotonic() < deadline, "no training job started within 10 minutes"
         time.sleep(0.2)
-    second = subprocess.run(_launch(workdir), capture_output=True, text=True, timeout=60)
+    second = subprocess.run(
+        _launch(workdir), capture_output=True, text=True, timeout=60
+    )  # waits 10 s, refused
     assert second.returncode == 1 and "another run of this workflow is working" in second.stderr
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
+    _wait_until_unlocked(workdir / LOCK_FILE)  # every process of the run has exited
     running = _incomplete(workdir)
     finished = {p: v for p, v in _outputs(workdir).items() if p not in running}
     assert running and finished and (workdir / ".snakemake" / "locks").is_dir()

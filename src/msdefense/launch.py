@@ -16,9 +16,25 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 LOCK_FILE = ".snakemake/msdefense-run.lock"
+#: how long to wait for the lock: a run killed a moment ago may still be exiting
+LOCK_WAIT_SECONDS = 10.0
+
+
+def _lock(fd: int, *, wait: float) -> bool:
+    """Take the exclusive OS lock on ``fd``, waiting up to ``wait`` seconds; False if still held."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
 
 
 def _workdir(args: list[str]) -> Path:
@@ -63,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     lock_path = workdir / LOCK_FILE
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not _lock(fd, wait=LOCK_WAIT_SECONDS):
         holder = Path(lock_path).read_text().strip() or "unknown"
         print(
             f"msdefense: another run of this workflow is working in {workdir} (process {holder}); "

@@ -84,6 +84,9 @@ class AdaptiveMisinformation(Defense):
             logits = self.model(x)
         return torch.softmax(logits.to(dtype or logits.dtype), -1)
 
+    def auxiliary_models(self) -> dict[str, nn.Module]:
+        return {"misinformation": self.model}
+
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         if x is None:
             raise ValueError("AdaptiveMisinformation needs the queries x to run the misinformation model")
@@ -110,6 +113,10 @@ def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module
 
 register(
     DefenseMethod(
-        "AdaptiveMisinformation", _build, options=OPTIONS, aux_models=lambda options: ("misinformation",)
+        "AdaptiveMisinformation",
+        _build,
+        options=OPTIONS,
+        aux_models=lambda options: ("misinformation",),
+        param_max=(1.0, "τ is a threshold on the victim's top probability"),
     )
 )

@@ -13,15 +13,24 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 SIMPLEX_ATOL = 1e-5
+#: How far a row of probabilities may sum from 1 (inputs and every defense's answers)
+SUM_ATOL = 1e-3
+
+
+def as_probabilities(probs: Tensor) -> Tensor:
+    """Integer or boolean posteriors (one-hot labels, say) as the default float dtype; floats unchanged."""
+    return probs if probs.is_floating_point() else probs.to(torch.get_default_dtype())
 
 
 def check_probabilities(probs: Tensor, name: str = "posterior") -> None:
     """Raise ``ValueError`` unless ``probs`` is a ``[B, K]`` batch of probability vectors."""
     if probs.ndim != 2:
         raise ValueError(f"{name} must have shape [batch, classes], got {tuple(probs.shape)}")
+    if probs.shape[0] == 0:
+        return
     if not torch.isfinite(probs).all():
         raise ValueError(f"{name} contains NaN or inf; defenses need probability vectors")
     if (probs < 0).any():
@@ -30,7 +39,7 @@ def check_probabilities(probs: Tensor, name: str = "posterior") -> None:
         )
     sums = probs.sum(-1)
     worst = (sums - 1).abs().max().item()
-    if worst > 1e-3:
+    if worst > SUM_ATOL:
         raise ValueError(
             f"{name} rows must sum to 1 (worst deviation {worst:.3g}); pass softmax outputs, not logits"
         )
@@ -44,6 +53,26 @@ def as_param_tensor(params: Sequence[float] | Tensor, like: Tensor) -> Tensor:
     return p
 
 
+def output_classes(model: nn.Module) -> int | None:
+    """The number of classes a classifier outputs: its last ``nn.Linear``'s width (None without one)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else None
+
+
+def check_simplex(out: Tensor, method: str) -> None:
+    """Raise ``RuntimeError`` unless every row of ``out`` ``[..., K]`` is a probability vector (one sync)."""
+    if out.numel() == 0:
+        return
+    ok = (
+        torch.isfinite(out).all() & (out.min() >= -SIMPLEX_ATOL) & ((out.sum(-1) - 1).abs().max() <= SUM_ATOL)
+    )
+    if not bool(ok):
+        raise RuntimeError(
+            f"{method} returned answers off the probability simplex (non-finite, negative or rows not "
+            f"summing to 1); this is a bug in the defense: please report it with the inputs"
+        )
+
+
 class Defense(ABC):
     """Base class of every output-perturbation defense."""
 
@@ -54,15 +83,46 @@ class Defense(ABC):
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         """Defended posteriors ``[E, B, K]`` for valid ``probs`` ``[B, K]`` and ``params`` ``[E]``."""
 
+    def auxiliary_models(self) -> dict[str, nn.Module]:
+        """The defense's own models (name → model), whose class count must be the victim's."""
+        return {}
+
+    def _check_input(self, x: Tensor | None, probs: Tensor) -> None:
+        classes = probs.shape[1]
+        for name, model in self.auxiliary_models().items():
+            k = output_classes(model)
+            if k is not None and k != classes:
+                raise ValueError(
+                    f"{self.method}: its {name} model gives {k} classes but the victim's posteriors have "
+                    f"{classes}; train the {name} model for the victim's dataset"
+                )
+        if not self.uses_input:
+            return
+        if x is None:
+            raise ValueError(f"{self.method} needs the queries x (it reads the images), got None")
+        if x.shape[0] != probs.shape[0]:
+            raise ValueError(f"{self.method}: a batch of {x.shape[0]} images but {probs.shape[0]} posteriors")
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise ValueError(f"{self.method}: the input images contain NaN or inf; query with finite images")
+
     def perturb(self, x: Tensor | None, probs: Tensor, params: Sequence[float] | Tensor) -> Tensor:
-        """Check the inputs, then return the defended posteriors ``[E, B, K]`` for the sweep ``params``."""
+        """Check the inputs, then return the defended posteriors ``[E, B, K]`` for the sweep ``params``.
+
+        Integer posteriors (one-hot) are taken as floats; an empty batch gives an empty answer; the
+        answers are checked to be on the simplex.
+        """
+        probs = as_probabilities(probs)
         check_probabilities(probs)
         p = as_param_tensor(params, probs)
+        self._check_input(x, probs)
+        if probs.shape[0] == 0:
+            return probs.new_empty((len(p), *probs.shape))
         out = self._perturb(x, probs, p)
         if out.shape != (len(p), *probs.shape):
             raise RuntimeError(
                 f"{self.method} returned shape {tuple(out.shape)}, expected {(len(p), *probs.shape)}"
             )
+        check_simplex(out, self.method)
         return out
 
     def __call__(self, x: Tensor | None, probs: Tensor, param: float) -> Tensor:

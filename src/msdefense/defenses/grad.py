@@ -49,7 +49,7 @@ from torch.func import functional_call, jvp
 
 from .base import Defense
 from .grad_ones import rules_for
-from .options import Option, declare, defaults
+from .options import L1_BUDGET_MAX, Option, declare, defaults
 from .registry import DefenseMethod, register
 from .simplex import linear_min_simplex_l1
 
@@ -244,6 +244,9 @@ class GRAD(Defense):
         _, directional = jvp(log_probs_of, (params, floats), (tangent, zeros))
         return (directional / batch).to(probs.dtype)
 
+    def auxiliary_models(self) -> dict[str, nn.Module]:
+        return {"surrogate": self.surrogate}
+
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         if x is None:
             raise ValueError("GRAD needs the query images x (it differentiates the surrogate)")
@@ -269,4 +272,4 @@ def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module
     return GRAD(aux[_surrogate(options)[0]], target=options["target"])
 
 
-register(DefenseMethod("GRAD", _build, options=OPTIONS, aux_models=_surrogate))
+register(DefenseMethod("GRAD", _build, options=OPTIONS, aux_models=_surrogate, param_max=L1_BUDGET_MAX))

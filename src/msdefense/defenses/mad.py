@@ -61,7 +61,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Defense
-from .options import Option, declare, defaults, resolve
+from .options import L1_BUDGET_MAX, Option, declare, defaults, resolve
 from .registry import DefenseMethod, register
 from .simplex import l1_distance, project_l1_ball, project_simplex
 
@@ -217,6 +217,9 @@ class MAD(Defense):
         """``k*`` ``[B]``, the one-hot target of the oracle 'extreme'."""
         return best_one_hot(self.cosines(x, probs), ties="last" if self.variant == "simplified" else "first")
 
+    def auxiliary_models(self) -> dict[str, nn.Module]:
+        return {"surrogate": self.surrogate}
+
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         if x is None:
             raise ValueError("MAD needs the query images x (it uses the surrogate's gradients)")
@@ -258,4 +261,4 @@ def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module
     )
 
 
-register(DefenseMethod("MAD", _build, options=OPTIONS, aux_models=_surrogate))
+register(DefenseMethod("MAD", _build, options=OPTIONS, aux_models=_surrogate, param_max=L1_BUDGET_MAX))

@@ -172,3 +172,7 @@ def resolve(
 
 
 __all__ = ["Option", "OptionError", "declare", "defaults", "finite_number", "resolve"]
+
+
+#: ``param_max`` of the methods whose sweep value is an L1 budget ε around the victim's answer
+L1_BUDGET_MAX = (2.0, "ε is an L1 distance between two probability vectors, at most 2")

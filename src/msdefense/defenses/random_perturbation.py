@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Defense
+from .options import L1_BUDGET_MAX
 from .registry import DefenseMethod, register
 
 
@@ -72,4 +73,4 @@ def _build(options: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module
     return RandomPerturbation(seed=seed)
 
 
-register(DefenseMethod("Random", _build))
+register(DefenseMethod("Random", _build, param_max=L1_BUDGET_MAX))

@@ -42,6 +42,8 @@ class DefenseMethod:
     _: KW_ONLY
     options: Mapping[str, Option] = field(default_factory=dict)
     aux_models: Callable[[Mapping[str, Any]], tuple[str, ...]] = _no_aux
+    #: the largest sweep value the method can use, and why (None: any value >= 0)
+    param_max: tuple[float, str] | None = None
 
     def resolve(self, entry: Mapping[str, Any], *, key: str) -> dict[str, Any]:
         """The options of config ``entry`` checked, defaults filled in (``method``/``params`` not included)."""
@@ -86,6 +88,11 @@ def check_defense_config(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     negative = [p for p in sweep if p < 0]
     if negative:
         raise OptionError(f"{key}.params: values must be >= 0, got {negative}")
+    if method.param_max is not None:
+        limit, why = method.param_max
+        above = [p for p in sweep if p > limit]
+        if above:
+            raise OptionError(f"{key}.params: values must be <= {limit:g} ({why}), got {above}")
     return {"method": method.name, "params": sweep, **method.resolve(entry, key=key)}
 
 

@@ -26,7 +26,7 @@ def resources_table(results: str | Path) -> pd.DataFrame:
         rel = tsv.relative_to(results / "benchmarks").with_suffix("")
         rule = rel.parts[0]
         bench = pd.read_csv(tsv, sep="\t")
-        gpu = gpu_peak_path(results / "logs" / rel.with_suffix(".log"))
+        gpu = gpu_peak_path(results / "logs" / f"{rel}.log")  # not with_suffix: wildcards hold dots (0.5)
         rows.append(
             {
                 "rule": rule,

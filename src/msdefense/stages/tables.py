@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import reporting
 
@@ -157,11 +158,11 @@ def claims(request: ClaimsRequest) -> None:
 @dataclass(frozen=True, kw_only=True)
 class ResourcesRequest(TableOutputs):
     in_tables: Sequence[str]  # every other table: this one is made last, when every job's benchmark is there
-    results: str
 
 
 def resources(request: ResourcesRequest) -> None:
     """Seconds and peak memory of every job of the run (``tables/resources``)."""
     from ..reporting.resources import resources_table
 
-    reporting.write_table(resources_table(request.results), request.out_csv, request.out_md)
+    results = Path(request.out_csv).parents[1]  # layout.TABLE: <results>/tables/<name>.<ext>
+    reporting.write_table(resources_table(results), request.out_csv, request.out_md)
