@@ -172,6 +172,15 @@ def test_merge_keys_may_be_overridden() -> None:
         ("dotdot", DEFAULT_TEXT.replace("experiment: default", "experiment: '..'"), ["experiment", "'..'"]),
         ("nan", DEFAULT_TEXT.replace("nu: 1000.0", "nu: .nan", 1), ["defenses.DCP.nu"]),
         ("repeated", DEFAULT_TEXT + "seeds: [99]\n", ["'seeds'", "appears twice"]),
+        (
+            "unknown-arch",
+            DEFAULT_TEXT.replace(
+                "    arch: lenet5\n    transfer_sets: [photos,",
+                "    arch: resnet9000\n    transfer_sets: [photos,",
+                1,
+            ),
+            ["victims.digits_lenet5.arch", "resnet9000"],
+        ),
     ],
 )
 def test_snakemake_refuses_before_any_job(
