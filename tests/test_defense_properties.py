@@ -342,7 +342,7 @@ def test_adaptive_misinformation_needs_matching_inputs() -> None:
     k = 4
     y = random_posteriors(3, k)
     am = AdaptiveMisinformation(TinyClassifier(k))
-    with pytest.raises(ValueError, match="needs the queries"):
+    with pytest.raises(ValueError, match="needs the query images"):
         am.perturb(None, y, [0.5])
     with pytest.raises(ValueError, match="batch"):
         am.perturb(queries(2), y, [0.5])

@@ -99,7 +99,7 @@ class Defense(ABC):
         if not self.uses_input:
             return
         if x is None:
-            raise ValueError(f"{self.method} needs the queries x (it reads the images), got None")
+            raise ValueError(f"{self.method} needs the query images x (it reads them), got None")
         if x.shape[0] != probs.shape[0]:
             raise ValueError(f"{self.method}: a batch of {x.shape[0]} images but {probs.shape[0]} posteriors")
         if x.is_floating_point() and not torch.isfinite(x).all():
