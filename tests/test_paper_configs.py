@@ -17,6 +17,7 @@ from msdefense.preflight import load_checked
 
 CONFIGS = [ROOT / "config" / "config.yaml", *sorted((ROOT / "config" / "paper").glob("*.yaml"))]
 CONFIGS.append(ROOT / "tests" / "data" / "tiny.yaml")
+CONFIGS.append(ROOT / "benchmarks" / "default_at_1fa112b.yaml")  # bench_end_to_end.py's equal-work config
 PAPER_TABLES = {"khaled_knockoff", "khaled_cub200", "khaled_datafree", "khaled_quantized"}
 PAPER_TABLES |= {"misleader_mnist", "misleader_cifar10", "misleader_cifar100", "mazeika_grad2"}
 
