@@ -26,8 +26,6 @@ from msdefense.artifacts import (
     ArtifactError,
     read_classifier,
     read_posteriors,
-    read_record,
-    read_records,
     read_torchvision_weights,
     read_victim,
     read_victim_info,
@@ -37,6 +35,7 @@ from msdefense.io import load_arrays, load_json, save_arrays, save_json, save_te
 from msdefense.misleader import Ensemble
 from msdefense.models import build_model
 from msdefense.models.imagenet import load_backbone
+from msdefense.records import read_record, read_records
 from msdefense.stages import answers, attacks, latency
 from msdefense.victims import VictimInfo, load_victim, save_classifier, save_victim
 

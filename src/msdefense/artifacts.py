@@ -6,9 +6,7 @@
   store (a readable safetensors file, the metadata :mod:`msdefense.victims` writes, finite
   weights that load into the model they describe); :func:`read_torchvision_weights`: the ImageNet
   weights of ``prepare_weights``;
-- :func:`read_record` / :func:`read_records`: metrics JSON, each record against the schema of its
-  kind (:data:`RECORDS`: required keys, types, ranges), the records of a table's inputs unique
-  per setting.
+- metrics JSON records: :mod:`msdefense.records` (it raises the same :class:`ArtifactError`).
 
 Whatever is wrong raises :class:`ArtifactError` with the file, the problem, and the rule that
 writes that kind of file (:data:`msdefense.layout.WRITERS`) with the command that reruns it.
@@ -16,14 +14,11 @@ writes that kind of file (:data:`msdefense.layout.WRITERS`) with the command tha
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -88,7 +83,7 @@ def writers(path: PathLike, pattern: str | None = None, victim_kind: str | None 
     return layout.WRITERS.get(pattern, ()) if pattern else ()
 
 
-def _detail(exc: BaseException, path: PathLike) -> str:
+def error_detail(exc: BaseException, path: PathLike) -> str:
     """An exception's message on one line, without a leading ``<path>: ``, cut to a readable length."""
     text = " ".join(str(exc).removeprefix(f"{path}: ").split()) or type(exc).__name__
     return text if len(text) <= 400 else text[:400] + " …"
@@ -126,7 +121,7 @@ def read_posteriors(path: PathLike, params: Iterable[str] = ()) -> dict[str, np.
     try:
         arrays = load_arrays(path)
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise bad(f"is not a readable .npz file ({type(exc).__name__}: {_detail(exc, path)})") from exc
+        raise bad(f"is not a readable .npz file ({type(exc).__name__}: {error_detail(exc, path)})") from exc
     missing = [k for k in POSTERIOR_SHAPES if k not in arrays]
     if missing:
         raise bad(f"lacks the arrays {missing} (it holds {sorted(arrays)})")
@@ -239,7 +234,7 @@ def _open(path: PathLike, rules: Sequence[str]) -> Any:
         return safe_open(str(path), framework="pt", device="cpu")
     except (SafetensorError, OSError) as exc:
         raise ArtifactError(
-            path, f"is not a readable safetensors file ({_detail(exc, path)})", rules
+            path, f"is not a readable safetensors file ({error_detail(exc, path)})", rules
         ) from exc
 
 
@@ -263,7 +258,7 @@ def _victim_info(
     try:
         info = VictimInfo.from_metadata(meta, path)
     except ValueError as exc:
-        raise ArtifactError(path, f"has invalid metadata ({_detail(exc, path)})", rules) from exc
+        raise ArtifactError(path, f"has invalid metadata ({error_detail(exc, path)})", rules) from exc
     rules = writers(path, pattern, info.kind)
     if info.kind == "int8":
         from .quantization import REQUIRED_METADATA
@@ -306,7 +301,7 @@ def read_victim(
         try:
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
         except SafetensorError as exc:
-            raise ArtifactError(path, f"has unreadable tensors ({_detail(exc, path)})", rules) from exc
+            raise ArtifactError(path, f"has unreadable tensors ({error_detail(exc, path)})", rules) from exc
     if not tensors:
         raise ArtifactError(path, "holds no tensors", rules)
     broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -323,7 +318,7 @@ def read_victim(
             else f"ensemble of {list(info.member_archs)}"
         )
         raise ArtifactError(
-            path, f"does not load into its {what} model ({_detail(exc, path)})", rules
+            path, f"does not load into its {what} model ({error_detail(exc, path)})", rules
         ) from exc
     return (model if info.kind == "int8" else prepare_model(model, device).eval()), info
 
@@ -343,7 +338,7 @@ def read_torchvision_weights(path: PathLike) -> dict[str, Tensor]:
     except Exception as exc:  # torch.load raises whatever its unpickler meets
         raise ArtifactError(
             path,
-            f"is not a readable torchvision state dict ({_detail(exc, path)}); delete it and fetch it again",
+            f"is not a readable torchvision state dict ({error_detail(exc, path)}); delete it and fetch it again",
             rules,
         ) from exc
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -351,280 +346,3 @@ def read_torchvision_weights(path: PathLike) -> dict[str, Tensor]:
             path, "is not a readable torchvision state dict (not a mapping of tensors)", rules
         )
     return dict(state)
-
-
-# ---------------------------------------------------------------------------------------------
-# metrics records (JSON)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number_text(v: Any) -> bool:
-    try:
-        return isinstance(v, str) and math.isfinite(float(v))
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a field of a record must be: ``ok`` on its value, described by ``expect``."""
-
-    expect: str
-    ok: Callable[[Any], bool]
-
-
-def _between(lo: float, hi: float, *, nan: bool = False) -> Check:
-    expect = f"a finite number in [{lo:g}, {hi:g}]" + (" or NaN" if nan else "")
-    return Check(expect, lambda v: _is_number(v) and (lo <= v <= hi or (nan and math.isnan(v))))
-
-
-TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and bool(v))
-NUMBER_TEXT = Check("a number written as a string (e.g. '0.5')", _is_number_text)
-NUMBER = Check("a finite number", lambda v: _is_number(v) and math.isfinite(v))
-NONNEGATIVE = Check("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf)
-FRACTION = _between(0, 1)
-FRACTION_OR_NAN = _between(0, 1, nan=True)
-FRACTION_OR_NULL = Check("null or a finite number in [0, 1]", lambda v: v is None or FRACTION.ok(v))
-FRACTIONS = Check(
-    "a list of finite numbers in [0, 1]", lambda v: isinstance(v, list) and all(map(FRACTION.ok, v))
-)
-COUNT = Check("an integer >= 0", lambda v: _is_int(v) and v >= 0)
-POSITIVE = Check("an integer >= 1", lambda v: _is_int(v) and v >= 1)
-SEED = Check("an integer", _is_int)
-FLAG = Check("true or false", lambda v: isinstance(v, bool))
-
-
-def _one_of(*values: str) -> Check:
-    return Check(f"one of {list(values)}", lambda v: v in values)
-
-
-@dataclass(frozen=True)
-class RecordSchema:
-    """A kind of metrics record: the file pattern (its rule), whether a file holds a list of records
-    or one, the checks of its fields (applied wherever a field is present), the keys every record
-    must have, and the keys that identify a setting in a table (unique among its inputs)."""
-
-    what: str
-    pattern: str
-    many: bool
-    fields: Mapping[str, Check]
-    required: tuple[str, ...] = ()
-    unique: tuple[str, ...] = ()
-    victim_kind: str | None = None
-
-    def rules(self, path: PathLike) -> tuple[str, ...]:
-        return writers(path, self.pattern, self.victim_kind)
-
-
-_ATTACK_FIELDS = {
-    "victim": TEXT,
-    "defense": TEXT,
-    "method": TEXT,
-    "param": NUMBER_TEXT,
-    "defender_acc": FRACTION,
-    "clone_acc": FRACTION,
-    "fidelity": FRACTION,
-    "clone_acc_final": FRACTION,
-    "fidelity_final": FRACTION,
-    "queries": COUNT,
-    "seed": SEED,
-}
-_ATTACK_REQUIRED = (*_ATTACK_FIELDS,)
-_VICTIM_FIELDS = {
-    "victim": TEXT,
-    "dataset": TEXT,
-    "arch": TEXT,
-    "test_acc": FRACTION,
-    "val_acc": FRACTION_OR_NULL,
-    "seed": SEED,
-}
-
-#: Every kind of metrics record a stage or a table reads.
-RECORDS: dict[str, RecordSchema] = {
-    "knockoff": RecordSchema(
-        "KnockoffNets metrics",
-        layout.KNOCKOFF_METRICS,
-        many=True,
-        fields={
-            **_ATTACK_FIELDS,
-            "transfer": TEXT,
-            "labels": TEXT,
-            "l1_distance": _between(0, 2),
-            "agreement_defended": FRACTION,
-            "best_val_acc": FRACTION_OR_NAN,
-        },
-        required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
-        unique=("victim", "transfer", "labels", "defense", "param", "seed"),
-    ),
-    "datafree": RecordSchema(
-        "data-free attack metrics",
-        layout.DATAFREE_METRICS,
-        many=False,
-        fields={
-            **_ATTACK_FIELDS,
-            "attack": TEXT,
-            "oracle_view": TEXT,
-            "preset": TEXT,
-            "best_val_acc": FRACTION_OR_NAN,
-        },
-        required=(*_ATTACK_REQUIRED, "attack", "oracle_view", "preset", "best_val_acc"),
-        unique=("attack", "oracle_view", "victim", "defense", "param", "seed"),
-    ),
-    "victim": RecordSchema(
-        "victim metrics", layout.VICTIM_METRICS, many=False, fields=_VICTIM_FIELDS, victim_kind="fp32"
-    ),
-    "quantized_victim": RecordSchema(
-        "int8 victim metrics",
-        layout.VICTIM_METRICS,
-        many=False,
-        fields={
-            **_VICTIM_FIELDS,
-            "source": TEXT,
-            "precision": _one_of("int8"),
-            "backend": TEXT,
-            "mode": TEXT,
-            "source_test_acc": FRACTION,
-            "agreement_with_source": FRACTION,
-            "size_mb": NONNEGATIVE,
-            "source_size_mb": NONNEGATIVE,
-        },
-        required=(
-            "victim",
-            "source",
-            "precision",
-            "backend",
-            "mode",
-            "test_acc",
-            "source_test_acc",
-            "size_mb",
-            "source_size_mb",
-            "seed",
-        ),
-        unique=("victim", "seed"),
-        victim_kind="int8",
-    ),
-    "ensemble": RecordSchema(
-        "MISLEADER ensemble metrics",
-        layout.VICTIM_METRICS,
-        many=False,
-        fields={
-            **_VICTIM_FIELDS,
-            "teacher": TEXT,
-            "member_test_acc": FRACTIONS,
-            "teacher_test_acc": FRACTION,
-        },
-        required=("victim", "teacher", "dataset", "seed"),
-        unique=("victim", "seed"),
-        victim_kind="ensemble",
-    ),
-    "latency": RecordSchema(
-        "latency measurements",
-        layout.LATENCY,
-        many=True,
-        fields={
-            "victim": TEXT,
-            "defense": TEXT,
-            "method": TEXT,
-            "arch": TEXT,
-            "param": NUMBER,
-            "batch_size": POSITIVE,
-            "ms_per_query": NONNEGATIVE,
-            "ms_undefended": NONNEGATIVE,
-            "ms_per_query_iqr": NONNEGATIVE,
-            "overhead_vs_none": NONNEGATIVE,
-            "overhead_ci_low": NONNEGATIVE,
-            "overhead_ci_high": NONNEGATIVE,
-            "repeats": POSITIVE,
-            "reliable": FLAG,
-        },
-        required=("victim", "method", "batch_size", "ms_per_query"),
-    ),
-}
-
-
-def _load_json(path: PathLike, rules: Sequence[str]) -> Any:
-    try:
-        return json.loads(Path(path).read_bytes())
-    except OSError as exc:
-        raise ArtifactError(path, f"cannot be read ({_detail(exc, path)})", rules) from exc
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ArtifactError(path, f"is not valid JSON ({_detail(exc, path)})", rules) from exc
-
-
-def _file_records(path: PathLike, schema: RecordSchema, required: Sequence[str]) -> list[dict[str, Any]]:
-    rules = schema.rules(path)
-    data = _load_json(path, rules)
-    if schema.many:
-        if not isinstance(data, list) or not data:
-            got = "an empty list" if data == [] else f"a JSON {type(data).__name__}"
-            raise ArtifactError(path, f"holds {got}, not a list of {schema.what} records", rules)
-        records = data
-    elif isinstance(data, dict):
-        records = [data]
-    else:
-        raise ArtifactError(path, f"holds a JSON {type(data).__name__}, not a {schema.what} record", rules)
-    for i, record in enumerate(records):
-        where = f"record {i}" if schema.many else "the record"
-        if not isinstance(record, dict):
-            raise ArtifactError(path, f"{where} is a JSON {type(record).__name__}, not an object", rules)
-        missing = [k for k in required if k not in record]
-        if missing:
-            raise ArtifactError(path, f"{where} lacks the keys {missing} of {schema.what}", rules)
-        for key, check in schema.fields.items():
-            if key in record and not check.ok(record[key]):
-                raise ArtifactError(
-                    path, f"{where}: {key!r} is {record[key]!r}, expected {check.expect}", rules
-                )
-    return records
-
-
-def read_record(path: PathLike, kind: str, require: Sequence[str] = ()) -> dict[str, Any]:
-    """The one record of a metrics file of ``kind`` (:data:`RECORDS`), checked; ``require``: keys
-    the caller needs beyond the kind's required ones."""
-    schema = RECORDS[kind]
-    if schema.many:
-        raise ValueError(f"a {schema.what} file holds a list of records: use read_records")
-    return _file_records(path, schema, (*schema.required, *require))[0]
-
-
-def read_records(
-    paths: Iterable[PathLike],
-    kind: str,
-    require: Sequence[str] = (),
-    unique: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Every record of the metrics files ``paths`` of ``kind`` (:data:`RECORDS`), in order, checked.
-
-    ``require``: keys the caller needs beyond the kind's; ``unique``: the keys of which no two
-    records may share the values (default: the kind's), so that no setting is counted twice.
-    """
-    schema = RECORDS[kind]
-    key_fields = tuple(schema.unique if unique is None else unique)
-    needed = tuple(dict.fromkeys((*schema.required, *require, *key_fields)))
-    first: dict[tuple, str] = {}  # a setting's key -> the file of its first record
-    rows: list[dict[str, Any]] = []
-    for path in paths:
-        records = _file_records(path, schema, needed)
-        for i, record in enumerate(records):
-            if not key_fields:
-                continue
-            key = tuple(record[k] for k in key_fields)
-            if key in first:
-                setting = ", ".join(f"{k}={v!r}" for k, v in zip(key_fields, key, strict=True))
-                where = f"record {i}" if schema.many else "its record"
-                raise ArtifactError(
-                    path,
-                    f"{where} repeats the setting ({setting}) of a record in {first[key]}: a table "
-                    "counts every setting once",
-                    schema.rules(path),
-                )
-            first[key] = str(path)
-        rows.extend(records)
-    return rows

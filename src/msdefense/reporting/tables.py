@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import read_records
 from ..io import atomic_path
+from ..records import read_records
 from .matching import UNMATCHED, Point, strongest_within
 from .replicates import summarise
 
@@ -44,7 +44,7 @@ DATAFREE_COLUMNS = [
 def _records(
     metric_paths: Sequence[str | Path], kind: str, what: str, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """The checked records of ``kind`` (:func:`msdefense.artifacts.read_records`), each with ``columns``."""
+    """The checked records of ``kind`` (:func:`msdefense.records.read_records`), each with ``columns``."""
     rows = read_records(metric_paths, kind, require=columns)
     if not rows:
         raise ValueError(f"no {what} metrics to tabulate")

@@ -14,8 +14,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from .. import layout
-from ..artifacts import read_classifier, read_record, read_victim
+from ..artifacts import read_classifier, read_victim
 from ..io import save_csv
+from ..records import read_record
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
 from ..victims import VictimInfo, save_classifier, save_victim
