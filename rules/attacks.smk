@@ -1,27 +1,28 @@
 rule train_knockoff:
-    """KnockoffNets soft-label clones for every value of one defense's sweep, in one process.
+    """KnockoffNets soft-label clones for every value of one defense's sweep and every replicate
+    seed, in one process.
 
-    The transfer set is read once; each value's clone gets the same seed (same initialisation
-    and data order), so the clones differ only by the defense.
+    The transfer set is read once per seed; each value's clone gets the same seed (same
+    initialisation and data order), so the clones of a seed differ only by the defense.
     """
     input:
         data=victim_and_transfer_data,
         posteriors=rules.answer_queries.output.posteriors,
         weights=knockoff_weights,
     output:
-        metrics=out(layout.KNOCKOFF_METRICS),
-        clones=directory(out(layout.KNOCKOFF_CLONES)),
+        metrics=seeds_out(layout.KNOCKOFF_METRICS),
+        clones=directory(seeds_out(layout.KNOCKOFF_CLONES)),
     log:
-        seed_log("train_knockoff", "{victim}/{transfer}/{defense}"),
+        log("train_knockoff", "{victim}/{transfer}/{defense}"),
     benchmark:
-        seed_bench("train_knockoff", "{victim}/{transfer}/{defense}")
+        bench("train_knockoff", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
         **needs("train_knockoff"),
     params:
-        **COMMON,
+        **every_seed("posteriors", "metrics", "clones"),
         code=code_version("train_knockoff.py"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,

@@ -29,6 +29,16 @@ COMMON = dict(
 )
 
 
+def every_seed(*per_seed):
+    """What a job that serves every replicate seed in one process passes to its stage instead of
+    COMMON: the seeds in order, and the inputs and outputs that list one item (or one group, for
+    ``aux``) per seed, seed after seed (msdefense.stages.context.requests_from_rule).
+    """
+    return dict(
+        data=config["data"], seeds=SEEDS, per_seed=per_seed, device=config["device"]
+    )
+
+
 def needs(rule):
     """A rule's portable resources (msdefense.resources): the experiment's GPU count if its stage
     can use a GPU, its memory and run time; a profile's set-resources overrides them per site.
@@ -172,6 +182,21 @@ def aux_paths(victim, transfer, defense, seed):
 
 def aux_model_inputs(wc):
     return aux_paths(wc.victim, wc.transfer, wc.defense, wc.seed)
+
+
+def seeds_out(pattern):
+    """One output per replicate seed (the other wildcards left open), in seed order."""
+    return [out(pattern, seed=s) for s in SEEDS]
+
+
+def seeds_victims(wc):
+    """The job's victim, of every replicate seed."""
+    return [victim_model(wc.victim, s) for s in SEEDS]
+
+
+def seeds_aux_inputs(wc):
+    """The auxiliary models of the job's defense, of every replicate seed, seed after seed."""
+    return [p for s in SEEDS for p in aux_paths(wc.victim, wc.transfer, wc.defense, s)]
 
 
 def aux_names(wc):

@@ -54,24 +54,25 @@ rule train_surrogate:
 
 
 rule answer_queries:
-    """Defended posteriors on the transfer set and the test set for a defense's whole sweep."""
+    """Defended posteriors on the transfer set and the test set for a defense's whole sweep, for
+    every replicate seed in one process (one start-up; the seeds share the data)."""
     input:
         data=victim_and_transfer_data,
-        victim=own_model,
-        aux=aux_model_inputs,
+        victim=seeds_victims,
+        aux=seeds_aux_inputs,
     output:
-        posteriors=out(layout.POSTERIORS),
+        posteriors=seeds_out(layout.POSTERIORS),
     log:
-        seed_log("answer_queries", "{victim}/{transfer}/{defense}"),
+        log("answer_queries", "{victim}/{transfer}/{defense}"),
     benchmark:
-        seed_bench("answer_queries", "{victim}/{transfer}/{defense}")
+        bench("answer_queries", "{victim}/{transfer}/{defense}")
     conda:
         "../envs/msdefense.yaml"
     threads: THREADS
     resources:
         **needs("answer_queries"),
     params:
-        **COMMON,
+        **every_seed("victim", "aux", "posteriors"),
         code=code_version("answer_queries.py"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,

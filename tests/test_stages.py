@@ -16,7 +16,13 @@ from snakemake.iocontainers import Namedlist
 from msdefense import layout
 from msdefense.io import load_arrays, load_json
 from msdefense.stages import answers, attacks, data, defender_models, latency, tables, victims
-from msdefense.stages.context import TIMING_KEYS, request_from_rule, request_type, run_rule
+from msdefense.stages.context import (
+    TIMING_KEYS,
+    request_from_rule,
+    request_type,
+    requests_from_rule,
+    run_rule,
+)
 from msdefense.victims import load_victim, read_victim_info
 
 SEED = 3
@@ -447,6 +453,52 @@ def test_request_from_rule_zips_auxiliary_models() -> None:
     )
     request = request_from_rule(answers.AnswerRequest, job)
     assert request.in_aux == {"surrogate_e1": "s.safetensors"}
+
+
+def test_requests_from_rule_gives_every_seed_its_share() -> None:
+    """A job serving several seeds: seed i gets the i-th item (or group, for aux) of each per-seed
+    entry; the other entries are shared."""
+    params = {
+        "victim_cfg": VICTIM,
+        "transfer_cfg": TRANSFER,
+        "defense_cfg": GRAD,
+        "aux_names": ("surrogate_e1", "misinformation"),
+        "batch_size": 8,
+        "data": DATA,
+        "device": "cpu",
+        "seeds": [3, 5],
+        "per_seed": ("victim", "aux", "posteriors"),
+    }
+    job = _job(
+        wildcards={"victim": "v", "transfer": "t", "defense": "GRAD"},
+        params=params,
+        input={"victim": ["a3", "a5"], "aux": ["s3", "m3", "s5", "m5"]},
+        output={"posteriors": ["p3.npz", "p5.npz"]},
+    )
+    got = [
+        (r.seed, r.in_victim, r.in_aux, r.out_posteriors)
+        for r in requests_from_rule(answers.AnswerRequest, job)
+    ]
+    assert got == [
+        (3, "a3", {"surrogate_e1": "s3", "misinformation": "m3"}, "p3.npz"),
+        (5, "a5", {"surrogate_e1": "s5", "misinformation": "m5"}, "p5.npz"),
+    ]
+    uneven = _job(
+        wildcards=dict(job.wildcards.items()),
+        params=params,
+        input={"victim": ["a3", "a5", "a7"], "aux": []},
+        output={"posteriors": ["p3.npz", "p5.npz"]},
+    )
+    with pytest.raises(TypeError, match="'victim' has 3 items, not a multiple of the 2 seeds"):
+        requests_from_rule(answers.AnswerRequest, uneven)
+    unknown = _job(
+        wildcards=dict(job.wildcards.items()),
+        params={**params, "per_seed": ("victim", "model")},
+        input={"victim": ["a3", "a5"]},
+        output={"posteriors": ["p3.npz", "p5.npz"]},
+    )
+    with pytest.raises(TypeError, match="'model'"):
+        requests_from_rule(answers.AnswerRequest, unknown)
 
 
 def test_run_rule_runs_a_stage_from_a_job(tmp_path: Path) -> None:

@@ -42,8 +42,9 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     answers = {(v, t, d) for v, t, d, _ in knockoff_runs(config)}
     datafree = list(datafree_runs(config))
     answers |= {(v, datafree_transfer(config, v), d) for _, v, d, _ in datafree}
-    jobs["answer_queries"] = seeds * len(answers)
-    jobs["train_knockoff"] = seeds * len({(v, t, d) for v, t, d, _ in knockoff_runs(config)})
+    # one job serves every seed (the rule's params.seeds): one per sweep
+    jobs["answer_queries"] = len(answers)
+    jobs["train_knockoff"] = len({(v, t, d) for v, t, d, _ in knockoff_runs(config)})
     jobs["run_datafree"] = seeds * len(datafree)
     aux = {
         (name, aux_owner(config, v), None if name == "misinformation" else t)
@@ -64,7 +65,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
 #: Assumed GPU hours per unit of work on one current data-centre GPU, for an order-of-magnitude
 #: estimate only (no paper config has been timed on a GPU yet): a victim, defender model or
 #: MISLEADER member trained on a paper dataset, one KnockoffNets clone (50 epochs of 50k images),
-#: one data-free attack per million queries, one answer or latency job.
+#: one data-free attack per million queries, one answer job per seed, one latency job.
 HOURS_PER_UNIT = {
     "train_victim": 1.0,
     "quantize_victim": 0.2,
@@ -85,6 +86,9 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
 
     jobs = job_counts(config)
     hours = sum(jobs[rule] * h for rule, h in HOURS_PER_UNIT.items() if rule in jobs)
+    hours += (
+        (len(config["seeds"]) - 1) * jobs["answer_queries"] * HOURS_PER_UNIT["answer_queries"]
+    )  # per seed
     clones = sum(1 for _ in knockoff_runs(config)) * len(label_kinds(config["knockoff"]))
     hours += len(config["seeds"]) * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):

@@ -103,36 +103,92 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def request_from_rule(cls: type, sm: Any) -> Any:
-    """Build the request ``cls`` of a rule: wildcards and params by name, input ``k`` as
-    ``in_<k>``, output ``k`` as ``out_<k>``; ``params.aux_names`` zipped with ``input.aux``
-    gives ``in_aux``; ``params.code`` (the code fingerprint) and ``input.data`` (the dataset
-    flags) are not passed. Refuses a rule entry the request does not declare, and a missing field."""
+def _request(
+    cls: type,
+    wildcards: dict[str, Any],
+    params: dict[str, Any],
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+) -> Any:
     values: dict[str, Any] = {}
-    values.update(_items(sm.wildcards))
-    params = _items(sm.params)
+    values.update(wildcards)
+    params = dict(params)
     aux_names = params.pop("aux_names", None)
     params.pop("code", None)  # the code fingerprint: a rerun trigger, not an input of the stage
     values.update(params)
-    inputs = _items(sm.input)
+    inputs = dict(inputs)
     inputs.pop("data", None)  # the prepare_dataset flags: they order the job, the stage reads data.root
     if aux_names is not None:
         values["in_aux"] = dict(zip(aux_names, _plain(inputs.pop("aux", [])), strict=True))
     values.update({f"in_{k}": _plain(v) for k, v in inputs.items()})
-    values.update({f"out_{k}": _plain(v) for k, v in _items(sm.output).items()})
+    values.update({f"out_{k}": _plain(v) for k, v in outputs.items()})
     names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names - set(_items(sm.wildcards)))
+    unknown = sorted(set(values) - names - set(wildcards))
     if unknown:
         raise TypeError(f"{cls.__name__} has no field for the rule's {unknown}")
     return cls(**{k: v for k, v in values.items() if k in names})
 
 
+def request_from_rule(cls: type, sm: Any) -> Any:
+    """Build the request ``cls`` of a rule: wildcards and params by name, input ``k`` as
+    ``in_<k>``, output ``k`` as ``out_<k>``; ``params.aux_names`` zipped with ``input.aux``
+    gives ``in_aux``; ``params.code`` (the code fingerprint) and ``input.data`` (the dataset
+    flags) are not passed. Refuses a rule entry the request does not declare, and a missing field."""
+    return _request(cls, _items(sm.wildcards), _items(sm.params), _items(sm.input), _items(sm.output))
+
+
+def _seed_share(value: Any, i: int, n: int, *, key: str) -> Any:
+    """Seed ``i``'s share of a per-seed entry that lists the ``n`` seeds' items seed after seed."""
+    items = _plain(value) if isinstance(value, list) else [_plain(value)]
+    if len(items) % n:
+        raise TypeError(f"per-seed entry {key!r} has {len(items)} items, not a multiple of the {n} seeds")
+    size = len(items) // n
+    share = items[i * size : (i + 1) * size]
+    return share if key == "aux" else share[0] if size == 1 else share
+
+
+def requests_from_rule(cls: type, sm: Any) -> list[Any]:
+    """The requests of a job: one (:func:`request_from_rule`), or one per replicate seed when
+    the rule serves several seeds in one process (``params.seeds``, the seeds in order, and
+    ``params.per_seed``, the inputs and outputs that list one item, or one group of items for
+    ``aux``, per seed: seed ``i`` gets the ``i``-th share; the others are shared by every seed)."""
+    params = _items(sm.params)
+    seeds = params.pop("seeds", None)
+    per_seed = set(params.pop("per_seed", ()))
+    if seeds is None:
+        return [request_from_rule(cls, sm)]
+    inputs, outputs = _items(sm.input), _items(sm.output)
+    missing = sorted(per_seed - set(inputs) - set(outputs))
+    if missing:
+        raise TypeError(f"per_seed names {missing}, which the rule has neither as input nor as output")
+
+    def share(entries: dict[str, Any], i: int) -> dict[str, Any]:
+        return {k: _seed_share(v, i, len(seeds), key=k) if k in per_seed else v for k, v in entries.items()}
+
+    wildcards = _items(sm.wildcards)
+    return [
+        _request(cls, wildcards, {**params, "seed": int(seed)}, share(inputs, i), share(outputs, i))
+        for i, seed in enumerate(seeds)
+    ]
+
+
 def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
-    """Run ``stage_fn`` for the Snakemake job ``sm``: log to ``sm.log[0]``, ``sm.threads`` threads."""
+    """Run ``stage_fn`` for the Snakemake job ``sm``: log to ``sm.log[0]``, ``sm.threads`` threads.
+
+    A job that serves several seeds (:func:`requests_from_rule`) runs the stage once per seed,
+    in seed order, in this one process, and returns the list of their results.
+    """
     from ..runtime import job
 
     with job(sm.log[0] if sm.log else None, sm.threads):
-        return stage_fn(request_from_rule(request_type(stage_fn), sm))
+        requests = requests_from_rule(request_type(stage_fn), sm)
+        if "seeds" not in _items(sm.params):
+            return stage_fn(requests[0])
+        results = []
+        for request in requests:
+            print(f"seed {request.seed}", flush=True)
+            results.append(stage_fn(request))
+        return results
 
 
 @dataclass(frozen=True, kw_only=True)
