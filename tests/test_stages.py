@@ -483,6 +483,17 @@ def test_requests_from_rule_gives_every_seed_its_share() -> None:
         (3, "a3", {"surrogate_e1": "s3", "misinformation": "m3"}, "p3.npz"),
         (5, "a5", {"surrogate_e1": "s5", "misinformation": "m5"}, "p5.npz"),
     ]
+    # one auxiliary model per seed: each seed's share is that one file
+    single = _job(
+        wildcards=dict(job.wildcards.items()),
+        params={**params, "aux_names": ("surrogate_e1",)},
+        input={"victim": ["a3", "a5"], "aux": ["s3", "s5"]},
+        output={"posteriors": ["p3.npz", "p5.npz"]},
+    )
+    assert [r.in_aux for r in requests_from_rule(answers.AnswerRequest, single)] == [
+        {"surrogate_e1": "s3"},
+        {"surrogate_e1": "s5"},
+    ]
     uneven = _job(
         wildcards=dict(job.wildcards.items()),
         params=params,

@@ -85,13 +85,13 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
     from .attacks.knockoff import label_kinds
 
     jobs = job_counts(config)
-    hours = sum(jobs[rule] * h for rule, h in HOURS_PER_UNIT.items() if rule in jobs)
-    hours += (
-        (len(config["seeds"]) - 1) * jobs["answer_queries"] * HOURS_PER_UNIT["answer_queries"]
-    )  # per seed
+    seeds = len(config["seeds"])
+    # an answer job serves every seed: its unit of work is one seed's answers
+    per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
+    hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
     clones = sum(1 for _ in knockoff_runs(config)) * len(label_kinds(config["knockoff"]))
-    hours += len(config["seeds"]) * clones * HOURS_PER_UNIT["clone"]
+    hours += seeds * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget
-        hours += len(config["seeds"]) * budget / 1e6 * HOURS_PER_UNIT["datafree_million_queries"]
+        hours += seeds * budget / 1e6 * HOURS_PER_UNIT["datafree_million_queries"]
     return hours

@@ -119,7 +119,8 @@ def _request(
     inputs = dict(inputs)
     inputs.pop("data", None)  # the prepare_dataset flags: they order the job, the stage reads data.root
     if aux_names is not None:
-        values["in_aux"] = dict(zip(aux_names, _plain(inputs.pop("aux", [])), strict=True))
+        aux = _plain(inputs.pop("aux", []))
+        values["in_aux"] = dict(zip(aux_names, [aux] if isinstance(aux, str) else aux, strict=True))
     values.update({f"in_{k}": _plain(v) for k, v in inputs.items()})
     values.update({f"out_{k}": _plain(v) for k, v in outputs.items()})
     names = {f.name for f in fields(cls)}
@@ -144,7 +145,7 @@ def _seed_share(value: Any, i: int, n: int, *, key: str) -> Any:
         raise TypeError(f"per-seed entry {key!r} has {len(items)} items, not a multiple of the {n} seeds")
     size = len(items) // n
     share = items[i * size : (i + 1) * size]
-    return share if key == "aux" else share[0] if size == 1 else share
+    return share[0] if size == 1 else share
 
 
 def requests_from_rule(cls: type, sm: Any) -> list[Any]:
@@ -183,7 +184,7 @@ def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
     with job(sm.log[0] if sm.log else None, sm.threads):
         requests = requests_from_rule(request_type(stage_fn), sm)
         if "seeds" not in _items(sm.params):
-            return stage_fn(requests[0])
+            return stage_fn(*requests)
         results = []
         for request in requests:
             print(f"seed {request.seed}", flush=True)
