@@ -9,10 +9,15 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
 - data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
   undefended) with the models in channels-last order (the workflow today) against the default
   contiguous layout (before), interleaved A/B rounds, medians;
+- allocator: DFME and MAZE iterations per second and page faults per iteration in a fresh 1-thread
+  process (a workflow job's shape) with glibc keeping freed memory
+  (:func:`msdefense.runtime.keep_freed_memory`, the workflow today) against glibc's defaults
+  (before), interleaved A/B rounds, medians;
 - GRAD scores: the ALL-ONES scores of a CIFAR ResNet-20 surrogate by propagation rules (today)
   against ``torch.func.jvp`` (before), at batch 1 and 64, as a ratio of medians.
 
     .venv/bin/python benchmarks/bench_workflow.py [--values 4] [--epochs 12] [--dfme-iterations 20]
+        [--only allocator grad ...]
 
 It trains a small digits victim first (seconds) in a temporary folder; nothing is kept.
 """
@@ -36,6 +41,7 @@ VICTIM = {
     "train": {"epochs": 5, "batch_size": 32, "lr": 0.05},
 }
 TRANSFER = {"source": "heldout"}
+SECTIONS = ("startup", "knockoff", "dfme", "layout", "allocator", "grad")
 
 
 def _seconds(code: str, repeats: int) -> float:
@@ -118,7 +124,7 @@ def prepare_victim(root: Path, params: list[str]) -> Path:
 
 def knockoff(root: Path, values: int, epochs: int) -> dict[str, float]:
     params = [repr(0.4 + 0.3 * i) for i in range(values)]
-    victim_dir = prepare_victim(root / "victim", params)
+    victim_dir = root / "victim"
     start = time.perf_counter()
     for p in params:  # one process per value: the old one-job-per-value shape
         request = knockoff_request(root / "per_value" / p, victim_dir, [p], epochs)
@@ -240,6 +246,67 @@ def datafree_layout(root: Path, iterations: int, rounds: int) -> dict[str, float
     return out
 
 
+ALLOCATOR_DRIVER = """
+import json, resource, sys, time
+from pathlib import Path
+import torch
+from msdefense.attacks import datafree as loop
+from msdefense.attacks.datafree_config import from_config
+from msdefense.defenses import build_defense
+from msdefense.models import build_model
+from msdefense.oracle import Oracle
+from msdefense.runtime import keep_freed_memory
+from msdefense.victims import load_classifier
+args = json.loads(sys.argv[1])
+torch.set_num_threads(1)
+if args["keep"]:
+    assert keep_freed_memory()
+cfg = from_config(args["attack"], seed=1)
+cfg = cfg.with_(query_budget=cfg.cost_per_iteration * args["iterations"], eval_every=10**6)
+oracle = Oracle(
+    load_classifier(args["victim"]), build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
+)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+start = time.perf_counter()
+result = loop.run_datafree(oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False)
+seconds = time.perf_counter() - start
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(json.dumps({"it_per_s": result.iterations / seconds, "faults_per_it": faults / result.iterations}))
+"""
+
+
+def allocator(root: Path, iterations: int, rounds: int) -> dict[str, float]:
+    """DFME / MAZE in fresh 1-thread processes: glibc keeping freed memory (today) vs its defaults."""
+    import yaml
+
+    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
+    out: dict[str, float] = {}
+    for name in ("dfme", "maze"):
+        runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        for _ in range(rounds):
+            for keep in runs:
+                request = {
+                    "attack": attacks[name],
+                    "iterations": iterations,
+                    "keep": keep,
+                    "victim": str(root / "victim" / "model.safetensors"),
+                }
+                done = subprocess.run(
+                    [sys.executable, "-c", ALLOCATOR_DRIVER, json.dumps(request)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                runs[keep].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for keep, label in ((False, "glibc_default"), (True, "keep_freed")):
+            for key in ("it_per_s", "faults_per_it"):
+                out[f"{name}_{key}_{label}"] = statistics.median(r[key] for r in runs[keep])
+        out[f"{name}_speedup_keep_freed"] = (
+            out[f"{name}_it_per_s_keep_freed"] / out[f"{name}_it_per_s_glibc_default"]
+        )
+    return out
+
+
 def grad_scores(repeats: int) -> dict[str, float]:
     """ms per GRAD score call, propagation rules vs jvp, interleaved; 2 threads (the latency job's)."""
     import torch
@@ -279,18 +346,41 @@ def main() -> None:
     )
     parser.add_argument("--grad-repeats", type=int, default=20, help="timed GRAD score calls per method")
     parser.add_argument("--layout-rounds", type=int, default=3, help="interleaved A/B rounds per attack")
-    args = parser.parse_args()
-    figures: dict[str, float] = {}
-    figures.update(startup(args.startup_repeats))
-    with tempfile.TemporaryDirectory() as tmp:
-        figures.update(knockoff(Path(tmp), args.values, args.epochs))
-        figures.update(dfme(Path(tmp), args.dfme_iterations))
-        figures.update(datafree_layout(Path(tmp), args.layout_iterations, args.layout_rounds))
-    figures.update(grad_scores(args.grad_repeats))
-    figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
-    figures["sweep_speedup"] = (
-        figures["clones_per_min_one_process_per_sweep"] / figures["clones_per_min_one_process_per_value"]
+    parser.add_argument(
+        "--allocator-iterations", type=int, default=30, help="iterations per data-free allocator run"
     )
+    parser.add_argument("--allocator-rounds", type=int, default=3, help="interleaved A/B allocator rounds")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=list(SECTIONS),
+        choices=SECTIONS,
+        help="sections to run (default: all)",
+    )
+    args = parser.parse_args()
+    sections = set(args.only)
+    figures: dict[str, float] = {}
+    if "startup" in sections:
+        figures.update(startup(args.startup_repeats))
+        figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        if sections & {"knockoff", "dfme", "layout", "allocator"}:
+            prepare_victim(root / "victim", [repr(0.4 + 0.3 * i) for i in range(args.values)])
+        if "knockoff" in sections:
+            figures.update(knockoff(root, args.values, args.epochs))
+            figures["sweep_speedup"] = (
+                figures["clones_per_min_one_process_per_sweep"]
+                / figures["clones_per_min_one_process_per_value"]
+            )
+        if "dfme" in sections:
+            figures.update(dfme(root, args.dfme_iterations))
+        if "layout" in sections:
+            figures.update(datafree_layout(root, args.layout_iterations, args.layout_rounds))
+        if "allocator" in sections:
+            figures.update(allocator(root, args.allocator_iterations, args.allocator_rounds))
+    if "grad" in sections:
+        figures.update(grad_scores(args.grad_repeats))
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")

@@ -1,14 +1,39 @@
-"""Process set-up shared by the workflow scripts: log redirection and thread count."""
+"""Process set-up shared by the workflow scripts: log redirection, thread count, allocator."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+
+# glibc's malloc returns a freed block above its (dynamic) mmap threshold, or the freed top of the
+# heap above its trim threshold, to the kernel; the next tensor of that size then pays a page fault
+# per 4 KiB page on first touch. Training and answering loops free and reallocate the same few
+# megabyte-sized activations every step: a MAZE iteration took about 19,000 page faults and ran
+# 1.3x slower for it (benchmarks/bench_workflow.py, "allocator"). Keeping freed memory in the heap
+# removes them; the peak resident memory stays that of the largest step.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc to keep freed memory (blocks below 1 GiB) for reuse instead of returning
+    it to the kernel. True when set; False where the C library is not glibc (nothing changes)."""
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
 
 
 @contextlib.contextmanager
@@ -17,9 +42,11 @@ def job(log_path: str | Path | None, threads: int = 1) -> Iterator[None]:
 
     An exception is written to the log with its traceback and re-raised, so Snakemake marks the
     job failed and removes its outputs. A job that succeeds records its peak GPU memory beside
-    the log (``tables/resources.csv``: :mod:`msdefense.reporting.resources`).
+    the log (``tables/resources.csv``: :mod:`msdefense.reporting.resources`). Freed memory stays
+    with the process (:func:`keep_freed_memory`).
     """
     torch.set_num_threads(max(1, int(threads)))
+    keep_freed_memory()
     if log_path is None:
         yield
         return
