@@ -55,3 +55,32 @@ def test_a_model_without_rules_falls_back_to_jvp() -> None:
     assert rules_for(model) is None
     assert GRAD(model).describe()["scores"] == "jvp"
     assert GRAD(build_model("lenet5", 10, 1), target="min_ip").describe()["scores"] == "jvp"
+
+
+class _SharedActivation(nn.Module):
+    """A folded conv-BN output read by a ReLU *and* a residual sum: the ReLU must not overwrite it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv3, self.bn3 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))  # only the ReLU reads bn1: overwritten in place
+        z = self.bn2(self.conv2(out))
+        out = self.bn3(self.conv3(torch.relu(z))) + z  # z has two readers: kept, negatives and all
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
+def test_in_place_relus_leave_shared_activations_intact() -> None:
+    torch.manual_seed(0)
+    model = _randomise_bn(_SharedActivation()).double()
+    x = torch.randn(5, 3, 16, 16, dtype=torch.float64)
+    kept = x.clone()
+    probs = torch.softmax(model(x), -1)
+    fast, generic = GRAD(model), GRAD(model, use_rules=False)
+    assert fast.describe()["scores"] == "propagation rules"
+    torch.testing.assert_close(fast.scores(x, probs), generic.scores(x, probs), rtol=1e-10, atol=1e-12)
+    assert torch.equal(x, kept)

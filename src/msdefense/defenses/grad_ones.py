@@ -134,6 +134,13 @@ def _relu(x: Pair) -> Pair:
     return y, None if dx is None else torch.ops.aten.threshold_backward(dx, y, 0)
 
 
+def _relu_inplace(x: Pair) -> Pair:
+    """:func:`_relu` overwriting its input, for an input no other node reads (one fewer pass)."""
+    xp, dx = x
+    y = xp.relu_()
+    return y, None if dx is None else torch.ops.aten.threshold_backward(dx, y, 0)
+
+
 def _maxpool_module(m: nn.MaxPool2d, x: Pair) -> Pair:
     xp, dx = x
     y, idx = F.max_pool2d(
@@ -223,6 +230,7 @@ class AllOnesRules:
     """The rule of every node of an fx graph, resolved once; calling it on x gives
     ``Σ_θ −∂ log_softmax(S(x; θ))_k / ∂θ`` per row ``[B, K]`` (not yet divided by B).
 
+    A ReLU overwrites its input when that is a fresh result no other node reads.
     Raises :class:`NotImplementedError` at construction when a node has no rule.
     """
 
@@ -257,18 +265,31 @@ class AllOnesRules:
             const = _fetch(gm, str(node.target))
             return lambda env: (const, None)
         rule: Callable[..., Pair] | None
+        source = node.args[0] if node.args else None
+        # a fresh result (a folded convolution's or a sum's, never a view) that only this ReLU
+        # reads can be overwritten
+        owned = (
+            isinstance(source, fx.Node)
+            and source.op == "call_function"
+            and len(source.users) == 1
+            and _function_rule(source) in (_folded_conv, _add)
+        )
         if node.op == "call_module":
             rule = _module_rule(modules[str(node.target)])
+            if rule is _relu and owned:
+                rule = _relu_inplace
             if rule is not None:
                 return lambda env: rule(env[node.args[0]])  # type: ignore[misc]
         elif node.op == "call_function":
             rule = _function_rule(node)
+            if rule is _relu and owned:
+                rule = _relu_inplace
             if rule is _folded_conv:
                 return lambda env: _folded_conv(
                     *(pair(a, env) for a in node.args),
                     **{k: pair(v, env) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()},
                 )
-            if rule in (_add, _relu):
+            if rule in (_add, _relu, _relu_inplace):
                 return lambda env: rule(*(pair(a, env) for a in node.args))  # type: ignore[misc]
             if rule is not None:
                 return (
