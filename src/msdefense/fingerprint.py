@@ -6,17 +6,22 @@ and of the package modules the script imports, directly or through other package
 ``code`` param: editing a function in ``src/msdefense`` changes the fingerprint of exactly the
 rules that import its module, and ``snakemake -n`` plans their jobs again. Imports are read from
 the source (no module is executed), so the fingerprint is cheap enough to compute at parse time.
+A stage a script names as a ``"module:function"`` string (``msdefense.jobserver.run_job``) counts
+as imported.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from functools import cache
 from pathlib import Path
 
 PACKAGE = "msdefense"
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: a stage named as text, ``msdefense.stages.x:function`` (what the workflow scripts pass to run_job)
+STAGE_TARGET = re.compile(rf"^({PACKAGE}(?:\.\w+)+):\w+$")
 
 
 def module_file(name: str) -> Path | None:
@@ -64,6 +69,10 @@ def _imported(path: Path) -> frozenset[str]:
                 base = node.module or ""
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            target = STAGE_TARGET.match(node.value)
+            if target:
+                names.add(target.group(1))
     found: set[str] = set()
     for name in names:
         parts = name.split(".")

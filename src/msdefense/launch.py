@@ -8,6 +8,11 @@ next run gets that lock and no other Snakemake process works in the same folder,
 leftover locks are stale: it unlocks them, then runs; the profile's ``rerun-incomplete`` redoes
 the jobs that were cut off, and finished jobs are kept. A second run while one is alive is
 refused with its process id. ``make run`` goes through here.
+
+For a run that executes jobs, the launcher also starts the run's job server
+(:mod:`msdefense.jobserver`: torch and the package imported once, every local job a fork of it)
+and stops it when Snakemake exits; ``--no-job-server`` (before the Snakemake arguments) runs
+every job in a fresh process instead.
 """
 
 from __future__ import annotations
@@ -71,10 +76,60 @@ def snakemake_command(args: list[str]) -> list[str]:
     return [str(Path(sys.executable).parent / "snakemake"), *args]
 
 
+#: Snakemake arguments of invocations that run no job (no job server for them)
+NO_JOBS = frozenset(
+    {"-n", "--dry-run", "--dryrun", "--lint", "--unlock", "--report", "--list-rules", "--dag"}
+)
+
+
+def _snakefile_dir(args: list[str], workdir: Path) -> Path:
+    """The workflow's folder: that of ``--snakefile``/``-s`` if given, else the working folder."""
+    for i, arg in enumerate(args):
+        if arg in ("--snakefile", "-s") and i + 1 < len(args):
+            return Path(args[i + 1]).resolve().parent
+        if arg.startswith("--snakefile="):
+            return Path(arg.split("=", 1)[1]).resolve().parent
+    return workdir
+
+
+def start_job_server(args: list[str], workdir: Path) -> tuple[subprocess.Popen | None, dict[str, str]]:
+    """Start the run's job server (none for a run without jobs); the environment for Snakemake."""
+    from .deployment import job_pythonpath
+    from .jobserver import ENV, address_for
+
+    env = dict(os.environ)
+    if any(a.split("=", 1)[0] in NO_JOBS for a in args):
+        env.pop(ENV, None)
+        return None, env
+    address = address_for(workdir, os.getpid())
+    server_env = {**env, "PYTHONPATH": job_pythonpath(_snakefile_dir(args, workdir), env)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "msdefense.jobserver", address],
+        env=server_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    env[ENV] = address
+    return server, env
+
+
+def stop_job_server(server: subprocess.Popen | None) -> None:
+    if server is None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--"]:
         args = args[1:]
+    use_server = "--no-job-server" not in args
+    args = [a for a in args if a != "--no-job-server"]
     workdir = _workdir(args)
     lock_path = workdir / LOCK_FILE
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         unlock = subprocess.run(snakemake_command([*args, "--unlock"]), pass_fds=(fd,))
         if unlock.returncode != 0:
             return unlock.returncode
-    # the Snakemake process inherits the locked descriptor: the lock lives as long as the run
-    return subprocess.run(snakemake_command(args), pass_fds=(fd,)).returncode
+    server, env = start_job_server(args, workdir) if use_server else (None, dict(os.environ))
+    try:
+        # the Snakemake process inherits the locked descriptor: the lock lives as long as the run
+        return subprocess.run(snakemake_command(args), pass_fds=(fd,), env=env).returncode
+    finally:
+        stop_job_server(server)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ def log(out: str, rule: str, pattern: str) -> str:
 
 
 def gpu_peak_path(log_path: str | Path) -> Path:
-    """Beside a job's log ``<name>.log``: ``<name>.gpu.json``, its peak CUDA memory (MiB; 0 off CUDA)."""
+    """Beside a job's log ``<name>.log``: ``<name>.gpu.json``, its peak CUDA memory (MiB; 0 off CUDA)
+    and the peak resident memory of the process that ran it (MiB)."""
     return Path(log_path).with_suffix(".gpu.json")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import resource
 import sys
 import traceback
 from collections.abc import Iterator
@@ -72,4 +73,9 @@ def _record_gpu_peak(log_path: str | Path) -> None:
     peak = 0
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         peak = max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count()))
-    save_json({"peak_gpu_mib": round(peak / 2**20, 1)}, gpu_peak_path(log_path))
+    # the job's own host peak too: a job forked by the job server is not in the process tree
+    # that Snakemake's benchmark measures (msdefense.jobserver)
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    save_json(
+        {"peak_gpu_mib": round(peak / 2**20, 1), "peak_host_mib": round(host, 1)}, gpu_peak_path(log_path)
+    )

@@ -1,6 +1,5 @@
 """Adapter: rule build_ensemble -> msdefense.stages.victims.build_ensemble."""
 
-from msdefense.stages.context import run_rule
-from msdefense.stages.victims import build_ensemble
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(build_ensemble, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.victims:build_ensemble", snakemake)  # noqa: F821  (injected by Snakemake)

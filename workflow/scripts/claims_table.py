@@ -1,6 +1,5 @@
 """Adapter: rule claims -> msdefense.stages.tables.claims."""
 
-from msdefense.stages.context import run_rule
-from msdefense.stages.tables import claims
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(claims, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.tables:claims", snakemake)  # noqa: F821  (injected by Snakemake)

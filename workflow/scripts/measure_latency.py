@@ -1,6 +1,5 @@
 """Adapter: rule measure_latency -> msdefense.stages.latency.measure_latency."""
 
-from msdefense.stages.context import run_rule
-from msdefense.stages.latency import measure_latency
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(measure_latency, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.latency:measure_latency", snakemake)  # noqa: F821  (injected by Snakemake)

@@ -1,6 +1,5 @@
 """Adapter: rule prepare_weights -> msdefense.stages.data.prepare_weights."""
 
-from msdefense.stages.context import run_rule
-from msdefense.stages.data import prepare_weights
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(prepare_weights, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.data:prepare_weights", snakemake)  # noqa: F821  (injected by Snakemake)

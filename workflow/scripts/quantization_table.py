@@ -1,6 +1,5 @@
 """Adapter: rule quantization_table -> msdefense.stages.tables.quantization_table."""
 
-from msdefense.stages.context import run_rule
-from msdefense.stages.tables import quantization_table
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(quantization_table, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.tables:quantization_table", snakemake)  # noqa: F821  (injected by Snakemake)

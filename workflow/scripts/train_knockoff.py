@@ -1,6 +1,5 @@
 """Adapter: rule train_knockoff -> msdefense.stages.attacks.train_knockoff."""
 
-from msdefense.stages.attacks import train_knockoff
-from msdefense.stages.context import run_rule
+from msdefense.jobserver import run_job  # in a fork of the run's job server when there is one
 
-run_rule(train_knockoff, snakemake)  # noqa: F821  (injected by Snakemake)
+run_job("msdefense.stages.attacks:train_knockoff", snakemake)  # noqa: F821  (injected by Snakemake)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from msdefense.models.pooling import max_pool_2x2
 from msdefense.models.registry import register_architecture
 
 
@@ -40,8 +41,10 @@ class LeNet5(nn.Module):
         self.fc2 = nn.Linear(f, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool1(self.relu1(self.conv1(x)))
-        x = self.maxpool2(self.relu2(self.conv2(x)))
+        # the pools as modules (state dicts, FX graphs, quantization), computed faster without
+        # gradients (msdefense.models.pooling)
+        x = max_pool_2x2(self.maxpool1, self.relu1(self.conv1(x)))
+        x = max_pool_2x2(self.maxpool2, self.relu2(self.conv2(x)))
         x = self.relu3(self.conv3(x))
         x = torch.flatten(x, 1)
         return self.fc2(self.relu4(self.fc1(x)))

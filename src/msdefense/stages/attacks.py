@@ -20,7 +20,13 @@ from torch.utils.data import Dataset
 
 from .. import layout
 from ..artifacts import read_posteriors, read_victim, sweep_index
-from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
+from ..attacks.knockoff import (
+    KnockoffConfig,
+    knockoff_stackable,
+    label_kinds,
+    run_knockoff,
+    run_knockoff_stacked,
+)
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -85,58 +91,97 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
-        for labels, param in ((k, p) for k in kinds for p in r.params):
+        for labels in kinds:
             attack = KnockoffConfig.from_config(r.knockoff, labels)
             (Path(r.out_clones) / labels).mkdir(exist_ok=True)
-            e = sweep_index(answers, param, r.in_posteriors)
-            seed_everything(cseed)
-            clone_start = time.perf_counter()
-            result = run_knockoff(
-                torch.from_numpy(answers["transfer"][e]),
-                train,
-                attack,
-                val=val,
-                num_classes=data.spec.num_classes,
-                in_channels=data.spec.in_channels,
-                device=ctx.device,
-                seed=cseed,
-                desc=f"knockoff {r.defense}={param} ({labels} labels)",
-                backbone=r.weights,
-            )
-            best, final = (
-                clone_scores(result.clone, test, answers, ctx.device),
-                clone_scores(result.final, test, answers, ctx.device),
-            )
-            save_classifier(
-                result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
-            )
-            record = ctx.record(
-                victim=r.victim,
-                transfer=r.transfer,
-                defense=r.defense,
-                method=r.defense_cfg["method"],
-                param=param,
-                defender_acc=float(answers["defender_acc"][e]),
-                clone_acc=best["acc"],
-                fidelity=best["fidelity"],
-                agreement_defended=float((best["pred"] == answers["test"][e].argmax(-1)).mean()),
-                clone_acc_final=final["acc"],
-                fidelity_final=final["fidelity"],
-                best_val_acc=result.best_val_acc,
-                best_epoch=result.best_epoch,
-                l1_distance=float(answers["l1_distance"][e]),
-                queries=int(answers["queries"]),
-                clone_arch=attack.arch,
-                labels=attack.labels,
-                epochs=attack.recipe.epochs,
-                seed=r.seed,
-                stream_seed=cseed,
-                # wall_seconds / peak memory count from the start of the sweep job; this value alone:
-                clone_seconds=round(time.perf_counter() - clone_start, 2),
-            )
-            records.append(record)
+            indices = [sweep_index(answers, param, r.in_posteriors) for param in r.params]
+            for param, e, result, seconds in _knockoff_clones(
+                r, attack, answers, indices, train=train, val=val, data=data, device=ctx.device, seed=cseed
+            ):
+                best, final = (
+                    clone_scores(result.clone, test, answers, ctx.device),
+                    clone_scores(result.final, test, answers, ctx.device),
+                )
+                save_classifier(
+                    result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
+                )
+                record = ctx.record(
+                    victim=r.victim,
+                    transfer=r.transfer,
+                    defense=r.defense,
+                    method=r.defense_cfg["method"],
+                    param=param,
+                    defender_acc=float(answers["defender_acc"][e]),
+                    clone_acc=best["acc"],
+                    fidelity=best["fidelity"],
+                    agreement_defended=float((best["pred"] == answers["test"][e].argmax(-1)).mean()),
+                    clone_acc_final=final["acc"],
+                    fidelity_final=final["fidelity"],
+                    best_val_acc=result.best_val_acc,
+                    best_epoch=result.best_epoch,
+                    l1_distance=float(answers["l1_distance"][e]),
+                    queries=int(answers["queries"]),
+                    clone_arch=attack.arch,
+                    labels=attack.labels,
+                    epochs=attack.recipe.epochs,
+                    seed=r.seed,
+                    stream_seed=cseed,
+                    # wall_seconds / peak memory count from the start of the sweep job; this value
+                    # alone (a stacked sweep's time shared equally by its clones):
+                    clone_seconds=round(seconds, 2),
+                )
+                records.append(record)
     save_json(records, r.out_metrics)
     return records
+
+
+def _knockoff_clones(
+    r: KnockoffRequest,
+    attack: KnockoffConfig,
+    answers: Mapping[str, np.ndarray],
+    indices: Sequence[int],
+    *,
+    train: Dataset,
+    val: Dataset,
+    data: VictimData,
+    device: torch.device,
+    seed: int,
+) -> list[tuple[str, int, Any, float]]:
+    """(value, sweep index, clone result, seconds) for every value of the sweep: one stack for
+    all of them when the clone has no buffers (:mod:`msdefense.stacked`), else one at a time.
+    Either way each clone starts from the global RNG seeded with ``seed``."""
+    spec = data.spec
+    common = {"val": val, "num_classes": spec.num_classes, "in_channels": spec.in_channels, "device": device}
+    stack = len(indices) > 1 and r.weights is None and knockoff_stackable(attack, **{
+        k: common[k] for k in ("num_classes", "in_channels")})  # fmt: skip
+    if stack:
+        seed_everything(seed)
+        start = time.perf_counter()
+        results = run_knockoff_stacked(
+            [torch.from_numpy(answers["transfer"][e]) for e in indices],
+            train,
+            attack,
+            seed=seed,
+            desc=f"knockoff {r.defense} sweep ({attack.labels} labels)",
+            **common,
+        )
+        seconds = (time.perf_counter() - start) / len(indices)
+        return [(p, e, res, seconds) for p, e, res in zip(r.params, indices, results, strict=True)]
+    out = []
+    for param, e in zip(r.params, indices, strict=True):
+        seed_everything(seed)
+        start = time.perf_counter()
+        result = run_knockoff(
+            torch.from_numpy(answers["transfer"][e]),
+            train,
+            attack,
+            seed=seed,
+            desc=f"knockoff {r.defense}={param} ({attack.labels} labels)",
+            backbone=r.weights,
+            **common,
+        )
+        out.append((param, e, result, time.perf_counter() - start))
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
