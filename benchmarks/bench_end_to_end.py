@@ -2,7 +2,9 @@
 back on this machine, at equal work (the speed issue's acceptance figure).
 
 Each commit gets a fresh clone and its own virtual environment (``make venv``, not timed); the
-timed step is ``.venv/bin/snakemake --cores <cores>``. The baseline runs its own default config;
+timed step is what ``make run`` runs at that commit: ``python -m msdefense.launch --cores <cores>``
+where the launcher exists (it starts the job server, :mod:`msdefense.jobserver`), else
+``.venv/bin/snakemake --cores <cores>``. The baseline runs its own default config;
 the candidate runs ``--config`` (default: ``benchmarks/default_at_1fa112b.yaml``, the baseline's
 default experiment written in today's schema). Printed: wall seconds, jobs, job-seconds (the sum
 of the ``s`` column of every ``benchmarks/**/*.tsv``) and the speed-up, baseline / candidate.
@@ -49,7 +51,10 @@ def run_commit(*, commit: str, workdir: Path, config: Path | None, cores: str) -
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     _git("checkout", "-q", commit, cwd=clone)
     subprocess.run(["make", "venv"], cwd=clone, check=True, stdout=subprocess.DEVNULL)
-    command = [".venv/bin/snakemake", "--cores", cores]
+    if (clone / "src" / "msdefense" / "launch.py").is_file():  # make run's route at that commit
+        command = [".venv/bin/python", "-m", "msdefense.launch", "--cores", cores]
+    else:
+        command = [".venv/bin/snakemake", "--cores", cores]
     if config is not None:
         target = clone / "benchmarks" / config.name
         target.parent.mkdir(exist_ok=True)

@@ -2,9 +2,17 @@
 same run (absolute times on a shared machine are a guide, ratios are the evidence).
 
 - start-up: seconds before a stage can work (Python + torch + the package), against a bare
-  ``python -c pass``;
-- KnockoffNets: clones per minute when one process trains a defense's whole sweep (one job per
-  sweep, the workflow today) against one process per value (one job per value, as before);
+  ``python -c pass``, and a job's round trip through the job server (:mod:`msdefense.jobserver`:
+  a client process hands a do-nothing stage to a fork of the preloaded server), against the same
+  stage in a fresh process that imports the stage modules;
+- KnockoffNets: clones per minute of a defense's sweep trained one by one in one process (the
+  workflow on the CPU), as one ``torch.func`` stack (:mod:`msdefense.stacked`, what the workflow
+  does on CUDA) and in one process per value (one job per value, earlier), with the largest
+  weight difference between stacked and one-by-one clones;
+- pooling: LeNet-5 forward passes without gradients (batch 128 and 1,408, the oracle's and the
+  students' shapes in the data-free attacks) with the pools computed by reshaping
+  (:mod:`msdefense.models.pooling`, today) against ``nn.MaxPool2d`` (before), and DFME / MAZE
+  iterations per second both ways, interleaved A/B rounds, medians;
 - DFME: iterations per second behind each defense, against the undefended oracle;
 - data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
   undefended) with the models in channels-last order (the workflow today) against the default
@@ -17,7 +25,7 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
   against ``torch.func.jvp`` (before), at batch 1 and 64, as a ratio of medians.
 
     .venv/bin/python benchmarks/bench_workflow.py [--values 4] [--epochs 12] [--dfme-iterations 20]
-        [--only allocator grad ...]
+        [--only startup knockoff pooling ...]
 
 It trains a small digits victim first (seconds) in a temporary folder; nothing is kept.
 """
@@ -31,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1, "split_seed": 0}
@@ -41,7 +50,7 @@ VICTIM = {
     "train": {"epochs": 5, "batch_size": 32, "lr": 0.05},
 }
 TRANSFER = {"source": "heldout"}
-SECTIONS = ("startup", "knockoff", "dfme", "layout", "allocator", "grad")
+SECTIONS = ("startup", "knockoff", "pooling", "dfme", "layout", "allocator", "grad")
 
 
 def _seconds(code: str, repeats: int) -> float:
@@ -54,19 +63,81 @@ def _seconds(code: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NoopRequest:
+    """The request of :func:`noop`."""
+
+    out_done: str
+
+
+def noop(request: NoopRequest) -> None:
+    """A stage that does nothing but write one file (the start-up benchmark's job)."""
+    Path(request.out_done).write_text("done\n")
+
+
+JOB_CLIENT = """
+import sys
+from types import SimpleNamespace
+from msdefense.jobserver import run_job
+sm = SimpleNamespace(wildcards={}, params={}, input={}, output={"done": sys.argv[1]}, log=[sys.argv[2]], threads=1)
+run_job("bench_workflow:noop", sm)
+"""
+
+
 def startup(repeats: int) -> dict[str, float]:
+    """Seconds of a fresh process that imports torch / the stages; a job through the job server."""
+    import os
+
+    from msdefense.jobserver import ENV, address_for
+
     bare = _seconds("pass", repeats)
     torch_only = _seconds("import torch", repeats)
     stage = _seconds(
         "import msdefense.stages.attacks, msdefense.stages.answers, msdefense.stages.victims", repeats
     )
-    return {"bare_python_s": bare, "import_torch_s": torch_only, "import_stages_s": stage}
+    here = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, *sys.path[1:]])}
+    with tempfile.TemporaryDirectory() as tmp:
+        out, log = str(Path(tmp) / "done"), str(Path(tmp) / "job.log")
+        env.pop(ENV, None)
+        fresh = _timed(
+            [sys.executable, "-c", "import msdefense.stages.attacks\n" + JOB_CLIENT, out, log], env, repeats
+        )
+        address = address_for(tmp, os.getpid())
+        server = subprocess.Popen([sys.executable, "-m", "msdefense.jobserver", address], env=env,
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            forked = _timed([sys.executable, "-c", JOB_CLIENT, out, log], {**env, ENV: address}, repeats)
+        finally:
+            server.terminate()
+            server.wait()
+    return {
+        "bare_python_s": bare,
+        "import_torch_s": torch_only,
+        "import_stages_s": stage,
+        "job_in_fresh_process_s": fresh,
+        "job_through_job_server_s": forked,
+        "job_startup_speedup_job_server": fresh / forked,
+    }
+
+
+def _timed(cmd: list[str], env: dict[str, str], repeats: int) -> float:
+    """Median wall seconds of ``cmd``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, env=env)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 KNOCKOFF_DRIVER = """
 import json, sys
 from msdefense.stages import attacks
 args = json.loads(sys.argv[1])
+if args.pop("stack"):  # the sweep as one stack also on the CPU (the workflow stacks on CUDA only)
+    attacks.STACK_DEVICES = ("cuda", "cpu")
 attacks.train_knockoff(attacks.KnockoffRequest(**args))
 """
 
@@ -123,28 +194,108 @@ def prepare_victim(root: Path, params: list[str]) -> Path:
 
 
 def knockoff(root: Path, values: int, epochs: int) -> dict[str, float]:
+    from safetensors.torch import load_file
+
     params = [repr(0.4 + 0.3 * i) for i in range(values)]
     victim_dir = root / "victim"
+
+    def run(folder: Path, sweep: list[str], stack: bool) -> None:
+        request = {**knockoff_request(folder, victim_dir, sweep, epochs), "stack": stack}
+        subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
+
     start = time.perf_counter()
     for p in params:  # one process per value: the old one-job-per-value shape
-        request = knockoff_request(root / "per_value" / p, victim_dir, [p], epochs)
-        subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
+        run(root / "per_value" / p, [p], stack=False)
     per_value = time.perf_counter() - start
     start = time.perf_counter()
-    request = knockoff_request(root / "sweep", victim_dir, params, epochs)
-    subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
-    sweep = time.perf_counter() - start
-    same = all(
-        (root / "per_value" / p / "clones" / f"{p}.safetensors").read_bytes()
-        == (root / "sweep" / "clones" / f"{p}.safetensors").read_bytes()
-        for p in params
-    )
+    run(root / "loop", params, stack=False)
+    loop = time.perf_counter() - start
+    start = time.perf_counter()
+    run(root / "stack", params, stack=True)
+    stacked = time.perf_counter() - start
+    diff = 0.0
+    for p in params:
+        a = load_file(str(root / "loop" / "clones" / "soft" / f"{p}.safetensors"))
+        b = load_file(str(root / "stack" / "clones" / "soft" / f"{p}.safetensors"))
+        diff = max(diff, max(float((a[k] - b[k]).abs().max()) for k in a))
     return {
         "values": values,
         "clones_per_min_one_process_per_value": 60 * values / per_value,
-        "clones_per_min_one_process_per_sweep": 60 * values / sweep,
-        "identical_clones": same,
+        "clones_per_min_sweep_one_by_one": 60 * values / loop,
+        "clones_per_min_sweep_stacked": 60 * values / stacked,
+        "knockoff_speedup_stacked_vs_one_by_one": loop / stacked,
+        "knockoff_speedup_one_by_one_vs_process_per_value": per_value / loop,
+        "max_abs_weight_diff_stacked_vs_one_by_one": diff,
     }
+
+
+def pooling(root: Path, iterations: int, rounds: int) -> dict[str, float]:
+    """LeNet-5 without gradients, and DFME / MAZE it/s: pools by reshaping vs nn.MaxPool2d."""
+    import contextlib
+
+    import torch
+    import yaml
+
+    from msdefense.attacks import datafree as loop
+    from msdefense.attacks.datafree_config import from_config
+    from msdefense.defenses import build_defense
+    from msdefense.models import build_model, lenet
+    from msdefense.oracle import Oracle
+    from msdefense.training import prepare_model
+    from msdefense.victims import load_classifier
+
+    torch.set_num_threads(1)
+
+    @contextlib.contextmanager
+    def module_pools():
+        saved = lenet.max_pool_2x2
+        lenet.max_pool_2x2 = lambda pool, x: pool(x)
+        try:
+            yield
+        finally:
+            lenet.max_pool_2x2 = saved
+
+    def contexts():
+        return {"module": module_pools, "reshape": contextlib.nullcontext}
+
+    out: dict[str, float] = {}
+    model = prepare_model(build_model("lenet5", 10, 1), "cpu").eval()
+    for batch in (128, 1408):
+        x = torch.randn(batch, 1, 32, 32)
+        times: dict[str, list[float]] = {"module": [], "reshape": []}
+        with torch.no_grad():
+            for _ in range(rounds * 10):
+                for name, ctx in contexts().items():
+                    with ctx():
+                        start = time.perf_counter()
+                        model(x)
+                        times[name].append(time.perf_counter() - start)
+        before, after = (statistics.median(times[k][2:]) for k in ("module", "reshape"))
+        out[f"lenet5_nograd_ms_b{batch}_module_pools"] = 1000 * before
+        out[f"lenet5_nograd_ms_b{batch}_reshape_pools"] = 1000 * after
+        out[f"lenet5_nograd_speedup_b{batch}"] = before / after
+    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
+    for name in ("dfme", "maze"):
+        runs: dict[str, list[float]] = {"module": [], "reshape": []}
+        for _ in range(rounds):
+            for kind, ctx in contexts().items():
+                cfg = from_config(attacks[name], seed=1)
+                cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
+                victim = load_classifier(root / "victim" / "model.safetensors")
+                oracle = Oracle(
+                    victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
+                )
+                with ctx():
+                    start = time.perf_counter()
+                    result = loop.run_datafree(
+                        oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
+                    )
+                    runs[kind].append(result.iterations / (time.perf_counter() - start))
+        before, after = (statistics.median(runs[k]) for k in ("module", "reshape"))
+        out[f"{name}_it_per_s_module_pools"] = before
+        out[f"{name}_it_per_s_reshape_pools"] = after
+        out[f"{name}_speedup_reshape_pools"] = after / before
+    return out
 
 
 def dfme(root: Path, iterations: int) -> dict[str, float]:
@@ -365,14 +516,12 @@ def main() -> None:
         figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        if sections & {"knockoff", "dfme", "layout", "allocator"}:
+        if sections & {"knockoff", "pooling", "dfme", "layout", "allocator"}:
             prepare_victim(root / "victim", [repr(0.4 + 0.3 * i) for i in range(args.values)])
         if "knockoff" in sections:
             figures.update(knockoff(root, args.values, args.epochs))
-            figures["sweep_speedup"] = (
-                figures["clones_per_min_one_process_per_sweep"]
-                / figures["clones_per_min_one_process_per_value"]
-            )
+        if "pooling" in sections:
+            figures.update(pooling(root, args.layout_iterations, args.layout_rounds))
         if "dfme" in sections:
             figures.update(dfme(root, args.dfme_iterations))
         if "layout" in sections:

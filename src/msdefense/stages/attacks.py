@@ -135,6 +135,10 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     return records
 
 
+#: device types on which a KnockoffNets sweep is trained as one stack (:func:`_knockoff_clones`)
+STACK_DEVICES = ("cuda",)
+
+
 def _knockoff_clones(
     r: KnockoffRequest,
     attack: KnockoffConfig,
@@ -147,13 +151,21 @@ def _knockoff_clones(
     device: torch.device,
     seed: int,
 ) -> list[tuple[str, int, Any, float]]:
-    """(value, sweep index, clone result, seconds) for every value of the sweep: one stack for
-    all of them when the clone has no buffers (:mod:`msdefense.stacked`), else one at a time.
-    Either way each clone starts from the global RNG seeded with ``seed``."""
+    """(value, sweep index, clone result, seconds) for every value of the sweep: on CUDA one
+    stack for all of them when the clone has no buffers (:mod:`msdefense.stacked`), else one at a
+    time. Either way each clone starts from the global RNG seeded with ``seed``.
+
+    Not on the CPU: there the vmapped LeNet-5 step is slower than the loop (4 clones, batch 64:
+    about 21 ms against 16 ms per step; ``benchmarks/bench_workflow.py --only knockoff``), since
+    the stacked activations lose the channels-last pooling kernels."""
     spec = data.spec
     common = {"val": val, "num_classes": spec.num_classes, "in_channels": spec.in_channels, "device": device}
-    stack = len(indices) > 1 and r.weights is None and knockoff_stackable(attack, **{
-        k: common[k] for k in ("num_classes", "in_channels")})  # fmt: skip
+    stack = (
+        device.type in STACK_DEVICES
+        and len(indices) > 1
+        and r.weights is None
+        and knockoff_stackable(attack, num_classes=spec.num_classes, in_channels=spec.in_channels)
+    )
     if stack:
         seed_everything(seed)
         start = time.perf_counter()
