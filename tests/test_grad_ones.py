@@ -84,3 +84,22 @@ def test_in_place_relus_leave_shared_activations_intact() -> None:
     assert fast.describe()["scores"] == "propagation rules"
     torch.testing.assert_close(fast.scores(x, probs), generic.scores(x, probs), rtol=1e-10, atol=1e-12)
     assert torch.equal(x, kept)
+
+
+def test_folded_constants_follow_parameters_changed_in_place() -> None:
+    """The rules fold each conv-BN pair once and reuse it; an in-place change of a weight, a BN
+    statistic or γ refolds (the cache is keyed on the tensors' version counters)."""
+    torch.manual_seed(0)
+    model = _randomise_bn(build_model("resnet20", 10, 3)).double()
+    x = torch.randn(4, 3, 32, 32, dtype=torch.float64)
+    probs = torch.softmax(model(x), -1)
+    fast = GRAD(model)
+    before = fast.scores(x, probs)
+    torch.testing.assert_close(fast.scores(x, probs), before, rtol=0, atol=0)  # cached: the same
+    with torch.no_grad():
+        model.conv1.weight.mul_(1.5)
+        model.bn1.running_var.add_(0.3)
+        model.bn1.weight.mul_(0.5)
+    after = fast.scores(x, probs)
+    assert not torch.allclose(after, before)
+    torch.testing.assert_close(after, GRAD(model, use_rules=False).scores(x, probs), rtol=1e-10, atol=1e-12)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -78,14 +79,23 @@ def _format(t: Tensor) -> torch.memory_format:
     )
 
 
-def _folded_conv(x: Pair, weight: Pair, bias: Pair, gamma: Pair, beta: Pair, mean: Pair, **kw: Any) -> Pair:
-    """A folded eval-mode ``Conv2d → BatchNorm2d`` (:func:`.grad._conv_bn`): W_f = W·s, shift =
-    β − μ·s + b·s; along C the weight tangent is C·s ⊗ 1 + W·ds with ds = C·r (r = 1/√(σ²+ε)),
-    and ``conv(x, W·ds) = (ds/s)·(y − shift)`` = (C/γ)·(y − shift) reuses the primal output."""
-    w, b, g, be, mu = weight[0], bias[0], gamma[0], beta[0], mean[0]
-    var = kw["var"][0]
-    geometry = {k: kw[k] for k in ("stride", "padding", "dilation")}
-    r = (var + kw["eps"]).rsqrt()
+@dataclass(frozen=True)
+class _Folded:
+    """The constants of a folded ``Conv2d → BatchNorm2d`` under the ALL-ONES tangent."""
+
+    weight: Tensor  # W·s
+    shift: Tensor
+    dshift: Tensor
+    box_scale: Tensor
+    primal_ratio: Tensor | None  # C/γ, or None when γ is absent or has a zero
+    extra_weight: Tensor | None  # W·ds, convolved with x when there is no ratio but a γ
+
+
+def _fold(
+    w: Tensor, b: Tensor | None, g: Tensor | None, be: Tensor | None, mu: Tensor, var: Tensor, eps: float
+) -> _Folded:
+    """W_f = W·s, shift = β − μ·s + b·s and their tangents along C (s = γ·r, ds = C·r, r = 1/√(σ²+ε))."""
+    r = (var + eps).rsqrt()
     scale = g * r if g is not None else r
     dscale = C * r if g is not None else torch.zeros_like(r)
     shift = -mu * scale
@@ -96,17 +106,55 @@ def _folded_conv(x: Pair, weight: Pair, bias: Pair, gamma: Pair, beta: Pair, mea
     if b is not None:
         shift = shift + b * scale
         dshift = dshift + C * scale + b * dscale
-    folded = w * scale.view(-1, 1, 1, 1)
-    if g is None or bool((g == 0).any()):  # no γ tangent, or a γ the ratio cannot divide by
-        y, dy = _conv_rule(
-            x, folded, shift=shift, dshift=dshift, box_scale=C * scale, primal_ratio=None, geometry=geometry
-        )
-        if g is not None:
-            dy = dy + F.conv2d(x[0], w * dscale.view(-1, 1, 1, 1), None, **geometry)
-        return y, dy
-    return _conv_rule(
-        x, folded, shift=shift, dshift=dshift, box_scale=C * scale, primal_ratio=C / g, geometry=geometry
+    no_ratio = g is None or bool((g == 0).any())  # no γ tangent, or a γ the ratio cannot divide by
+    return _Folded(
+        weight=w * scale.view(-1, 1, 1, 1),
+        shift=shift,
+        dshift=dshift,
+        box_scale=C * scale,
+        primal_ratio=None if no_ratio else C / g,
+        extra_weight=w * dscale.view(-1, 1, 1, 1) if no_ratio and g is not None else None,
     )
+
+
+def _folded_conv(
+    x: Pair,
+    weight: Pair,
+    bias: Pair,
+    gamma: Pair,
+    beta: Pair,
+    mean: Pair,
+    *,
+    cache: dict | None = None,
+    **kw: Any,
+) -> Pair:
+    """A folded eval-mode ``Conv2d → BatchNorm2d`` (:func:`.grad._conv_bn`): W_f = W·s, shift =
+    β − μ·s + b·s; along C the weight tangent is C·s ⊗ 1 + W·ds with ds = C·r (r = 1/√(σ²+ε)),
+    and ``conv(x, W·ds) = (ds/s)·(y − shift)`` = (C/γ)·(y − shift) reuses the primal output.
+
+    ``cache`` keeps the folded constants between calls while the parameters are unchanged (their
+    version counters): a frozen surrogate folds once instead of on every query batch."""
+    tensors = (weight[0], bias[0], gamma[0], beta[0], mean[0], kw["var"][0])
+    key = tuple((id(t), t._version) if t is not None else None for t in tensors)
+    folded = cache.get(key) if cache is not None else None
+    if folded is None:
+        folded = _fold(*tensors, kw["eps"])
+        if cache is not None:
+            cache.clear()
+            cache[key] = folded
+    geometry = {k: kw[k] for k in ("stride", "padding", "dilation")}
+    y, dy = _conv_rule(
+        x,
+        folded.weight,
+        shift=folded.shift,
+        dshift=folded.dshift,
+        box_scale=folded.box_scale,
+        primal_ratio=folded.primal_ratio,
+        geometry=geometry,
+    )
+    if folded.extra_weight is not None:
+        dy = dy + F.conv2d(x[0], folded.extra_weight, None, **geometry)
+    return y, dy
 
 
 def _conv_module(m: nn.Conv2d, x: Pair) -> Pair:
@@ -285,8 +333,10 @@ class AllOnesRules:
             if rule is _relu and owned:
                 rule = _relu_inplace
             if rule is _folded_conv:
+                cache: dict = {}
                 return lambda env: _folded_conv(
                     *(pair(a, env) for a in node.args),
+                    cache=cache,
                     **{k: pair(v, env) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()},
                 )
             if rule in (_add, _relu, _relu_inplace):
