@@ -55,6 +55,9 @@ PRELOAD = (
     "msdefense.misleader",
     "msdefense.reporting",
 )
+#: what the server computes once before it forks, as ``module:function`` (cached in the module):
+#: the photographs the photo-crop transfer sets are cut from
+WARM = ("msdefense.data.transfer:sample_photos",)
 _HEADER = struct.Struct("!Q")
 _MAX_HEADER = 64 << 20
 
@@ -225,10 +228,15 @@ def _child(conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None
 
 
 def serve(address: str) -> None:
-    """Import :data:`PRELOAD`, listen on ``address`` and fork a child per job until terminated."""
+    """Import :data:`PRELOAD`, compute :data:`WARM`, listen on ``address`` and fork a child per
+    job until terminated."""
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    for target in WARM:
+        module, function = target.split(":")
+        with contextlib.suppress(Exception):  # a job that needs it computes it itself
+            getattr(importlib.import_module(module), function)()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(_sockaddr(address))
     listener.listen(64)

@@ -16,6 +16,7 @@ Three sources (config ``transfer_sets.<name>.source``):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -86,17 +87,24 @@ def validation_set(
     return Subset(full, val_idx.tolist())
 
 
+@cache
+def sample_photos() -> tuple[torch.Tensor, ...]:
+    """scikit-learn's bundled photographs as ``[3, H, W]`` tensors in [0, 1], read once per process
+    (the job server reads them before it forks: :data:`msdefense.jobserver.WARM`). Read-only."""
+    from sklearn.datasets import load_sample_images  # lazy: importing sklearn costs a second per job
+
+    return tuple(
+        torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255.0 for im in load_sample_images().images
+    )
+
+
 def photo_crops(
     size: int, channels: int, image_size: int, crop_min: int, crop_max: int, seed: int
 ) -> torch.Tensor:
     """``size`` random crops in [0, 1], shape ``[size, channels, image_size, image_size]``."""
     if not 1 <= crop_min <= crop_max:
         raise ValueError(f"need 1 <= crop_min <= crop_max, got {crop_min}, {crop_max}")
-    from sklearn.datasets import load_sample_images  # lazy: importing sklearn costs a second per job
-
-    photos = [
-        torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255.0 for im in load_sample_images().images
-    ]
+    photos = sample_photos()
     limit = min(min(p.shape[1:]) for p in photos)
     if crop_max > limit:
         raise ValueError(f"crop_max={crop_max} exceeds the smallest photo side ({limit} px)")
