@@ -12,6 +12,7 @@ from dataclasses import dataclass
 class WhereRequest:
     seconds: float = 0.0
     fail: bool = False
+    compute: bool = False
     out_report: str
 
 
@@ -25,6 +26,17 @@ def where(request: WhereRequest) -> None:
     }
     with open(request.out_report, "w") as handle:
         json.dump(report, handle)
+    if request.compute:  # parallel kernels on the job's threads (msdefense.runtime.job set them)
+        import torch
+
+        a = torch.randn(512, 512)
+        report["threads"] = torch.get_num_threads()
+        report["checksum"] = float(
+            (a @ a).sum()
+            + torch.nn.functional.conv2d(a.view(1, 1, 512, 512), a[:3, :3].view(1, 1, 3, 3)).sum()
+        )
+        with open(request.out_report, "w") as handle:
+            json.dump(report, handle)
     print("stage ran", flush=True)
     time.sleep(request.seconds)
     if request.fail:

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from msdefense.jobserver import run_job
 args = json.loads(sys.argv[1])
 sm = SimpleNamespace(wildcards={}, params=args["params"], input={}, output={"report": args["report"]},
-                     log=[args["log"]], threads=1)
+                     log=[args["log"]], threads=args["threads"])
 run_job(args["target"], sm)
 """
 
@@ -47,14 +47,20 @@ def server(tmp_path_factory):
 
 
 def _client(
-    tmp_path: Path, address: str | None, *, wait: bool = True, env_extra: dict | None = None, **params
+    tmp_path: Path,
+    address: str | None,
+    *,
+    wait: bool = True,
+    env_extra: dict | None = None,
+    threads: int = 1,
+    **params,
 ):
     env = _env(JOBSERVER_TEST_MARKER="from-the-client", **(env_extra or {}))
     env.pop(ENV, None)
     if address is not None:
         env[ENV] = address
     args = {"target": TARGET, "params": params, "report": str(tmp_path / "report.json"),
-            "log": str(tmp_path / "job.log")}  # fmt: skip
+            "log": str(tmp_path / "job.log"), "threads": threads}  # fmt: skip
     cmd = [sys.executable, "-c", CLIENT, json.dumps(args)]
     if not wait:
         return subprocess.Popen(cmd, cwd=tmp_path, env=env)
@@ -76,6 +82,19 @@ def test_a_job_runs_in_a_fork_of_the_server_with_the_clients_folder_and_environm
     assert "stage ran" in (tmp_path / "job.log").read_text()
     # the job's own peak memory beside its log (Snakemake's benchmark sees only the client)
     assert json.loads((tmp_path / "job.gpu.json").read_text())["peak_host_mib"] > 50
+
+
+def test_the_server_forks_without_thread_pools_and_jobs_compute_on_several_threads(server, tmp_path) -> None:
+    """A thread pool started in the server before it forks would hang a child's parallel kernels:
+    the server (imports, warm-up) stays single-threaded, and a 2-thread job finishes."""
+    address, server_pid = server
+    assert len(list(Path(f"/proc/{server_pid}/task").iterdir())) == 1
+    done = _client(tmp_path, address, threads=2, compute=True)
+    assert done.returncode == 0, done.stderr
+    report = _report(tmp_path)
+    assert (
+        report["ppid"] == server_pid and report["threads"] == 2 and report["checksum"] == report["checksum"]
+    )
 
 
 def test_a_failing_job_fails_the_client_with_its_traceback_in_the_log(server, tmp_path) -> None:

@@ -56,8 +56,10 @@ PRELOAD = (
     "msdefense.reporting",
 )
 #: what the server computes once before it forks, as ``module:function`` (cached in the module):
-#: the photographs the photo-crop transfer sets are cut from
-WARM = ("msdefense.data.transfer:sample_photos",)
+#: the photographs the photo-crop transfer sets are cut from. Nothing here may run a torch
+#: operation: a thread pool started before ``fork`` is unusable in the children (a job with two
+#: threads hangs), so the server imports torch but never computes with it.
+WARM = ("msdefense.data.transfer:_sample_photo_arrays",)
 _HEADER = struct.Struct("!Q")
 _MAX_HEADER = 64 << 20
 
@@ -227,6 +229,14 @@ def _child(conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None
             os._exit(rc)
 
 
+def _os_threads() -> int:
+    """Threads of this process (Linux ``/proc``; 1 where it cannot be read)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
 def serve(address: str) -> None:
     """Import :data:`PRELOAD`, compute :data:`WARM`, listen on ``address`` and fork a child per
     job until terminated."""
@@ -237,6 +247,13 @@ def serve(address: str) -> None:
         module, function = target.split(":")
         with contextlib.suppress(Exception):  # a job that needs it computes it itself
             getattr(importlib.import_module(module), function)()
+    threads = _os_threads()
+    if threads > 1:  # a pool started before fork would hang the children's parallel kernels
+        print(
+            f"msdefense: job server not started ({threads} threads after warm-up); jobs start fresh",
+            file=sys.stderr,
+        )
+        return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(_sockaddr(address))
     listener.listen(64)

@@ -88,14 +88,18 @@ def validation_set(
 
 
 @cache
-def sample_photos() -> tuple[torch.Tensor, ...]:
-    """scikit-learn's bundled photographs as ``[3, H, W]`` tensors in [0, 1], read once per process
-    (the job server reads them before it forks: :data:`msdefense.jobserver.WARM`). Read-only."""
+def _sample_photo_arrays() -> tuple[np.ndarray, ...]:
+    """scikit-learn's bundled photographs as decoded ``uint8`` arrays, read once per process (the
+    job server reads them before it forks: :data:`msdefense.jobserver.WARM`). No torch operation
+    here: a forking server must not start torch's thread pools."""
     from sklearn.datasets import load_sample_images  # lazy: importing sklearn costs a second per job
 
-    return tuple(
-        torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255.0 for im in load_sample_images().images
-    )
+    return tuple(load_sample_images().images)
+
+
+def sample_photos() -> list[torch.Tensor]:
+    """scikit-learn's bundled photographs as ``[3, H, W]`` float tensors in [0, 1]."""
+    return [torch.from_numpy(np.array(im)).permute(2, 0, 1).float() / 255.0 for im in _sample_photo_arrays()]
 
 
 def photo_crops(
