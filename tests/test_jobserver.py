@@ -85,10 +85,9 @@ def test_a_job_runs_in_a_fork_of_the_server_with_the_clients_folder_and_environm
 
 
 def test_the_server_forks_without_thread_pools_and_jobs_compute_on_several_threads(server, tmp_path) -> None:
-    """A thread pool started in the server before it forks would hang a child's parallel kernels:
-    the server (imports, warm-up) stays single-threaded, and a 2-thread job finishes."""
+    """torch's thread pool started in the server before it forks would hang a child's parallel
+    kernels (the server then refuses to serve): a 2-thread job runs in a fork and finishes."""
     address, server_pid = server
-    assert len(list(Path(f"/proc/{server_pid}/task").iterdir())) == 1
     done = _client(tmp_path, address, threads=2, compute=True)
     assert done.returncode == 0, done.stderr
     report = _report(tmp_path)

@@ -243,14 +243,15 @@ def serve(address: str) -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    imported = _os_threads()  # BLAS pools started by imports re-create themselves after fork
     for target in WARM:
         module, function = target.split(":")
         with contextlib.suppress(Exception):  # a job that needs it computes it itself
             getattr(importlib.import_module(module), function)()
-    threads = _os_threads()
-    if threads > 1:  # a pool started before fork would hang the children's parallel kernels
+    warmed = _os_threads()
+    if warmed > imported:  # e.g. torch's OpenMP pool: the children's parallel kernels would hang
         print(
-            f"msdefense: job server not started ({threads} threads after warm-up); jobs start fresh",
+            f"msdefense: job server not started (the warm-up started {warmed - imported} threads)",
             file=sys.stderr,
         )
         return
