@@ -30,10 +30,9 @@ from .training import (
     IndexedDataset,
     SGDRecipe,
     autocast,
-    cosine_schedule,
     make_loader,
     prepare_model,
-    sgd,
+    recipe_optimiser,
 )
 
 
@@ -99,14 +98,7 @@ def distill_stacked(
         workers=recipe.num_workers,
         seed=seed,
     )
-    opt = sgd(
-        params.values(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-    )
-    sched = cosine_schedule(opt, recipe.epochs * len(loader))
+    opt, sched = recipe_optimiser(params.values(), recipe, len(loader))
     histories: list[list[dict[str, float]]] = [[] for _ in models]
     n = len(models)
     bar = tqdm(range(1, recipe.epochs + 1), desc=f"{desc} ({n} stacked)", unit="epoch", mininterval=2.0)

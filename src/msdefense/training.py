@@ -119,6 +119,20 @@ def cosine_schedule(
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
 
 
+def recipe_optimiser(
+    params: Iterable[Tensor], recipe: SGDRecipe, steps_per_epoch: int
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
+    """The recipe's SGD over ``params`` and its per-step cosine schedule over the recipe's epochs."""
+    opt = sgd(
+        params,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+    )
+    return opt, cosine_schedule(opt, recipe.epochs * steps_per_epoch)
+
+
 class BestOnValidation:
     """Model selection on a validation split (never the test set): keeps the weights with the
     best validation accuracy, the earliest on ties.
@@ -249,14 +263,7 @@ def _fit(
     ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
     (the defender surrogates' early stopping, docs/methods.md); 0 returns the untrained model.
     """
-    opt = sgd(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-    )
-    sched = cosine_schedule(opt, recipe.epochs * len(loader))
+    opt, sched = recipe_optimiser(model.parameters(), recipe, len(loader))
     history: list[dict[str, float]] = []
     n_epochs = recipe.epochs if stop_after is None else min(stop_after, recipe.epochs)
     bar = tqdm(range(1, n_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
