@@ -214,6 +214,17 @@ def _add(a: Pair, b: Pair) -> Pair:
     return ap + bp, tangent
 
 
+def _add_inplace(a: Pair, b: Pair) -> Pair:
+    """:func:`_add` into ``a``'s tensors, for an ``a`` that is a fresh convolution result (primal and
+    tangent) no other node reads; falls back where the sum would not fit ``a``."""
+    (ap, da), (bp, db) = a, b
+    fits = torch.is_tensor(bp) and bp.shape == ap.shape and bp.dtype == ap.dtype
+    if not fits or (db is not None and (da is None or db.shape != da.shape)):
+        return _add(a, b)
+    tangent = da if db is None else da.add_(db)
+    return ap.add_(bp), tangent
+
+
 def _batchnorm_module(m: nn.BatchNorm2d, x: Pair) -> Pair:
     """Eval-mode BN ``(x − μ)·s + β`` with s = γ/√(σ²+ε) and the constant tangent on γ and β."""
     xp, dx = x
@@ -322,6 +333,9 @@ class AllOnesRules:
             and len(source.users) == 1
             and _function_rule(source) in (_folded_conv, _add)
         )
+        # a sum may overwrite its first operand when that is a folded convolution's fresh
+        # result (primal and tangent) that only this sum reads
+        conv_owned = owned and _function_rule(source) is _folded_conv  # type: ignore[arg-type]
         if node.op == "call_module":
             rule = _module_rule(modules[str(node.target)])
             if rule is _relu and owned:
@@ -339,7 +353,9 @@ class AllOnesRules:
                     cache=cache,
                     **{k: pair(v, env) if isinstance(v, fx.Node) else v for k, v in node.kwargs.items()},
                 )
-            if rule in (_add, _relu, _relu_inplace):
+            if rule is _add and conv_owned:
+                rule = _add_inplace
+            if rule in (_add, _add_inplace, _relu, _relu_inplace):
                 return lambda env: rule(*(pair(a, env) for a in node.args))  # type: ignore[misc]
             if rule is not None:
                 return (
