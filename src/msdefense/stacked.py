@@ -26,14 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .training import (
-    IndexedDataset,
-    SGDRecipe,
-    autocast,
-    make_loader,
-    prepare_model,
-    recipe_optimiser,
-)
+from .training import SGDRecipe, autocast, distill_loader, prepare_model, recipe_optimiser
 
 
 def stackable(model: nn.Module) -> bool:
@@ -90,14 +83,7 @@ def distill_stacked(
         return functional_call(base, p, (x,))
 
     stacked_forward = vmap(forward, in_dims=(0, None))
-    loader = make_loader(
-        IndexedDataset(train_data),
-        batch_size=recipe.batch_size,
-        device=device,
-        shuffle=True,
-        workers=recipe.num_workers,
-        seed=seed,
-    )
+    loader = distill_loader(train_data, recipe, device=device, seed=seed)
     opt, sched = recipe_optimiser(params.values(), recipe, len(loader))
     histories: list[list[dict[str, float]]] = [[] for _ in models]
     n = len(models)

@@ -334,6 +334,18 @@ def train_classifier(
     return _fit(model, loader, recipe, device=device, step_loss=step_loss, evaluate=evaluate, desc=desc)
 
 
+def distill_loader(train_data: Dataset, recipe: SGDRecipe, *, device: torch.device, seed: int) -> DataLoader:
+    """Shuffled ``(augmented image, index)`` batches of a distillation run (the index picks the answer)."""
+    return make_loader(
+        IndexedDataset(train_data),
+        batch_size=recipe.batch_size,
+        device=device,
+        shuffle=True,
+        workers=recipe.num_workers,
+        seed=seed,
+    )
+
+
 def distill(
     model: nn.Module,
     train_data: Dataset,
@@ -360,14 +372,7 @@ def distill(
         q = targets_dev[idx]
         return soft_cross_entropy(logits, q), (logits.argmax(-1) == q.argmax(-1)).sum()
 
-    loader = make_loader(
-        IndexedDataset(train_data),
-        batch_size=recipe.batch_size,
-        device=device,
-        shuffle=True,
-        workers=recipe.num_workers,
-        seed=seed,
-    )
+    loader = distill_loader(train_data, recipe, device=device, seed=seed)
     evaluate_fn = (lambda: evaluate(model)) if evaluate else dict
     return _fit(
         model,
