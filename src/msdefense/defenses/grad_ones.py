@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-C = -1.0  # the ALL-ONES target's tangent on every parameter
+from .grad_fold import C
+from .grad_fold import fold as _fold
 
 Pair = tuple[Any, Tensor | None]  # (primal, tangent or None for an exact zero)
 
@@ -76,44 +76,6 @@ def _conv_rule(
 def _format(t: Tensor) -> torch.memory_format:
     return (
         torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    )
-
-
-@dataclass(frozen=True)
-class _Folded:
-    """The constants of a folded ``Conv2d → BatchNorm2d`` under the ALL-ONES tangent."""
-
-    weight: Tensor  # W·s
-    shift: Tensor
-    dshift: Tensor
-    box_scale: Tensor
-    primal_ratio: Tensor | None  # C/γ, or None when γ is absent or has a zero
-    extra_weight: Tensor | None  # W·ds, convolved with x when there is no ratio but a γ
-
-
-def _fold(
-    w: Tensor, b: Tensor | None, g: Tensor | None, be: Tensor | None, mu: Tensor, var: Tensor, eps: float
-) -> _Folded:
-    """W_f = W·s, shift = β − μ·s + b·s and their tangents along C (s = γ·r, ds = C·r, r = 1/√(σ²+ε))."""
-    r = (var + eps).rsqrt()
-    scale = g * r if g is not None else r
-    dscale = C * r if g is not None else torch.zeros_like(r)
-    shift = -mu * scale
-    dshift = -mu * dscale
-    if be is not None:
-        shift = shift + be
-        dshift = dshift + C
-    if b is not None:
-        shift = shift + b * scale
-        dshift = dshift + C * scale + b * dscale
-    no_ratio = g is None or bool((g == 0).any())  # no γ tangent, or a γ the ratio cannot divide by
-    return _Folded(
-        weight=w * scale.view(-1, 1, 1, 1),
-        shift=shift,
-        dshift=dshift,
-        box_scale=C * scale,
-        primal_ratio=None if no_ratio else C / g,
-        extra_weight=w * dscale.view(-1, 1, 1, 1) if no_ratio and g is not None else None,
     )
 
 
