@@ -13,6 +13,11 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
   students' shapes in the data-free attacks) with the pools computed by reshaping
   (:mod:`msdefense.models.pooling`, today) against ``nn.MaxPool2d`` (before), and DFME / MAZE
   iterations per second both ways, interleaved A/B rounds, medians;
+- fast paths: a LeNet-5 training step (batch 64 and 128) with conv3 as a matrix product
+  (:mod:`msdefense.models.point_conv`, today) against the convolution (before), the DFME
+  generator's forward pass without gradients with its second upsampling and convolution in the
+  sub-pixel form (:mod:`msdefense.models.upsample_conv`) against the two layers, and DFME / MAZE
+  iterations per second with both against neither; interleaved A/B rounds, medians;
 - DFME: iterations per second behind each defense, against the undefended oracle;
 - data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
   undefended) with the models in channels-last order (the workflow today) against the default
@@ -50,7 +55,7 @@ VICTIM = {
     "train": {"epochs": 5, "batch_size": 32, "lr": 0.05},
 }
 TRANSFER = {"source": "heldout"}
-SECTIONS = ("startup", "knockoff", "pooling", "dfme", "layout", "allocator", "grad")
+SECTIONS = ("startup", "knockoff", "pooling", "fastpaths", "dfme", "layout", "allocator", "grad")
 
 
 def _seconds(code: str, repeats: int) -> float:
@@ -486,6 +491,86 @@ def grad_scores(repeats: int) -> dict[str, float]:
     return out
 
 
+def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
+    """LeNet-5 training steps, generator passes and DFME / MAZE it/s: fast paths on vs off."""
+    import contextlib
+
+    import torch
+    import torch.nn.functional as F
+    import yaml
+
+    from msdefense.attacks import datafree as loop
+    from msdefense.attacks.datafree_config import from_config
+    from msdefense.defenses import build_defense
+    from msdefense.models import build_generator, build_model, point_conv, upsample_conv
+    from msdefense.oracle import Oracle
+    from msdefense.runtime import keep_freed_memory
+    from msdefense.training import prepare_model
+    from msdefense.victims import load_classifier
+
+    torch.set_num_threads(1)
+    keep_freed_memory()
+
+    @contextlib.contextmanager
+    def layers():
+        saved = point_conv.fast_path, upsample_conv.fast_path
+        point_conv.fast_path = upsample_conv.fast_path = lambda *_: False
+        try:
+            yield
+        finally:
+            point_conv.fast_path, upsample_conv.fast_path = saved
+
+    kinds = {"layers": layers, "fast": contextlib.nullcontext}
+
+    def ab(fn, repeats: int) -> tuple[float, float]:
+        times: dict[str, list[float]] = {k: [] for k in kinds}
+        for _ in range(repeats):
+            for kind, ctx in kinds.items():
+                with ctx():
+                    start = time.perf_counter()
+                    fn()
+                    times[kind].append(time.perf_counter() - start)
+        return statistics.median(times["layers"][2:]), statistics.median(times["fast"][2:])
+
+    out: dict[str, float] = {}
+    model = prepare_model(build_model("lenet5", 10, 1), "cpu").train()
+    for batch in (64, 128):
+        x, y = torch.randn(batch, 1, 32, 32), torch.randint(0, 10, (batch,))
+        before, after = ab(lambda x=x, y=y: F.cross_entropy(model(x), y).backward(), rounds * 20)
+        out[f"lenet5_train_step_ms_b{batch}_conv3_as_conv"] = 1000 * before
+        out[f"lenet5_train_step_ms_b{batch}_conv3_as_matmul"] = 1000 * after
+        out[f"lenet5_train_step_speedup_b{batch}"] = before / after
+    gen = prepare_model(build_generator("dfme", 256, 1, 32, ngf=8), "cpu").train()
+    z = torch.randn(128, 256)
+    with torch.no_grad():
+        before, after = ab(lambda: gen(z), rounds * 20)
+    out["dfme_generator_nograd_ms_b128_layers"] = 1000 * before
+    out["dfme_generator_nograd_ms_b128_subpixel"] = 1000 * after
+    out["dfme_generator_nograd_speedup"] = before / after
+    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
+    for name in ("dfme", "maze"):
+        cfg = from_config(attacks[name], seed=1)
+        cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
+        victim = load_classifier(root / "victim" / "model.safetensors")
+        rates: dict[str, list[float]] = {k: [] for k in kinds}
+        for _ in range(rounds):
+            for kind, ctx in kinds.items():
+                oracle = Oracle(
+                    victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
+                )
+                with ctx():
+                    start = time.perf_counter()
+                    result = loop.run_datafree(
+                        oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
+                    )
+                    rates[kind].append(result.iterations / (time.perf_counter() - start))
+        before, after = (statistics.median(rates[k]) for k in kinds)
+        out[f"{name}_it_per_s_layers"] = before
+        out[f"{name}_it_per_s_fast_paths"] = after
+        out[f"{name}_speedup_fast_paths"] = after / before
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=int, default=4, help="sweep values of the KnockoffNets benchmark")
@@ -516,12 +601,14 @@ def main() -> None:
         figures["startup_s_over_bare_python"] = figures["import_stages_s"] - figures["bare_python_s"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        if sections & {"knockoff", "pooling", "dfme", "layout", "allocator"}:
+        if sections & {"knockoff", "pooling", "fastpaths", "dfme", "layout", "allocator"}:
             prepare_victim(root / "victim", [repr(0.4 + 0.3 * i) for i in range(args.values)])
         if "knockoff" in sections:
             figures.update(knockoff(root, args.values, args.epochs))
         if "pooling" in sections:
             figures.update(pooling(root, args.layout_iterations, args.layout_rounds))
+        if "fastpaths" in sections:
+            figures.update(fast_paths(root, args.layout_iterations, args.layout_rounds))
         if "dfme" in sections:
             figures.update(dfme(root, args.dfme_iterations))
         if "layout" in sections:

@@ -18,10 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from msdefense.models.registry import register_generator
+from msdefense.models.upsample_conv import upsample_conv
 
 # The feature maps run channels-last from the first reshape on: nearest upsampling, batch norm and
 # oneDNN's convolutions are several times faster that way on the CPU for these few-channel maps
 # (values equal up to float rounding; benchmarks/bench_workflow.py measures the DFME iteration).
+# The second upsampling and its convolution run as one sub-pixel convolution where no gradient is
+# taken on the CPU (msdefense.models.upsample_conv; half the work of the full-resolution one).
 CHANNELS_LAST = torch.channels_last
 
 
@@ -56,8 +59,10 @@ class GeneratorA(nn.Module):
             memory_format=CHANNELS_LAST
         )
         img = F.interpolate(self.conv_blocks0(out), scale_factor=2)
-        img = F.interpolate(self.conv_blocks1(img), scale_factor=2)
-        return self.conv_blocks2(img)
+        img = upsample_conv(self.conv_blocks2[0], self.conv_blocks1(img))
+        for layer in list(self.conv_blocks2)[1:]:
+            img = layer(img)
+        return img
 
 
 class Conv3Gen(nn.Module):
@@ -90,7 +95,7 @@ class Conv3Gen(nn.Module):
         x = x.contiguous(memory_format=CHANNELS_LAST)
         x = self.bn0(x)
         x = self.relu1(self.bn1(self.conv1(self.up1(x))))
-        x = self.relu2(self.bn2(self.conv2(self.up2(x))))
+        x = self.relu2(self.bn2(upsample_conv(self.conv2, x)))  # = conv2(up2(x))
         return self.bn3(self.conv3(x))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from msdefense.models.point_conv import point_conv
 from msdefense.models.pooling import max_pool_2x2
 from msdefense.models.registry import register_architecture
 
@@ -41,11 +42,12 @@ class LeNet5(nn.Module):
         self.fc2 = nn.Linear(f, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the pools as modules (state dicts, FX graphs, quantization), computed faster without
-        # gradients (msdefense.models.pooling)
+        # the pools and conv3 stay modules (state dicts, FX graphs, quantization); the pools are
+        # computed faster without gradients (msdefense.models.pooling), conv3 (1×1 output) as a
+        # matrix product on the CPU (msdefense.models.point_conv)
         x = max_pool_2x2(self.maxpool1, self.relu1(self.conv1(x)))
         x = max_pool_2x2(self.maxpool2, self.relu2(self.conv2(x)))
-        x = self.relu3(self.conv3(x))
+        x = self.relu3(point_conv(self.conv3, x))
         x = torch.flatten(x, 1)
         return self.fc2(self.relu4(self.fc1(x)))
 
