@@ -15,9 +15,11 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
   iterations per second both ways, interleaved A/B rounds, medians;
 - fast paths: a LeNet-5 training step (batch 64 and 128) with conv3 as a matrix product
   (:mod:`msdefense.models.point_conv`, today) against the convolution (before), the DFME
-  generator's forward pass without gradients with its second upsampling and convolution in the
-  sub-pixel form (:mod:`msdefense.models.upsample_conv`) against the two layers, and DFME / MAZE
-  iterations per second with both against neither; interleaved A/B rounds, medians;
+  generator's passes (without gradients: its second upsampling and convolution in the sub-pixel
+  form, :mod:`msdefense.models.upsample_conv`; with and without: its last convolution to one
+  channel as a depthwise one and a channel sum, :mod:`msdefense.models.one_channel_conv`)
+  against the plain layers, and DFME / MAZE iterations per second with all against none;
+  interleaved A/B rounds, medians;
 - DFME: iterations per second behind each defense, against the undefended oracle;
 - data-free layout: DFME and MAZE iterations per second (the default config's attack entries,
   undefended) with the models in channels-last order (the workflow today) against the default
@@ -502,7 +504,7 @@ def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
     from msdefense.attacks import datafree as loop
     from msdefense.attacks.datafree_config import from_config
     from msdefense.defenses import build_defense
-    from msdefense.models import build_generator, build_model, point_conv, upsample_conv
+    from msdefense.models import build_generator, build_model, one_channel_conv, point_conv, upsample_conv
     from msdefense.oracle import Oracle
     from msdefense.runtime import keep_freed_memory
     from msdefense.training import prepare_model
@@ -513,12 +515,15 @@ def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
 
     @contextlib.contextmanager
     def layers():
-        saved = point_conv.fast_path, upsample_conv.fast_path
-        point_conv.fast_path = upsample_conv.fast_path = lambda *_: False
+        modules = (point_conv, upsample_conv, one_channel_conv)
+        saved = [m.fast_path for m in modules]
+        for m in modules:
+            m.fast_path = lambda *_: False
         try:
             yield
         finally:
-            point_conv.fast_path, upsample_conv.fast_path = saved
+            for m, fast in zip(modules, saved, strict=True):
+                m.fast_path = fast
 
     kinds = {"layers": layers, "fast": contextlib.nullcontext}
 
@@ -545,8 +550,12 @@ def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
     with torch.no_grad():
         before, after = ab(lambda: gen(z), rounds * 20)
     out["dfme_generator_nograd_ms_b128_layers"] = 1000 * before
-    out["dfme_generator_nograd_ms_b128_subpixel"] = 1000 * after
+    out["dfme_generator_nograd_ms_b128_fast_paths"] = 1000 * after
     out["dfme_generator_nograd_speedup"] = before / after
+    before, after = ab(lambda: gen(z).sum().backward(), rounds * 10)
+    out["dfme_generator_fwd_bwd_ms_b128_layers"] = 1000 * before
+    out["dfme_generator_fwd_bwd_ms_b128_fast_paths"] = 1000 * after
+    out["dfme_generator_fwd_bwd_speedup"] = before / after
     attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
     for name in ("dfme", "maze"):
         cfg = from_config(attacks[name], seed=1)

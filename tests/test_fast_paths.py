@@ -1,7 +1,8 @@
 """The CPU fast paths of LeNet-5 and the data-free generators against the layers they replace:
-conv3 as a matrix product (msdefense.models.point_conv) and nearest ×2 upsampling + 3×3
-convolution in the sub-pixel form (msdefense.models.upsample_conv). Float64, so the only
-difference left is the order of the sums."""
+conv3 as a matrix product (msdefense.models.point_conv), nearest ×2 upsampling + 3×3
+convolution in the sub-pixel form (msdefense.models.upsample_conv) and a one-output-channel
+convolution as a depthwise one and a channel sum (msdefense.models.one_channel_conv). Float64,
+so the only difference left is the order of the sums."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from msdefense.models import build_generator, build_model
+from msdefense.models.one_channel_conv import fast_path as one_channel_fast_path
+from msdefense.models.one_channel_conv import one_channel_conv
 from msdefense.models.point_conv import fast_path as point_fast_path
 from msdefense.models.point_conv import point_conv
 from msdefense.models.upsample_conv import fast_path as upsample_fast_path
@@ -119,6 +122,38 @@ def test_upsample_conv_runs_the_layers_where_a_gradient_is_taken_or_the_setting_
     assert torch.equal(g, g_plain)
 
 
+@pytest.mark.parametrize(
+    ("kernel", "padding", "stride", "bias"),
+    [(3, 1, 1, True), (3, 1, 2, False), (5, 0, 1, True), (1, 0, 1, True)],
+)
+def test_one_channel_conv_equals_the_convolution_with_gradients(
+    kernel: int, padding: int, stride: int, bias: bool
+) -> None:
+    torch.manual_seed(4)
+    conv = nn.Conv2d(8, 1, kernel, stride=stride, padding=padding, bias=bias).double()
+    conv = conv.to(memory_format=torch.channels_last)
+    x = torch.randn(5, 8, 9, 11, dtype=F64).contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert one_channel_fast_path(conv, xa)
+    ya, yb = one_channel_conv(conv, xa), conv(xb)
+    assert ya.shape == yb.shape
+    torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
+    g = torch.randn_like(yb)
+    grads_a = torch.autograd.grad(ya, [xa, *conv.parameters()], g)
+    grads_b = torch.autograd.grad(yb, [xb, *conv.parameters()], g)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
+def test_one_channel_conv_leaves_wider_outputs_and_tracing_to_the_module() -> None:
+    x = torch.randn(2, 8, 6, 6)
+    assert not one_channel_fast_path(nn.Conv2d(8, 3, 3, padding=1), x)  # three channels: a real convolution
+    assert not one_channel_fast_path(nn.Conv2d(8, 1, 3, padding=1, padding_mode="reflect"), x)
+    assert not one_channel_fast_path(nn.Conv2d(8, 1, 3), torch.quantize_per_tensor(x, 0.1, 0, torch.quint8))
+    traced = fx.symbolic_trace(build_generator("maze", 100, 1, 32, ngf=8))
+    assert "conv3" in {n.target for n in traced.graph.nodes if n.op == "call_module"}
+
+
 @pytest.mark.parametrize(("name", "nz"), [("dfme", 256), ("maze", 100)])
 def test_generators_give_the_same_images_with_and_without_gradients(
     name: str, nz: int, monkeypatch: pytest.MonkeyPatch
@@ -126,17 +161,25 @@ def test_generators_give_the_same_images_with_and_without_gradients(
     torch.manual_seed(3)
     gen = prepare_model(build_generator(name, nz, 1, 32, ngf=8), "cpu").double().train()
     z = torch.randn(10, nz, dtype=F64)
-    taken = []
-    real = upsample_conv
+    taken: list[tuple[str, bool]] = []
 
-    def spy(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-        taken.append(upsample_fast_path(conv, x))
-        return real(conv, x)
+    def spy(name: str, real, check):  # noqa: ANN001, ANN202
+        def run(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+            taken.append((name, check(conv, x)))
+            return real(conv, x)
 
-    monkeypatch.setattr("msdefense.models.generators.upsample_conv", spy)
+        return run
+
+    monkeypatch.setattr(
+        "msdefense.models.generators.upsample_conv", spy("upsample", upsample_conv, upsample_fast_path)
+    )
+    monkeypatch.setattr(
+        "msdefense.models.generators.one_channel_conv", spy("last", one_channel_conv, one_channel_fast_path)
+    )
     with torch.no_grad():
         fast = gen(z)  # the sub-pixel form
     plain = gen(z)  # the layers themselves (autograd records)
     assert plain.requires_grad and fast.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(fast, plain.detach(), rtol=0, atol=1e-12)
-    assert taken == [True, False]
+    # without gradients both fast paths; with them only the one-channel convolution
+    assert taken == [("upsample", True), ("last", True), ("upsample", False), ("last", True)]
