@@ -46,8 +46,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1, "split_seed": 0}
 VICTIM = {
@@ -236,20 +238,45 @@ def knockoff(root: Path, values: int, epochs: int) -> dict[str, float]:
     }
 
 
-def pooling(root: Path, iterations: int, rounds: int) -> dict[str, float]:
-    """LeNet-5 without gradients, and DFME / MAZE it/s: pools by reshaping vs nn.MaxPool2d."""
-    import contextlib
-
-    import torch
+def datafree_rates(
+    root: Path, name: str, iterations: int, rounds: int, contexts: dict[str, Callable[[], Any]]
+) -> dict[str, float]:
+    """Median iterations per second of the default config's data-free attack ``name`` against the
+    undefended benchmark victim, under each context manager factory, in interleaved rounds."""
     import yaml
 
     from msdefense.attacks import datafree as loop
     from msdefense.attacks.datafree_config import from_config
     from msdefense.defenses import build_defense
-    from msdefense.models import build_model, lenet
+    from msdefense.models import build_model
     from msdefense.oracle import Oracle
-    from msdefense.training import prepare_model
     from msdefense.victims import load_classifier
+
+    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
+    cfg = from_config(attacks[name], seed=1)
+    cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
+    victim = load_classifier(root / "victim" / "model.safetensors")
+    rates: dict[str, list[float]] = {k: [] for k in contexts}
+    for _ in range(rounds):
+        for kind, ctx in contexts.items():
+            oracle = Oracle(victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0])
+            with ctx():
+                start = time.perf_counter()
+                result = loop.run_datafree(
+                    oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
+                )
+                rates[kind].append(result.iterations / (time.perf_counter() - start))
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def pooling(root: Path, iterations: int, rounds: int) -> dict[str, float]:
+    """LeNet-5 without gradients, and DFME / MAZE it/s: pools by reshaping vs nn.MaxPool2d."""
+    import contextlib
+
+    import torch
+
+    from msdefense.models import build_model, lenet
+    from msdefense.training import prepare_model
 
     torch.set_num_threads(1)
 
@@ -281,24 +308,9 @@ def pooling(root: Path, iterations: int, rounds: int) -> dict[str, float]:
         out[f"lenet5_nograd_ms_b{batch}_module_pools"] = 1000 * before
         out[f"lenet5_nograd_ms_b{batch}_reshape_pools"] = 1000 * after
         out[f"lenet5_nograd_speedup_b{batch}"] = before / after
-    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
     for name in ("dfme", "maze"):
-        runs: dict[str, list[float]] = {"module": [], "reshape": []}
-        for _ in range(rounds):
-            for kind, ctx in contexts().items():
-                cfg = from_config(attacks[name], seed=1)
-                cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
-                victim = load_classifier(root / "victim" / "model.safetensors")
-                oracle = Oracle(
-                    victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
-                )
-                with ctx():
-                    start = time.perf_counter()
-                    result = loop.run_datafree(
-                        oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
-                    )
-                    runs[kind].append(result.iterations / (time.perf_counter() - start))
-        before, after = (statistics.median(runs[k]) for k in ("module", "reshape"))
+        rates = datafree_rates(root, name, iterations, rounds, contexts())
+        before, after = rates["module"], rates["reshape"]
         out[f"{name}_it_per_s_module_pools"] = before
         out[f"{name}_it_per_s_reshape_pools"] = after
         out[f"{name}_speedup_reshape_pools"] = after / before
@@ -499,16 +511,10 @@ def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
 
     import torch
     import torch.nn.functional as F
-    import yaml
 
-    from msdefense.attacks import datafree as loop
-    from msdefense.attacks.datafree_config import from_config
-    from msdefense.defenses import build_defense
     from msdefense.models import build_generator, build_model, one_channel_conv, point_conv, upsample_conv
-    from msdefense.oracle import Oracle
     from msdefense.runtime import keep_freed_memory
     from msdefense.training import prepare_model
-    from msdefense.victims import load_classifier
 
     torch.set_num_threads(1)
     keep_freed_memory()
@@ -556,24 +562,9 @@ def fast_paths(root: Path, iterations: int, rounds: int) -> dict[str, float]:
     out["dfme_generator_fwd_bwd_ms_b128_layers"] = 1000 * before
     out["dfme_generator_fwd_bwd_ms_b128_fast_paths"] = 1000 * after
     out["dfme_generator_fwd_bwd_speedup"] = before / after
-    attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
     for name in ("dfme", "maze"):
-        cfg = from_config(attacks[name], seed=1)
-        cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
-        victim = load_classifier(root / "victim" / "model.safetensors")
-        rates: dict[str, list[float]] = {k: [] for k in kinds}
-        for _ in range(rounds):
-            for kind, ctx in kinds.items():
-                oracle = Oracle(
-                    victim, build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
-                )
-                with ctx():
-                    start = time.perf_counter()
-                    result = loop.run_datafree(
-                        oracle, build_model("lenet5", 10, 1), cfg, image_shape=(1, 32, 32), progress=False
-                    )
-                    rates[kind].append(result.iterations / (time.perf_counter() - start))
-        before, after = (statistics.median(rates[k]) for k in kinds)
+        rates = datafree_rates(root, name, iterations, rounds, kinds)
+        before, after = rates["layers"], rates["fast"]
         out[f"{name}_it_per_s_layers"] = before
         out[f"{name}_it_per_s_fast_paths"] = after
         out[f"{name}_speedup_fast_paths"] = after / before

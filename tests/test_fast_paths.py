@@ -23,6 +23,19 @@ from msdefense.training import prepare_model
 F64 = torch.float64
 
 
+def assert_equals_the_module_with_gradients(fast, conv: nn.Conv2d, x: torch.Tensor) -> None:  # noqa: ANN001
+    """``fast(conv, x)`` equals ``conv(x)`` (float64), with the gradients to x and the parameters."""
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = fast(conv, xa), conv(xb)
+    assert ya.shape == yb.shape
+    torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
+    g = torch.randn_like(yb)
+    grads_a = torch.autograd.grad(ya, [xa, *conv.parameters()], g)
+    grads_b = torch.autograd.grad(yb, [xb, *conv.parameters()], g)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("channels_last", [True, False])
 def test_point_conv_equals_the_convolution_with_gradients(bias: bool, channels_last: bool) -> None:
@@ -31,16 +44,9 @@ def test_point_conv_equals_the_convolution_with_gradients(bias: bool, channels_l
     x = torch.randn(9, 16, 5, 5, dtype=F64)
     if channels_last:
         conv, x = conv.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    assert point_fast_path(conv, xa)
-    ya, yb = point_conv(conv, xa), conv(xb)
-    assert ya.shape == yb.shape == (9, 120, 1, 1)
-    torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
-    g = torch.randn_like(yb)
-    grads_a = torch.autograd.grad(ya, [xa, *conv.parameters()], g)
-    grads_b = torch.autograd.grad(yb, [xb, *conv.parameters()], g)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    assert point_fast_path(conv, x.requires_grad_())
+    assert point_conv(conv, x).shape == (9, 120, 1, 1)
+    assert_equals_the_module_with_gradients(point_conv, conv, x.detach())
 
 
 def test_point_conv_leaves_other_geometries_tracing_and_quantized_input_to_the_module() -> None:
@@ -133,16 +139,8 @@ def test_one_channel_conv_equals_the_convolution_with_gradients(
     conv = nn.Conv2d(8, 1, kernel, stride=stride, padding=padding, bias=bias).double()
     conv = conv.to(memory_format=torch.channels_last)
     x = torch.randn(5, 8, 9, 11, dtype=F64).contiguous(memory_format=torch.channels_last)
-    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    assert one_channel_fast_path(conv, xa)
-    ya, yb = one_channel_conv(conv, xa), conv(xb)
-    assert ya.shape == yb.shape
-    torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
-    g = torch.randn_like(yb)
-    grads_a = torch.autograd.grad(ya, [xa, *conv.parameters()], g)
-    grads_b = torch.autograd.grad(yb, [xb, *conv.parameters()], g)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    assert one_channel_fast_path(conv, x.requires_grad_())
+    assert_equals_the_module_with_gradients(one_channel_conv, conv, x.detach())
 
 
 def test_one_channel_conv_leaves_wider_outputs_and_tracing_to_the_module() -> None:
