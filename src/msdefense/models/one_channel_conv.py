@@ -5,8 +5,8 @@ oneDNN runs a one-output-channel convolution at a small fraction of its usual ra
 the DFME generator's 8 → 1 maps at 32 × 32, batch 128, one CPU thread: as long as its 16 → 8
 convolution, which has eight times the work). ``conv(x, w) = Σ_c conv(x_c, w_c)``: one depthwise
 convolution (each input channel with its own 3×3 slice of w) followed by the sum over channels as
-a matrix product takes about a third of that, forward and backward
-(``benchmarks/bench_workflow.py --only fastpaths``). The values are the convolution's up to float
+a matrix product takes about a third of that forward (0.57 ms), four fifths of it forward and
+backward (``benchmarks/bench_workflow.py --only fastpaths``). The values are the convolution's up to float
 rounding (the sums run in another order; tests/test_fast_paths.py checks them in float64).
 
 Used on the CPU for plain floating-point tensors, with or without gradients; FX tracing, quantized
@@ -17,26 +17,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, fx, nn
-from torch._C._functorch import is_functorch_wrapped_tensor
+from torch import Tensor, nn
+
+from msdefense.models.cpu_paths import plain_cpu_conv
 
 
 def fast_path(conv: nn.Conv2d, x: Tensor) -> bool:
     """Whether :func:`one_channel_conv` computes ``conv(x)`` itself (else it calls ``conv``)."""
-    if isinstance(x, fx.Proxy):
-        return False
-    return (
-        type(conv) is nn.Conv2d
-        and conv.out_channels == 1
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-        and x.device.type == "cpu"
-        and x.dim() == 4
-        and x.is_floating_point()
-        and not x.is_quantized
-        and not is_functorch_wrapped_tensor(x)
-        and conv.weight.dtype == x.dtype
-    )
+    return plain_cpu_conv(conv, x) and conv.out_channels == 1
 
 
 def one_channel_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:

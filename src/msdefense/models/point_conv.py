@@ -2,7 +2,7 @@
 
 LeNet-5's third convolution (5×5 kernel, 5×5 input, 1×1 output) is a fully connected layer
 written as a convolution. oneDNN runs it as a general convolution: at batch 128 on one CPU thread
-a LeNet-5 training step takes about 14% longer that way than with the same layer as ``F.linear``
+a LeNet-5 training step takes about 10% longer that way than with the same layer as ``F.linear``
 over the flattened channels-last input (``benchmarks/bench_workflow.py --only fastpaths``). The
 values are those of the convolution up to float rounding (the sums run in another order;
 tests/test_fast_paths.py checks them in float64).
@@ -15,27 +15,18 @@ devices and any other geometry call the module itself.
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, fx, nn
-from torch._C._functorch import is_functorch_wrapped_tensor
+from torch import Tensor, nn
+
+from msdefense.models.cpu_paths import plain_cpu_conv
 
 
 def fast_path(conv: nn.Conv2d, x: Tensor) -> bool:
     """Whether :func:`point_conv` computes ``conv(x)`` itself (else it calls ``conv``)."""
-    if isinstance(x, fx.Proxy):  # symbolic tracing: record the module call
-        return False
     return (
-        type(conv) is nn.Conv2d
-        and x.device.type == "cpu"
-        and x.dim() == 4
-        and x.is_floating_point()
-        and not x.is_quantized
-        and not is_functorch_wrapped_tensor(x)
+        plain_cpu_conv(conv, x)
         and tuple(x.shape[-2:]) == tuple(conv.kernel_size)
         and tuple(conv.padding) == (0, 0)  # type: ignore[arg-type]
         and tuple(conv.dilation) == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-        and conv.weight.dtype == x.dtype
     )
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, fx, nn
-from torch._C._functorch import is_functorch_wrapped_tensor
+from torch import Tensor, nn
 from torch.autograd.forward_ad import unpack_dual
+
+from msdefense.models.cpu_paths import plain_cpu_conv
 
 # PHASE_TAPS[parity, block, tap]: which of the 3 kernel taps (one axis) fall on low-resolution
 # block 0 or 1 of the 2×2 window, for an even (0) or odd (1) output row or column
@@ -36,24 +37,14 @@ _PHASE_TAPS = torch.tensor(
 
 def fast_path(conv: nn.Conv2d, x: Tensor) -> bool:
     """Whether :func:`upsample_conv` computes ``conv(upsample(x))`` itself."""
-    if isinstance(x, fx.Proxy):
-        return False
     return (
-        type(conv) is nn.Conv2d
-        and not torch.is_grad_enabled()
-        and x.device.type == "cpu"
-        and x.dim() == 4
-        and x.is_floating_point()
-        and not x.is_quantized
-        and not is_functorch_wrapped_tensor(x)
+        not torch.is_grad_enabled()
+        and plain_cpu_conv(conv, x)
         and unpack_dual(x).tangent is None
         and tuple(conv.kernel_size) == (3, 3)
         and tuple(conv.stride) == (1, 1)
         and tuple(conv.padding) == (1, 1)  # type: ignore[arg-type]
         and tuple(conv.dilation) == (1, 1)
-        and conv.groups == 1
-        and conv.padding_mode == "zeros"
-        and conv.weight.dtype == x.dtype
     )
 
 
