@@ -1,0 +1,179 @@
+"""Paired comparison of data-free attack variants (preset, budget, schedule, generator width)
+against the undefended victims a finished run left behind, as a fraction of each victim's test
+accuracy, with 95% t-intervals over the replicates and of the paired differences to a baseline
+variant.
+
+A replicate is (victim seed, attack stream): the victim of ``<results>/seed<N>/victims/<victim>``
+and an attack seed derived from N and the stream name, so every variant meets the same victims
+with the same random streams and the differences are paired. The clone is selected on the
+validation split, as in the workflow (:func:`msdefense.stages.attacks.run_datafree`).
+
+    .venv/bin/python benchmarks/compare_datafree.py benchmarks/dfme_schedules.yaml \
+        [--results results/default] [--jobs 2] [--out /tmp/compare_datafree.jsonl]
+
+Rows are appended to ``--out`` as they finish (one JSON object per line); a rerun skips the
+(variant, seed, stream) rows already there, so an interrupted comparison continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_one(
+    *,
+    results: str,
+    victim: str,
+    dataset: str,
+    data: dict[str, Any],
+    variant: str,
+    cfg: dict[str, Any],
+    seed: int,
+    stream: str,
+) -> dict[str, Any]:
+    """One undefended attack on the victim of ``seed`` with the stream ``stream``; its row."""
+    import torch
+
+    from msdefense import layout
+    from msdefense.artifacts import read_victim
+    from msdefense.attacks import load_best, run_datafree
+    from msdefense.attacks.datafree_config import from_config
+    from msdefense.defenses.registry import build_defense
+    from msdefense.models import build_model
+    from msdefense.oracle import Oracle
+    from msdefense.seeding import derive_seed, seed_everything
+    from msdefense.stages.context import VictimData
+    from msdefense.training import accuracy, dataset_tensors, predict_logits
+
+    torch.set_num_threads(1)
+    path = layout.path(results, layout.VICTIM_MODEL, seed=seed, victim=victim)
+    model, _ = read_victim(path, "cpu", pattern=layout.VICTIM_MODEL)
+    splits = VictimData(dataset, data)
+    aseed = derive_seed(seed, "datafree", stream, victim)
+    attack = from_config({k: v for k, v in cfg.items() if k != "student"}, aseed)
+    oracle = Oracle(model, build_defense({"method": "None"}, dataset), [0.0], budget=attack.query_budget)
+    val, (test_x, test_y) = dataset_tensors(splits.val()), dataset_tensors(splits.test())
+    seed_everything(aseed)
+    student = build_model(cfg.get("student", "lenet5"), splits.spec.num_classes, splits.spec.in_channels)
+    result = run_datafree(
+        oracle, student, attack, image_shape=splits.image_shape(), val_data=val, progress=False
+    )
+    cpu = torch.device("cpu")
+    victim_acc = accuracy(predict_logits(model, test_x, cpu, amp=False), test_y)
+    clone_acc = accuracy(predict_logits(load_best(result.student, result), test_x, cpu, amp=False), test_y)
+    return {
+        "variant": variant,
+        "seed": seed,
+        "stream": stream,
+        "victim_acc": victim_acc,
+        "clone_acc": clone_acc,
+        "of_victim": clone_acc / victim_acc,
+        "iterations": result.iterations,
+        "queries": result.queries_used,
+        "seconds": result.wall_seconds,
+    }
+
+
+def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
+    """Per variant: mean clone/victim with its interval, the lowest replicate, seconds per run, and
+    the paired difference to the variant it is compared with (its ``vs``, else the spec's
+    ``baseline``) with its interval."""
+    from msdefense.reporting.replicates import t_interval
+
+    by = {(r["variant"], r["seed"], r["stream"]): r for r in rows}
+    lines = [
+        "| variant | n | clone / victim [95% CI] | lowest | s per run | paired difference [95% CI] |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for name, entry in spec["variants"].items():
+        mine = {k[1:]: r for k, r in by.items() if k[0] == name}
+        if not mine:
+            continue
+        m, lo, hi = t_interval([r["of_victim"] for r in mine.values()])
+        secs = sum(r["seconds"] for r in mine.values()) / len(mine)
+        other = entry.get("vs", spec["baseline"])
+        paired = [r["of_victim"] - by[(other, *k)]["of_victim"] for k, r in mine.items() if (other, *k) in by]
+        d, dlo, dhi = t_interval(paired)
+        diff = "" if name == other else f"{d:+.3f} [{dlo:+.3f}, {dhi:+.3f}] − {other}"
+        low = min(r["of_victim"] for r in mine.values())
+        lines.append(
+            f"| {name} | {len(mine)} | {m:.3f} [{lo:.3f}, {hi:.3f}] | {low:.3f} | {secs:.0f} | {diff} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "spec", type=Path, help="YAML: victim, dataset, seeds, streams, baseline, common, variants"
+    )
+    parser.add_argument("--results", default="results/default", help="a finished run's results folder")
+    parser.add_argument("--jobs", type=int, default=2, help="attacks at once (each one thread)")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/compare_datafree.jsonl"))
+    args = parser.parse_args()
+
+    spec = yaml.safe_load(args.spec.read_text())
+    from msdefense import layout
+    from msdefense.reporting.summary import load_config
+
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
+    victim, dataset = spec["victim"], spec["dataset"]
+    variants = list(spec["variants"])
+    if spec["baseline"] not in variants:
+        raise SystemExit(f"{args.spec}: baseline {spec['baseline']!r} is not one of the variants {variants}")
+    missing = [
+        p
+        for s in spec["seeds"]
+        if not Path(p := layout.path(args.results, layout.VICTIM_MODEL, seed=s, victim=victim)).is_file()
+    ]
+    if missing:
+        raise SystemExit(
+            f"no victim at {', '.join(missing)}: run the workflow first (make run), or pass --results"
+        )
+    done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.is_file() else []
+    have = {(r["variant"], r["seed"], r["stream"]) for r in done}
+    todo = [
+        (name, seed, stream)
+        for seed in spec["seeds"]
+        for stream in spec["streams"]
+        for name in variants
+        if (name, seed, stream) not in have
+    ]
+    print(f"{len(todo)} runs to do, {len(have)} already in {args.out}", flush=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, args.out.open("a") as out:
+        futures = [
+            pool.submit(
+                run_one,
+                results=args.results,
+                victim=victim,
+                dataset=dataset,
+                data=config["data"],
+                variant=name,
+                cfg={
+                    **spec.get("common", {}),
+                    **{k: v for k, v in spec["variants"][name].items() if k != "vs"},
+                },
+                seed=seed,
+                stream=stream,
+            )
+            for name, seed, stream in todo
+        ]
+        for future in as_completed(futures):
+            row = future.result()
+            done.append(row)
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(f"{row['variant']} seed {row['seed']} {row['stream']}: {row['of_victim']:.3f}", flush=True)
+    print(report(done, spec))
+
+
+if __name__ == "__main__":
+    main()
