@@ -26,10 +26,19 @@ def resolved(path: Path) -> dict:
     return load_checked(path, ROOT / "config" / "schema.yaml")
 
 
-def _snakemake(path: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def _snakemake(
+    path: Path, workdir: Path, *args: str, merged: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Snakemake on ``path`` (with the ``merged`` configs on top, as Snakemake merges them)."""
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(path), "--cores", "1", *args]
+    cmd += ["--configfile", str(path), *map(str, merged), "--cores", "1", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+
+
+def _planned(proc: subprocess.CompletedProcess) -> Counter:
+    """The jobs per rule of a ``--dry-run --quiet rules``."""
+    rows = re.findall(r"^([a-z_]+)\s+(\d+)\s*$", proc.stdout + proc.stderr, flags=re.MULTILINE)
+    return Counter({rule: int(n) for rule, n in rows if rule not in ("total", "all")})
 
 
 def test_every_paper_table_family_has_a_config() -> None:
@@ -41,9 +50,7 @@ def test_config_dry_run_plans_the_jobs_the_config_asks_for(path: Path, tmp_path:
     expected = job_counts(resolved(path))
     proc = _snakemake(path, tmp_path, "--dry-run", "--quiet", "rules")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = re.findall(r"^([a-z_]+)\s+(\d+)\s*$", proc.stdout + proc.stderr, flags=re.MULTILINE)
-    planned = Counter({rule: int(n) for rule, n in rows if rule not in ("total", "all")})
-    assert planned == expected
+    assert _planned(proc) == expected
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -63,3 +70,13 @@ def test_config_readme_quotes_the_job_counts_and_estimates() -> None:
         assert cells[0] == str(sum(jobs.values())), name
         assert cells[1] == ", ".join(f"{rule} {n}" for rule, n in sorted(jobs.items())), name
         assert cells[2] == f"~{gpu_hours(config):,.0f}", name
+
+
+def test_longer_datafree_config_merges_onto_the_equal_work_one(tmp_path: Path) -> None:
+    """bench_end_to_end.py --longer: benchmarks/longer_datafree.yaml on top of the equal-work config
+    changes attack settings, not the jobs."""
+    base = ROOT / "benchmarks" / "default_at_1fa112b.yaml"
+    longer = (ROOT / "benchmarks" / "longer_datafree.yaml",)
+    proc = _snakemake(base, tmp_path, "--dry-run", "--quiet", "rules", merged=longer)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _planned(proc) == job_counts(resolved(base))
