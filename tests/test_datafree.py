@@ -227,6 +227,20 @@ def test_losses_take_log_of_probabilities() -> None:
     assert float(disagreement(torch.zeros(1, 3), p, kl)) > 0
 
 
+def test_log_floor_bounds_the_l1_target_from_below() -> None:
+    """A probability the float answer rounds to 0 enters the ℓ1 target as log(log_floor): the
+    default floor 1e-12 caps it at about −27.6, a lower floor keeps the real log-probability."""
+    logits = torch.tensor([[0.0, -20.0, -60.0]])
+    p = torch.softmax(logits, -1)
+    exact = torch.log_softmax(logits, -1)
+    exact = exact - exact.mean()
+    low = tiny_cfg(log_floor=float(torch.finfo(torch.float32).tiny))
+    torch.testing.assert_close(disagreement(exact, p, low), torch.zeros(1), atol=1e-4, rtol=0)
+    assert float(disagreement(exact, p, tiny_cfg())) > 5  # −60 read as ≈ −27.6
+    with pytest.raises(ValueError, match="log_floor"):
+        tiny_cfg(log_floor=0.0)
+
+
 def test_probabilities_as_logits_view_is_the_forks_handling() -> None:
     """``oracle_view: probabilities_as_logits`` reads p as logits (the MISLEADER DFME fork): the
     ℓ1 target is p − 1/K after the mean correction, the KL target softmax(p)."""

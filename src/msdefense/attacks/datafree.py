@@ -13,11 +13,12 @@ directions in pre-tanh space and pushed into G with ``x_pre.backward(ĝ)``. DFME
 loss, number of directions, optimisers, experience replay and schedule; the presets set those.
 
 Probabilities, not logits: the :class:`~msdefense.oracle.Oracle` answers probabilities p. The attack
-takes ``log(p + 1e-12)`` itself (ℓ1 loss, then the per-sample mean of the log-probabilities is subtracted for
-``logit_correction="mean"``) and uses p directly as the KL target. The MISLEADER DFME fork instead applied
-``log_softmax`` / ``softmax`` to the ensemble's *probabilities*, as if they were logits: its ℓ1 target became
-p − 1/K and its KL target softmax(p), nearly uniform. That handling is the explicit option
-``oracle_view: probabilities_as_logits``; the default ``probabilities`` is the correct one.
+takes ``log(p + log_floor)`` itself (``log_floor`` 1e-12 by default; ℓ1 loss, then the per-sample mean of
+the log-probabilities is subtracted for ``logit_correction="mean"``) and uses p directly as the KL target.
+The MISLEADER DFME fork instead applied ``log_softmax`` / ``softmax`` to the ensemble's *probabilities*, as
+if they were logits: its ℓ1 target became p − 1/K and its KL target softmax(p), nearly uniform. That
+handling is the explicit option ``oracle_view: probabilities_as_logits``; the default ``probabilities`` is
+the correct one.
 
 Query accounting: every image sent to the oracle is one query, including each zeroth-order probe. The cost of
 one iteration is B·(g_iter·(m+1) + d_iter) (DFME) or, when the first student step reuses the generator
@@ -45,9 +46,6 @@ from ..seeding import seed_everything
 from ..training import BestOnValidation, accuracy, cosine_schedule, predict_logits, prepare_model, sgd
 from .datafree_config import DataFreeConfig
 
-LOG_EPS = 1e-12
-
-
 # --------------------------------------------------------------------------------------------------------------
 # pieces
 
@@ -74,22 +72,23 @@ def disagreement(student_logits: Tensor, probs: Tensor, cfg: DataFreeConfig) -> 
     ``cfg.oracle_view = "probabilities_as_logits"`` reads p as logits (the MISLEADER DFME fork):
     the ℓ1 target is p itself (p − 1/K after the mean correction), the KL target softmax(p).
 
-    - ``l1``: mean_k |s_ik − t_ik| with t = log(p + 1e-12), minus its per-sample mean if ``logit_correction="mean"``
-      (DFME's logit correction; log-probabilities equal logits up to a per-sample constant).
+    - ``l1``: mean_k |s_ik − t_ik| with t = log(p + cfg.log_floor), minus its per-sample mean if
+      ``logit_correction="mean"`` (DFME's logit correction; log-probabilities equal logits up to a
+      per-sample constant).
     - ``kl``: KL(p ‖ softmax(s)) = Σ_k p_k (log p_k − log softmax(s)_k) (MAZE).
     """
     s = student_logits.float()
     p = probs.float()
     as_logits = cfg.oracle_view == "probabilities_as_logits"
     if cfg.loss == "l1":
-        t = p if as_logits else torch.log(p + LOG_EPS)
+        t = p if as_logits else torch.log(p + cfg.log_floor)
         if cfg.logit_correction == "mean":
             t = t - t.mean(-1, keepdim=True)
         return (s - t).abs().mean(-1)
     if as_logits:
         log_q = F.log_softmax(p, -1)
         return (log_q.exp() * (log_q - F.log_softmax(s, -1))).sum(-1)
-    return (p * (torch.log(p + LOG_EPS) - F.log_softmax(s, -1))).sum(-1)
+    return (p * (torch.log(p + cfg.log_floor) - F.log_softmax(s, -1))).sum(-1)
 
 
 def zo_gradient(

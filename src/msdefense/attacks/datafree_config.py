@@ -38,6 +38,9 @@ class DataFreeConfig:
     generator_weight_decay: float = 0.0
     loss: Literal["l1", "kl"] = "l1"
     logit_correction: Literal["mean", "none"] = "mean"  # ℓ1 only: centre log(p) per sample
+    # added to the answered p before the logarithm (ℓ1 target, KL): the floor of log p, ln(1e-12) ≈ −27.6;
+    # DFME took log_softmax of the victim's logits, unbounded below
+    log_floor: float = 1e-12
     reuse_generator_batch: bool = False  # MAZE: first student step uses the generator batch (no new queries)
     replay_size: int = 0  # experience-replay capacity in images (0 = off); oldest dropped first
     iter_exp: int = 0  # extra student steps per iteration on replay samples (no queries)
@@ -64,6 +67,7 @@ class DataFreeConfig:
             "d_iter": self.d_iter >= 1,
             "grad_m": self.grad_m >= 1,
             "grad_epsilon": self.grad_epsilon > 0,
+            "log_floor": self.log_floor > 0,
             "query_budget": self.query_budget >= 0,
             "replay_size": self.replay_size >= 0 and (self.iter_exp == 0 or self.replay_size > 0),
             "eval_every": self.eval_every >= 1,
