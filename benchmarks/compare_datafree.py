@@ -9,10 +9,11 @@ with the same random streams and the differences are paired. The clone is select
 validation split, as in the workflow (:func:`msdefense.stages.attacks.run_datafree`).
 
     .venv/bin/python benchmarks/compare_datafree.py benchmarks/dfme_schedules.yaml \
-        [--results results/default] [--jobs 2] [--out /tmp/compare_datafree.jsonl]
+        [--results results/default] [--jobs 2] [--out /tmp/compare_datafree_dfme_schedules.jsonl]
 
-Rows are appended to ``--out`` as they finish (one JSON object per line); a rerun skips the
-(variant, seed, stream) rows already there, so an interrupted comparison continues.
+Rows are appended to ``--out`` as they finish (one JSON object per line, with the variant's
+settings); a rerun skips the (variant, seed, stream) rows already there with the same settings, so
+an interrupted comparison continues and a changed variant runs again.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def run_one(
     clone_acc = accuracy(predict_logits(load_best(result.student, result), test_x, cpu, amp=False), test_y)
     return {
         "variant": variant,
+        "config": cfg,
         "seed": seed,
         "stream": stream,
         "victim_acc": victim_acc,
@@ -80,6 +82,11 @@ def run_one(
         "queries": result.queries_used,
         "seconds": result.wall_seconds,
     }
+
+
+def variant_config(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """The attack entry of variant ``name``: the spec's ``common`` settings under its own (less ``vs``)."""
+    return {**spec.get("common", {}), **{k: v for k, v in spec["variants"][name].items() if k != "vs"}}
 
 
 def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
@@ -117,11 +124,14 @@ def main() -> None:
     )
     parser.add_argument("--results", default="results/default", help="a finished run's results folder")
     parser.add_argument("--jobs", type=int, default=2, help="attacks at once (each one thread)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/compare_datafree.jsonl"))
+    parser.add_argument(
+        "--out", type=Path, help="rows, one JSON object per line (/tmp/compare_datafree_<spec>.jsonl)"
+    )
     args = parser.parse_args()
 
     spec = yaml.safe_load(args.spec.read_text())
     from msdefense import layout
+    from msdefense.attacks.datafree_config import from_config
     from msdefense.reporting.summary import load_config
 
     config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
@@ -138,7 +148,18 @@ def main() -> None:
         raise SystemExit(
             f"no victim at {', '.join(missing)}: run the workflow first (make run), or pass --results"
         )
-    done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.is_file() else []
+    configs = {name: variant_config(spec, name) for name in variants}
+    for name, cfg in configs.items():  # every variant's settings checked before any attack runs
+        try:
+            from_config({k: v for k, v in cfg.items() if k != "student"})
+        except (KeyError, TypeError, ValueError) as err:
+            raise SystemExit(f"{args.spec}: variant {name!r}: {err}") from err
+        if spec["variants"][name].get("vs", spec["baseline"]) not in variants:
+            raise SystemExit(f"{args.spec}: variant {name!r}: 'vs' names no variant (known: {variants})")
+    out = args.out or Path(f"/tmp/compare_datafree_{args.spec.stem}.jsonl")
+    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.is_file() else []
+    # a row counts only while its variant's settings are unchanged
+    done = [r for r in rows if r["variant"] in configs and r["config"] == configs[r["variant"]]]
     have = {(r["variant"], r["seed"], r["stream"]) for r in done}
     todo = [
         (name, seed, stream)
@@ -147,8 +168,8 @@ def main() -> None:
         for name in variants
         if (name, seed, stream) not in have
     ]
-    print(f"{len(todo)} runs to do, {len(have)} already in {args.out}", flush=True)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool, args.out.open("a") as out:
+    print(f"{len(todo)} runs to do, {len(have)} already in {out}", flush=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool, out.open("a") as handle:
         futures = [
             pool.submit(
                 run_one,
@@ -157,10 +178,7 @@ def main() -> None:
                 dataset=dataset,
                 data=config["data"],
                 variant=name,
-                cfg={
-                    **spec.get("common", {}),
-                    **{k: v for k, v in spec["variants"][name].items() if k != "vs"},
-                },
+                cfg=configs[name],
                 seed=seed,
                 stream=stream,
             )
@@ -169,8 +187,8 @@ def main() -> None:
         for future in as_completed(futures):
             row = future.result()
             done.append(row)
-            out.write(json.dumps(row) + "\n")
-            out.flush()
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
             print(f"{row['variant']} seed {row['seed']} {row['stream']}: {row['of_victim']:.3f}", flush=True)
     print(report(done, spec))
 
