@@ -228,8 +228,8 @@ def test_losses_take_log_of_probabilities() -> None:
 
 
 def test_log_floor_bounds_the_l1_target_from_below() -> None:
-    """A probability the float answer rounds to 0 enters the ℓ1 target as log(log_floor): the
-    default floor 1e-12 caps it at about −27.6, a lower floor keeps the real log-probability."""
+    """A probability far below the floor enters the ℓ1 target as about log(log_floor): the default
+    floor 1e-12 reads e^−60 as about −27.6, float32's smallest normal keeps the real −60."""
     logits = torch.tensor([[0.0, -20.0, -60.0]])
     p = torch.softmax(logits, -1)
     exact = torch.log_softmax(logits, -1)
