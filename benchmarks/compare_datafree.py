@@ -3,7 +3,9 @@ against the undefended victims a finished run left behind, as a fraction of each
 accuracy, with 95% t-intervals over the replicates and of the paired differences to a baseline
 variant.
 
-A replicate is (victim seed, attack stream): the victim of ``<results>/seed<N>/victims/<victim>``
+Each variant is the default config's ``datafree.attacks.<base>`` entry (its run scope aside) with
+the variant's settings on top, attacking with the config's ``datafree.student``. A replicate is
+(victim seed, attack stream): the victim of ``<results>/seed<N>/victims/<victim>``
 and an attack seed derived from N and the stream name, so every variant meets the same victims
 with the same random streams and the differences are paired. The clone is selected on the
 validation split, as in the workflow (:func:`msdefense.stages.attacks.run_datafree`).
@@ -35,6 +37,7 @@ def run_one(
     victim: str,
     dataset: str,
     data: dict[str, Any],
+    student_arch: str,
     variant: str,
     cfg: dict[str, Any],
     seed: int,
@@ -59,11 +62,11 @@ def run_one(
     model, _ = read_victim(path, "cpu", pattern=layout.VICTIM_MODEL)
     splits = VictimData(dataset, data)
     aseed = derive_seed(seed, "datafree", stream, victim)
-    attack = from_config({k: v for k, v in cfg.items() if k != "student"}, aseed)
+    attack = from_config(cfg, aseed)
     oracle = Oracle(model, build_defense({"method": "None"}, dataset), [0.0], budget=attack.query_budget)
     val, (test_x, test_y) = dataset_tensors(splits.val()), dataset_tensors(splits.test())
     seed_everything(aseed)
-    student = build_model(cfg.get("student", "lenet5"), splits.spec.num_classes, splits.spec.in_channels)
+    student = build_model(student_arch, splits.spec.num_classes, splits.spec.in_channels)
     result = run_datafree(
         oracle, student, attack, image_shape=splits.image_shape(), val_data=val, progress=False
     )
@@ -84,9 +87,9 @@ def run_one(
     }
 
 
-def variant_config(spec: dict[str, Any], name: str) -> dict[str, Any]:
-    """The attack entry of variant ``name``: the spec's ``common`` settings under its own (less ``vs``)."""
-    return {**spec.get("common", {}), **{k: v for k, v in spec["variants"][name].items() if k != "vs"}}
+def variant_config(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    """A variant's attack entry: the ``base`` entry with the variant's settings on top (less ``vs``)."""
+    return {**base, **{k: v for k, v in entry.items() if k != "vs"}}
 
 
 def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
@@ -119,9 +122,7 @@ def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "spec", type=Path, help="YAML: victim, dataset, seeds, streams, baseline, common, variants"
-    )
+    parser.add_argument("spec", type=Path, help="YAML: victim, seeds, streams, baseline, base, variants")
     parser.add_argument("--results", default="results/default", help="a finished run's results folder")
     parser.add_argument("--jobs", type=int, default=2, help="attacks at once (each one thread)")
     parser.add_argument(
@@ -131,11 +132,15 @@ def main() -> None:
 
     spec = yaml.safe_load(args.spec.read_text())
     from msdefense import layout
-    from msdefense.attacks.datafree_config import from_config
+    from msdefense.attacks.datafree_config import SCOPE_KEYS, from_config
     from msdefense.reporting.summary import load_config
 
     config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "schema.yaml")
-    victim, dataset = spec["victim"], spec["dataset"]
+    victim = spec["victim"]
+    dataset = config["victims"][victim]["dataset"]
+    # the default config's attack entry the variants change (its run scope aside) and its student
+    entry = config["datafree"]["attacks"][spec["base"]]
+    base = {k: v for k, v in entry.items() if k not in SCOPE_KEYS}
     variants = list(spec["variants"])
     if spec["baseline"] not in variants:
         raise SystemExit(f"{args.spec}: baseline {spec['baseline']!r} is not one of the variants {variants}")
@@ -148,10 +153,10 @@ def main() -> None:
         raise SystemExit(
             f"no victim at {', '.join(missing)}: run the workflow first (make run), or pass --results"
         )
-    configs = {name: variant_config(spec, name) for name in variants}
+    configs = {name: variant_config(base, spec["variants"][name]) for name in variants}
     for name, cfg in configs.items():  # every variant's settings checked before any attack runs
         try:
-            from_config({k: v for k, v in cfg.items() if k != "student"})
+            from_config(cfg)
         except (KeyError, TypeError, ValueError) as err:
             raise SystemExit(f"{args.spec}: variant {name!r}: {err}") from err
         if spec["variants"][name].get("vs", spec["baseline"]) not in variants:
@@ -177,6 +182,7 @@ def main() -> None:
                 victim=victim,
                 dataset=dataset,
                 data=config["data"],
+                student_arch=config["datafree"]["student"],
                 variant=name,
                 cfg=configs[name],
                 seed=seed,
