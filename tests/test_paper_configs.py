@@ -74,9 +74,21 @@ def test_config_readme_quotes_the_job_counts_and_estimates() -> None:
 
 def test_longer_datafree_config_merges_onto_the_equal_work_one(tmp_path: Path) -> None:
     """bench_end_to_end.py --longer: benchmarks/longer_datafree.yaml on top of the equal-work config
-    changes attack settings, not the jobs."""
+    (merged as Snakemake merges config files) changes data-free attack settings and the experiment
+    name, nothing else, and not the jobs."""
+    import yaml
+    from snakemake.utils import update_config
+
     base = ROOT / "benchmarks" / "default_at_1fa112b.yaml"
-    longer = (ROOT / "benchmarks" / "longer_datafree.yaml",)
-    proc = _snakemake(base, tmp_path, "--dry-run", "--quiet", "rules", merged=longer)
+    longer = ROOT / "benchmarks" / "longer_datafree.yaml"
+    merged = yaml.safe_load(base.read_text())
+    update_config(merged, yaml.safe_load(longer.read_text()))
+    (tmp_path / "merged.yaml").write_text(yaml.safe_dump(merged, allow_unicode=True))
+    before, after = resolved(base), resolved(tmp_path / "merged.yaml")
+    assert after["datafree"]["attacks"] != before["datafree"]["attacks"]
+    for config in (before, after):
+        del config["datafree"]["attacks"], config["experiment"]
+    assert after == before
+    proc = _snakemake(base, tmp_path, "--dry-run", "--quiet", "rules", merged=(longer,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _planned(proc) == job_counts(resolved(base))
