@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -92,30 +93,49 @@ def variant_config(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any
     return {**base, **{k: v for k, v in entry.items() if k != "vs"}}
 
 
+def _over_victims(values: dict[tuple[int, str], float]) -> list[float]:
+    """The per-victim means (the streams of a victim seed averaged): the replicates of a question
+    about victims, where the (seed, stream) rows of one victim are not independent."""
+    seeds = sorted({seed for seed, _ in values})
+    return [
+        sum(v for (s, _), v in values.items() if s == seed) / sum(s == seed for s, _ in values)
+        for seed in seeds
+    ]
+
+
 def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
-    """Per variant: mean clone/victim with its interval, the lowest replicate, seconds per run, and
-    the paired difference to the variant it is compared with (its ``vs``, else the spec's
-    ``baseline``) with its interval."""
+    """Per variant: mean clone/victim with its interval over the (seed, stream) replicates and over
+    the victims (streams averaged per seed), the lowest replicate, seconds per run, and the paired
+    difference to the variant it is compared with (its ``vs``, else the spec's ``baseline``) with
+    its interval, over replicates and over victims."""
     from msdefense.reporting.replicates import t_interval
+
+    def fmt(m: float, lo: float, hi: float, sign: str = "") -> str:
+        bounds = "no interval" if math.isnan(lo) else f"{lo:{sign}.3f}, {hi:{sign}.3f}"
+        return f"{m:{sign}.3f} [{bounds}]"
 
     by = {(r["variant"], r["seed"], r["stream"]): r for r in rows}
     lines = [
-        "| variant | n | clone / victim [95% CI] | lowest | s per run | paired difference [95% CI] |",
-        "|---|---:|---|---:|---:|---|",
+        "| variant | n | clone / victim [95% CI] | over victims [95% CI] | lowest | s per run "
+        "| paired difference [95% CI] | over victims [95% CI] |",
+        "|---|---:|---|---|---:|---:|---|---|",
     ]
     for name, entry in spec["variants"].items():
-        mine = {k[1:]: r for k, r in by.items() if k[0] == name}
+        mine = {k[1:]: r["of_victim"] for k, r in by.items() if k[0] == name}
         if not mine:
             continue
-        m, lo, hi = t_interval([r["of_victim"] for r in mine.values()])
-        secs = sum(r["seconds"] for r in mine.values()) / len(mine)
+        secs = sum(by[(name, *k)]["seconds"] for k in mine) / len(mine)
+        victims = _over_victims(mine)
         other = entry.get("vs", spec["baseline"])
-        paired = [r["of_victim"] - by[(other, *k)]["of_victim"] for k, r in mine.items() if (other, *k) in by]
-        d, dlo, dhi = t_interval(paired)
-        diff = "" if name == other else f"{d:+.3f} [{dlo:+.3f}, {dhi:+.3f}] − {other}"
-        low = min(r["of_victim"] for r in mine.values())
+        paired = {k: v - by[(other, *k)]["of_victim"] for k, v in mine.items() if (other, *k) in by}
+        diff = diff_victims = ""
+        if name != other and paired:
+            diff = f"{fmt(*t_interval(list(paired.values())), '+')} − {other}"
+            diff_victims = fmt(*t_interval(_over_victims(paired)), "+")
         lines.append(
-            f"| {name} | {len(mine)} | {m:.3f} [{lo:.3f}, {hi:.3f}] | {low:.3f} | {secs:.0f} | {diff} |"
+            f"| {name} | {len(mine)} | {fmt(*t_interval(list(mine.values())))} "
+            f"| {fmt(*t_interval(victims))} ({len(victims)}) | {min(mine.values()):.3f} | {secs:.0f} "
+            f"| {diff} | {diff_victims} |"
         )
     return "\n".join(lines)
 
