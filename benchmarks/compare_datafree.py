@@ -74,6 +74,7 @@ def run_one(
     cpu = torch.device("cpu")
     victim_acc = accuracy(predict_logits(model, test_x, cpu, amp=False), test_y)
     clone_acc = accuracy(predict_logits(load_best(result.student, result), test_x, cpu, amp=False), test_y)
+    final_acc = accuracy(predict_logits(result.student, test_x, cpu, amp=False), test_y)
     return {
         "variant": variant,
         "config": cfg,
@@ -82,6 +83,8 @@ def run_one(
         "victim_acc": victim_acc,
         "clone_acc": clone_acc,
         "of_victim": clone_acc / victim_acc,
+        "final_of_victim": final_acc / victim_acc,
+        "best_iteration": result.best_iteration,
         "iterations": result.iterations,
         "queries": result.queries_used,
         "seconds": result.wall_seconds,
@@ -138,6 +141,36 @@ def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
             f"| {diff} | {diff_victims} |"
         )
     return "\n".join(lines)
+
+
+def selection_report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
+    """Per variant whose rows all hold the final clone too: the clone selected on validation
+    against the final one (the last iteration's), each over victims, and final − selected paired
+    over victims; empty when no variant has them (rows from before they were recorded)."""
+    from msdefense.reporting.replicates import t_interval
+
+    lines = []
+    for name in spec["variants"]:
+        mine = [r for r in rows if r["variant"] == name]
+        if not mine or any("final_of_victim" not in r for r in mine):
+            continue
+        key = [(r["seed"], r["stream"]) for r in mine]
+        picked = _over_victims(dict(zip(key, (r["of_victim"] for r in mine), strict=True)))
+        final = _over_victims(dict(zip(key, (r["final_of_victim"] for r in mine), strict=True)))
+        m, lo, hi = t_interval([f - p for f, p in zip(final, picked, strict=True)])
+        at_end = sum(r["best_iteration"] == r["iterations"] for r in mine)
+        lines.append(
+            f"| {name} | {t_interval(picked)[0]:.3f} | {t_interval(final)[0]:.3f} "
+            f"| {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {at_end} of {len(mine)} |"
+        )
+    if not lines:
+        return ""
+    head = [
+        "| variant | selected on validation | final | final − selected, over victims [95% CI] "
+        "| selected at the last iteration |",
+        "|---|---:|---:|---|---:|",
+    ]
+    return "\n".join(head + lines)
 
 
 def main() -> None:
@@ -217,6 +250,7 @@ def main() -> None:
             handle.flush()
             print(f"{row['variant']} seed {row['seed']} {row['stream']}: {row['of_victim']:.3f}", flush=True)
     print(report(done, spec))
+    print(selection_report(done, spec))
 
 
 if __name__ == "__main__":
