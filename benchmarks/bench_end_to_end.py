@@ -6,15 +6,22 @@ timed step is what ``make run`` runs at that commit: ``python -m msdefense.launc
 where the launcher exists (it starts the job server, :mod:`msdefense.jobserver`), else
 ``.venv/bin/snakemake --cores <cores>``. The baseline runs its own default config;
 the candidate runs ``--config`` (default: ``benchmarks/default_at_1fa112b.yaml``, the baseline's
-default experiment written in today's schema); then, as a third run, the candidate again with
-``--longer`` (``benchmarks/longer_datafree.yaml``) merged on top: the same work with longer
-data-free attacks, written to its own experiment. Printed per run: wall seconds, jobs,
+default experiment written in today's schema; several files are merged in order, as Snakemake
+merges config files); then, as a third run, the candidate again with ``--longer``
+(``benchmarks/longer_datafree.yaml``) merged on top: the same work with longer data-free attacks,
+written to its own experiment. Printed per run: wall seconds, jobs,
 job-seconds (the sum of the ``s`` column of every ``benchmarks/**/*.tsv``), the undefended data-free
 clones' accuracy as a fraction of the victim's, and the speed-ups, baseline / candidate.
 
     .venv/bin/python benchmarks/bench_end_to_end.py [--baseline 1fa112b] [--candidate HEAD]
-        [--config benchmarks/default_at_1fa112b.yaml] [--longer benchmarks/longer_datafree.yaml | none]
+        [--config benchmarks/default_at_1fa112b.yaml ...] [--longer benchmarks/longer_datafree.yaml ... | none]
         [--workdir /tmp/e2e] [--cores all]
+
+Today's default at one seed, then with the DFME budget the 2x margin leaves (docs/findings.md,
+Speed, "The default at one seed"):
+
+    .venv/bin/python benchmarks/bench_end_to_end.py --workdir /tmp/e2e6 \
+        --config config/config.yaml benchmarks/one_seed.yaml --longer benchmarks/one_seed_dfme700k.yaml
 
 It takes about three default runs plus two installs (tens of minutes on 2 cores); run it on an
 otherwise idle machine, since both runs must see the same load.
@@ -114,31 +121,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="1fa112b")
     parser.add_argument("--candidate", default="HEAD")
-    parser.add_argument("--config", type=Path, default=REPO / "benchmarks" / "default_at_1fa112b.yaml")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        default=[REPO / "benchmarks" / "default_at_1fa112b.yaml"],
+        help="the candidate's config files, merged in order",
+    )
     parser.add_argument(
         "--longer",
         type=Path,
-        default=REPO / "benchmarks" / "longer_datafree.yaml",
-        help="an override run on top of --config by the candidate as a third run ('none' to skip)",
+        nargs="+",
+        default=[REPO / "benchmarks" / "longer_datafree.yaml"],
+        help="overrides run on top of --config by the candidate as a third run ('none' to skip)",
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/e2e"))
     parser.add_argument("--cores", default="all")
     args = parser.parse_args()
-    longer = None if str(args.longer) == "none" else args.longer
-    for path in (args.config, longer):
-        if path is not None and not path.is_file():
+    longer = None if [str(p) for p in args.longer] == ["none"] else args.longer
+    for path in [*args.config, *(longer or [])]:
+        if not path.is_file():
             parser.error(f"{path}: no such file")
+    names = [p.name for p in [*args.config, *(longer or [])]]
+    if len(set(names)) < len(names):  # each is copied to the clone's benchmarks/ under its name
+        parser.error(f"config files need distinct names, got {names}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     baseline = checkout(commit=_git("rev-parse", args.baseline), workdir=args.workdir)
     candidate = checkout(commit=_git("rev-parse", args.candidate), workdir=args.workdir)
     results: dict[str, object] = {
         "baseline": timed_run(clone=baseline, configs=[], cores=args.cores, tag="default"),
-        "candidate": timed_run(clone=candidate, configs=[args.config], cores=args.cores, tag="equal-work"),
+        "candidate": timed_run(
+            clone=candidate, configs=args.config, cores=args.cores, tag="+".join(p.stem for p in args.config)
+        ),
     }
     runs = ["candidate"]
     if longer is not None:
         results["candidate_longer"] = timed_run(
-            clone=candidate, configs=[args.config, longer], cores=args.cores, tag="longer-datafree"
+            clone=candidate,
+            configs=[*args.config, *longer],
+            cores=args.cores,
+            tag="+".join(p.stem for p in [*args.config, *longer]),
         )
         runs.append("candidate_longer")
     base = results["baseline"]

@@ -92,3 +92,34 @@ def test_longer_datafree_config_merges_onto_the_equal_work_one(tmp_path: Path) -
     proc = _snakemake(base, tmp_path, "--dry-run", "--quiet", "rules", merged=(longer,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _planned(proc) == job_counts(resolved(base))
+
+
+def test_one_seed_configs_merge_onto_the_default(tmp_path: Path) -> None:
+    """bench_end_to_end.py --config config/config.yaml benchmarks/one_seed.yaml --longer
+    benchmarks/one_seed_dfme700k.yaml: the first override keeps seed 0 only, the second changes
+    DFME's query budget only (and each the experiment name), and Snakemake plans the merged jobs."""
+    import yaml
+    from snakemake.utils import update_config
+
+    default = ROOT / "config" / "config.yaml"
+    one_seed, dfme = ROOT / "benchmarks" / "one_seed.yaml", ROOT / "benchmarks" / "one_seed_dfme700k.yaml"
+    configs = [yaml.safe_load(default.read_text())]
+    for path in (one_seed, dfme):
+        configs.append(yaml.safe_load(yaml.safe_dump(configs[-1])))
+        update_config(configs[-1], yaml.safe_load(path.read_text()))
+    paths = []
+    for i, config in enumerate(configs):
+        paths.append(tmp_path / f"{i}.yaml")
+        paths[-1].write_text(yaml.safe_dump(config, allow_unicode=True))
+    base, seed0, longer = (resolved(p) for p in paths)
+    assert seed0["seeds"] == [0] and base["seeds"] != [0]
+    assert (
+        longer["datafree"]["attacks"]["dfme"]["query_budget"]
+        > seed0["datafree"]["attacks"]["dfme"]["query_budget"]
+    )
+    for config in (base, seed0, longer):
+        del config["experiment"], config["seeds"], config["datafree"]["attacks"]["dfme"]["query_budget"]
+    assert base == seed0 == longer
+    proc = _snakemake(default, tmp_path, "--dry-run", "--quiet", "rules", merged=(one_seed, dfme))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _planned(proc) == job_counts(resolved(paths[2]))
