@@ -121,20 +121,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="1fa112b")
     parser.add_argument("--candidate", default="HEAD")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        nargs="+",
-        default=[REPO / "benchmarks" / "default_at_1fa112b.yaml"],
-        help="the candidate's config files, merged in order",
-    )
-    parser.add_argument(
-        "--longer",
-        type=Path,
-        nargs="+",
-        default=[REPO / "benchmarks" / "longer_datafree.yaml"],
-        help="overrides run on top of --config by the candidate as a third run ('none' to skip)",
-    )
+    for flag, default, text in (
+        ("--config", "default_at_1fa112b.yaml", "the candidate's config files, merged in order"),
+        ("--longer", "longer_datafree.yaml", "overrides on top of --config, a third run ('none' to skip)"),
+    ):
+        parser.add_argument(flag, type=Path, nargs="+", default=[REPO / "benchmarks" / default], help=text)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/e2e"))
     parser.add_argument("--cores", default="all")
     args = parser.parse_args()
