@@ -99,11 +99,19 @@ def variant_config(base: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any
 def _over_victims(values: dict[tuple[int, str], float]) -> list[float]:
     """The per-victim means (the streams of a victim seed averaged): the replicates of a question
     about victims, where the (seed, stream) rows of one victim are not independent."""
-    seeds = sorted({seed for seed, _ in values})
-    return [
-        sum(v for (s, _), v in values.items() if s == seed) / sum(s == seed for s, _ in values)
-        for seed in seeds
-    ]
+    per_seed: dict[int, list[float]] = {}
+    for (seed, _), value in sorted(values.items()):
+        per_seed.setdefault(seed, []).append(value)
+    return [sum(v) / len(v) for v in per_seed.values()]
+
+
+def _interval(values: list[float], sign: str = "") -> str:
+    """``mean [low, high]`` of the 95% t-interval (``[no interval]`` below two values)."""
+    from msdefense.reporting.replicates import t_interval
+
+    m, lo, hi = t_interval(values)
+    bounds = "no interval" if math.isnan(lo) else f"{lo:{sign}.3f}, {hi:{sign}.3f}"
+    return f"{m:{sign}.3f} [{bounds}]"
 
 
 def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
@@ -111,12 +119,6 @@ def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
     the victims (streams averaged per seed), the lowest replicate, seconds per run, and the paired
     difference to the variant it is compared with (its ``vs``, else the spec's ``baseline``) with
     its interval, over replicates and over victims."""
-    from msdefense.reporting.replicates import t_interval
-
-    def fmt(m: float, lo: float, hi: float, sign: str = "") -> str:
-        bounds = "no interval" if math.isnan(lo) else f"{lo:{sign}.3f}, {hi:{sign}.3f}"
-        return f"{m:{sign}.3f} [{bounds}]"
-
     by = {(r["variant"], r["seed"], r["stream"]): r for r in rows}
     lines = [
         "| variant | n | clone / victim [95% CI] | over victims [95% CI] | lowest | s per run "
@@ -133,11 +135,11 @@ def report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
         paired = {k: v - by[(other, *k)]["of_victim"] for k, v in mine.items() if (other, *k) in by}
         diff = diff_victims = ""
         if name != other and paired:
-            diff = f"{fmt(*t_interval(list(paired.values())), '+')} − {other}"
-            diff_victims = fmt(*t_interval(_over_victims(paired)), "+")
+            diff = f"{_interval(list(paired.values()), '+')} − {other}"
+            diff_victims = _interval(_over_victims(paired), "+")
         lines.append(
-            f"| {name} | {len(mine)} | {fmt(*t_interval(list(mine.values())))} "
-            f"| {fmt(*t_interval(victims))} ({len(victims)}) | {min(mine.values()):.3f} | {secs:.0f} "
+            f"| {name} | {len(mine)} | {_interval(list(mine.values()))} "
+            f"| {_interval(victims)} ({len(victims)}) | {min(mine.values()):.3f} | {secs:.0f} "
             f"| {diff} | {diff_victims} |"
         )
     return "\n".join(lines)
@@ -147,21 +149,18 @@ def selection_report(rows: list[dict[str, Any]], spec: dict[str, Any]) -> str:
     """Per variant whose rows all hold the final clone too: the clone selected on validation
     against the final one (the last iteration's), each over victims, and final − selected paired
     over victims; empty when no variant has them (rows from before they were recorded)."""
-    from msdefense.reporting.replicates import t_interval
-
     lines = []
     for name in spec["variants"]:
         mine = [r for r in rows if r["variant"] == name]
         if not mine or any("final_of_victim" not in r for r in mine):
             continue
-        key = [(r["seed"], r["stream"]) for r in mine]
-        picked = _over_victims(dict(zip(key, (r["of_victim"] for r in mine), strict=True)))
-        final = _over_victims(dict(zip(key, (r["final_of_victim"] for r in mine), strict=True)))
-        m, lo, hi = t_interval([f - p for f, p in zip(final, picked, strict=True)])
+        picked = _over_victims({(r["seed"], r["stream"]): r["of_victim"] for r in mine})
+        final = _over_victims({(r["seed"], r["stream"]): r["final_of_victim"] for r in mine})
+        gain = _interval([f - p for f, p in zip(final, picked, strict=True)], "+")
         at_end = sum(r["best_iteration"] == r["iterations"] for r in mine)
         lines.append(
-            f"| {name} | {t_interval(picked)[0]:.3f} | {t_interval(final)[0]:.3f} "
-            f"| {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {at_end} of {len(mine)} |"
+            f"| {name} | {sum(picked) / len(picked):.3f} | {sum(final) / len(final):.3f} | {gain} "
+            f"| {at_end} of {len(mine)} |"
         )
     if not lines:
         return ""
@@ -250,7 +249,8 @@ def main() -> None:
             handle.flush()
             print(f"{row['variant']} seed {row['seed']} {row['stream']}: {row['of_victim']:.3f}", flush=True)
     print(report(done, spec))
-    print(selection_report(done, spec))
+    if selection := selection_report(done, spec):
+        print(selection)
 
 
 if __name__ == "__main__":
