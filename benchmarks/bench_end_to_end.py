@@ -18,7 +18,7 @@ clones' accuracy as a fraction of the victim's, and the speed-ups, baseline / ca
         [--workdir /tmp/e2e] [--cores all]
 
 Today's default at one seed, then with the DFME budget the 2x margin leaves (docs/findings.md,
-Speed, "The default at one seed"):
+Speed, "the default at one seed"):
 
     .venv/bin/python benchmarks/bench_end_to_end.py --workdir /tmp/e2e6 \
         --config config/config.yaml benchmarks/one_seed.yaml --longer benchmarks/one_seed_dfme700k.yaml
@@ -85,8 +85,9 @@ def checkout(*, commit: str, workdir: Path) -> Path:
     return clone
 
 
-def timed_run(*, clone: Path, configs: list[Path], cores: str, tag: str) -> dict[str, object]:
-    """Time one run of make run's route at the clone's commit with ``configs`` (none: its default)."""
+def timed_run(*, clone: Path, configs: list[Path], cores: str) -> dict[str, object]:
+    """Time one run of make run's route at the clone's commit with ``configs`` (none: its default);
+    its log is named after the configs."""
     if (clone / "src" / "msdefense" / "launch.py").is_file():  # make run's route at that commit
         command = [".venv/bin/python", "-m", "msdefense.launch", "--cores", cores]
     else:
@@ -99,6 +100,7 @@ def timed_run(*, clone: Path, configs: list[Path], cores: str, tag: str) -> dict
             shutil.copyfile(config, target)
             command.append(str(target.relative_to(clone)))
     before = set((clone / "results").glob("*")) if (clone / "results").is_dir() else set()
+    tag = "+".join(c.stem for c in configs) or "default"
     log = clone.parent / f"{clone.name}-{tag}.log"
     start = time.perf_counter()
     with log.open("w") as handle:
@@ -130,29 +132,23 @@ def main() -> None:
     parser.add_argument("--cores", default="all")
     args = parser.parse_args()
     longer = None if [str(p) for p in args.longer] == ["none"] else args.longer
-    for path in [*args.config, *(longer or [])]:
+    every = [*args.config, *(longer or [])]
+    for path in every:
         if not path.is_file():
             parser.error(f"{path}: no such file")
-    names = [p.name for p in [*args.config, *(longer or [])]]
+    names = [p.name for p in every]
     if len(set(names)) < len(names):  # each is copied to the clone's benchmarks/ under its name
         parser.error(f"config files need distinct names, got {names}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     baseline = checkout(commit=_git("rev-parse", args.baseline), workdir=args.workdir)
     candidate = checkout(commit=_git("rev-parse", args.candidate), workdir=args.workdir)
     results: dict[str, object] = {
-        "baseline": timed_run(clone=baseline, configs=[], cores=args.cores, tag="default"),
-        "candidate": timed_run(
-            clone=candidate, configs=args.config, cores=args.cores, tag="+".join(p.stem for p in args.config)
-        ),
+        "baseline": timed_run(clone=baseline, configs=[], cores=args.cores),
+        "candidate": timed_run(clone=candidate, configs=args.config, cores=args.cores),
     }
     runs = ["candidate"]
     if longer is not None:
-        results["candidate_longer"] = timed_run(
-            clone=candidate,
-            configs=[*args.config, *longer],
-            cores=args.cores,
-            tag="+".join(p.stem for p in [*args.config, *longer]),
-        )
+        results["candidate_longer"] = timed_run(clone=candidate, configs=every, cores=args.cores)
         runs.append("candidate_longer")
     base = results["baseline"]
     for run in runs:
