@@ -72,19 +72,27 @@ def test_config_readme_quotes_the_job_counts_and_estimates() -> None:
         assert cells[2] == f"~{gpu_hours(config):,.0f}", name
 
 
+def _merged(tmp_path: Path, *paths: Path) -> dict:
+    """The config Snakemake runs for ``--configfile`` with ``paths`` (later files update earlier
+    ones, as :func:`snakemake.utils.update_config` merges them), resolved and checked."""
+    import yaml
+    from snakemake.utils import update_config
+
+    merged: dict = {}
+    for path in paths:
+        update_config(merged, yaml.safe_load(path.read_text()))
+    out = tmp_path / f"merged_{len(paths)}.yaml"
+    out.write_text(yaml.safe_dump(merged, allow_unicode=True))
+    return resolved(out)
+
+
 def test_longer_datafree_config_merges_onto_the_equal_work_one(tmp_path: Path) -> None:
     """bench_end_to_end.py --longer: benchmarks/longer_datafree.yaml on top of the equal-work config
     (merged as Snakemake merges config files) changes data-free attack settings and the experiment
     name, nothing else, and not the jobs."""
-    import yaml
-    from snakemake.utils import update_config
-
     base = ROOT / "benchmarks" / "default_at_1fa112b.yaml"
     longer = ROOT / "benchmarks" / "longer_datafree.yaml"
-    merged = yaml.safe_load(base.read_text())
-    update_config(merged, yaml.safe_load(longer.read_text()))
-    (tmp_path / "merged.yaml").write_text(yaml.safe_dump(merged, allow_unicode=True))
-    before, after = resolved(base), resolved(tmp_path / "merged.yaml")
+    before, after = resolved(base), _merged(tmp_path, base, longer)
     assert after["datafree"]["attacks"] != before["datafree"]["attacks"]
     for config in (before, after):
         del config["datafree"]["attacks"], config["experiment"]
@@ -98,28 +106,18 @@ def test_one_seed_configs_merge_onto_the_default(tmp_path: Path) -> None:
     """bench_end_to_end.py --config config/config.yaml benchmarks/one_seed.yaml --longer
     benchmarks/one_seed_dfme700k.yaml: the first override keeps seed 0 only, the second changes
     DFME's query budget only (and each the experiment name), and Snakemake plans the merged jobs."""
-    import yaml
-    from snakemake.utils import update_config
-
     default = ROOT / "config" / "config.yaml"
     one_seed, dfme = ROOT / "benchmarks" / "one_seed.yaml", ROOT / "benchmarks" / "one_seed_dfme700k.yaml"
-    configs = [yaml.safe_load(default.read_text())]
-    for path in (one_seed, dfme):
-        configs.append(yaml.safe_load(yaml.safe_dump(configs[-1])))
-        update_config(configs[-1], yaml.safe_load(path.read_text()))
-    paths = []
-    for i, config in enumerate(configs):
-        paths.append(tmp_path / f"{i}.yaml")
-        paths[-1].write_text(yaml.safe_dump(config, allow_unicode=True))
-    base, seed0, longer = (resolved(p) for p in paths)
-    assert seed0["seeds"] == [0] and base["seeds"] != [0]
-    assert (
-        longer["datafree"]["attacks"]["dfme"]["query_budget"]
-        > seed0["datafree"]["attacks"]["dfme"]["query_budget"]
+    base, seed0, longer = (
+        resolved(default),
+        _merged(tmp_path, default, one_seed),
+        _merged(tmp_path, default, one_seed, dfme),
     )
+    budget = [c["datafree"]["attacks"]["dfme"].pop("query_budget") for c in (base, seed0, longer)]
+    assert seed0["seeds"] == [0] and base["seeds"] != [0] and budget[2] > budget[1] == budget[0]
     for config in (base, seed0, longer):
-        del config["experiment"], config["seeds"], config["datafree"]["attacks"]["dfme"]["query_budget"]
+        del config["experiment"], config["seeds"]
     assert base == seed0 == longer
     proc = _snakemake(default, tmp_path, "--dry-run", "--quiet", "rules", merged=(one_seed, dfme))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _planned(proc) == job_counts(resolved(paths[2]))
+    assert _planned(proc) == job_counts(_merged(tmp_path, default, one_seed, dfme))
