@@ -130,3 +130,45 @@ def test_attacker_labels() -> None:
     assert torch.equal(attacker_labels(answers, "argmax"), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="knockoff.labels"):
         attacker_labels(answers, "hard")
+
+
+def test_plateau_warms_up_decays_on_a_plateau_and_stops_after_the_last_decay() -> None:
+    from msdefense.training import Plateau
+
+    recipe = SGDRecipe(epochs=50, batch_size=8, lr=0.1, patience=2, lr_decays=2, warmup_epochs=1)
+    rule = Plateau(recipe, steps_per_epoch=4)
+    rates = [rule.next_lr() for _ in range(5)]
+    assert rates == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])  # linear warm-up over one epoch
+    for acc in (0.5, 0.6, 0.6, 0.6):  # two epochs without a better accuracy: first decay
+        rule.end_epoch(acc)
+    assert rule.lr() == pytest.approx(0.01) and not rule.stopped
+    for acc in (0.7, 0.7, 0.7):  # a better one resets the wait; two more: second decay
+        rule.end_epoch(acc)
+    assert rule.lr() == pytest.approx(0.001) and not rule.stopped
+    rule.end_epoch(0.7)
+    rule.end_epoch(0.69)
+    assert rule.stop_reason == "plateau" and rule.epochs == 9
+    capped = Plateau(SGDRecipe(epochs=3, batch_size=8, lr=0.1, patience=5), steps_per_epoch=1)
+    for acc in (0.1, 0.2, 0.3):  # still improving when the cap comes
+        capped.end_epoch(acc)
+    assert capped.stop_reason == "cap"
+
+
+def test_a_recipe_with_patience_trains_until_its_plateau_and_says_so() -> None:
+    torch.manual_seed(0)
+    images = torch.rand(64, 1, 32, 32) * 2 - 1
+    data = TensorDataset(images, torch.zeros(64, dtype=torch.long))
+    targets = torch.softmax(torch.randn(64, 10), -1)
+    model = build_model("lenet5", 10, 1)
+    recipe = SGDRecipe(epochs=40, batch_size=16, lr=0.05, patience=1, lr_decays=0)
+    # a validation accuracy that never improves after the first epoch: the first plateau stops training
+    hist = distill(
+        model, data, targets, recipe, device=torch.device("cpu"), seed=0, evaluate=lambda m: {"val_acc": 0.5}
+    )
+    assert len(hist) == 2 and hist[-1]["stop_reason"] == "plateau"
+    with pytest.raises(ValueError, match="val_acc"):
+        distill(model, data, targets, recipe, device=torch.device("cpu"), seed=0)
+    with pytest.raises(ValueError, match="patience"):
+        SGDRecipe(epochs=4, batch_size=8, lr=0.1, patience=0)
+    with pytest.raises(ValueError, match="needs patience"):
+        SGDRecipe(epochs=4, batch_size=8, lr=0.1, warmup_epochs=1)

@@ -78,3 +78,34 @@ class _Double(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         x, y = self.base[i]
         return x.double(), y
+
+
+def test_stacked_clones_stop_each_on_its_own_plateau_as_one_by_one() -> None:
+    """With a patience every clone of the stack has its own rate and stop epoch (a stopped clone
+    no longer moves), and each equals the clone trained alone to its own plateau."""
+    recipe = SGDRecipe(epochs=12, batch_size=16, lr=0.05, patience=1, lr_decays=1, warmup_epochs=1)
+    train, val, targets = _data()
+    looped, looped_hist = [], []
+    for t in targets:
+        model = _fresh(3).double()
+        torch.manual_seed(11)
+        selector = BestOnValidation(_Double(val), torch.device("cpu"))
+        looped_hist.append(distill(model, _Double(train), t.double(), recipe, device=torch.device("cpu"), seed=5,
+                                   evaluate=selector))  # fmt: skip
+        looped.append(model)
+    stacked = [_fresh(3).double() for _ in targets]
+    selectors = [BestOnValidation(_Double(val), torch.device("cpu")) for _ in targets]
+    torch.manual_seed(11)
+    hists = distill_stacked(stacked, _Double(train), [t.double() for t in targets], recipe,
+                            device=torch.device("cpu"), seed=5, evaluate=selectors)  # fmt: skip
+    lengths = [len(h) for h in looped_hist]
+    assert len(set(lengths)) > 1, lengths  # the clones stop at different epochs: the case under test
+    assert [len(h) for h in hists] == lengths
+    for a, b in zip(looped, stacked, strict=True):
+        for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+            torch.testing.assert_close(pb, pa, rtol=1e-9, atol=1e-11, msg=name)
+    for ha, hb in zip(looped_hist, hists, strict=True):
+        assert hb[-1]["stop_reason"] == ha[-1]["stop_reason"]
+        for ra, rb in zip(ha, hb, strict=True):
+            for key in ("train_loss", "val_acc", "lr"):
+                assert rb[key] == pytest.approx(ra[key], rel=1e-9, abs=1e-12), key

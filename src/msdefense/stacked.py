@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +27,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .training import SGDRecipe, autocast, distill_loader, prepare_model, recipe_optimiser
+from .training import Plateau, SGDRecipe, autocast, distill_loader, prepare_model, recipe_optimiser
 
 
 def stackable(model: nn.Module) -> bool:
@@ -59,7 +60,7 @@ def distill_stacked(
     seed: int,
     evaluate: Sequence[Callable[[nn.Module], dict[str, float]]] | None = None,
     desc: str = "distill",
-) -> list[list[dict[str, float]]]:
+) -> list[list[dict[str, Any]]]:
     """:func:`msdefense.training.distill` of ``models[e]`` on ``targets[e]`` for every e at once;
     the models end with their final weights and each gets its own history.
 
@@ -85,10 +86,14 @@ def distill_stacked(
     stacked_forward = vmap(forward, in_dims=(0, None))
     loader = distill_loader(train_data, recipe, device=device, seed=seed)
     opt, sched = recipe_optimiser(params.values(), recipe, len(loader))
-    histories: list[list[dict[str, float]]] = [[] for _ in models]
+    plateaus = None if recipe.patience is None else [Plateau(recipe, len(loader)) for _ in models]
+    histories: list[list[dict[str, Any]]] = [[] for _ in models]
     n = len(models)
     bar = tqdm(range(1, recipe.epochs + 1), desc=f"{desc} ({n} stacked)", unit="epoch", mininterval=2.0)
     for epoch in bar:
+        active = [e for e in range(n) if plateaus is None or not plateaus[e].stopped]
+        if not active:
+            break
         base.train()
         start = time.perf_counter()
         total_loss = torch.zeros(n, dtype=torch.float64)
@@ -102,27 +107,52 @@ def distill_stacked(
                 losses = _soft_cross_entropy_each(logits, q)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()
-            opt.step()
-            sched.step()
+            if plateaus is None:
+                opt.step()
+                sched.step()
+            else:
+                _step_each(opt, params, plateaus)
             total_loss += losses.detach().double().cpu() * len(x)
             total_hits += (logits.argmax(-1) == q.argmax(-1)).sum(-1).double().cpu()
             seen += len(x)
         seconds = time.perf_counter() - start
         _load(models, params)
-        scores = _evaluate_like_one(models, evaluate)
-        for e in range(n):
-            histories[e].append(
-                {
-                    "epoch": epoch,
-                    "lr": opt.param_groups[0]["lr"],
-                    "train_loss": float(total_loss[e]) / seen,
-                    "train_acc": float(total_hits[e]) / seen,
-                    "seconds": seconds,
-                    **scores[e],
-                }
-            )
+        scores = _evaluate_like_one([models[e] for e in active], evaluate and [evaluate[e] for e in active])
+        for e, score in zip(active, scores, strict=True):
+            lr = opt.param_groups[0]["lr"] if plateaus is None else plateaus[e].lr_used
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "lr": lr,
+                "train_loss": float(total_loss[e]) / seen,
+                "train_acc": float(total_hits[e]) / seen,
+                "seconds": seconds,
+                **score,
+            }
+            histories[e].append(row)
+            if plateaus is not None:
+                if "val_acc" not in row:
+                    raise ValueError(f"{desc}: a recipe with patience needs a validation accuracy (val_acc)")
+                plateaus[e].end_epoch(row["val_acc"])
         bar.set_postfix({"train_loss": round(float(total_loss.mean()) / seen, 4)})
+    for e, history in enumerate(histories):
+        if history:
+            history[-1]["stop_reason"] = (plateaus[e].stop_reason or "cap") if plateaus else "schedule"
     return histories
+
+
+def _step_each(opt: torch.optim.Optimizer, params: dict[str, Tensor], plateaus: Sequence[Plateau]) -> None:
+    """One SGD step with each model's own learning rate (its :class:`Plateau`; 0 once stopped,
+    which leaves its weights as they were). SGD's update is the rate times a direction that does
+    not depend on the rate, so a step at rate 1 gives the direction of every slice."""
+    rates = [0.0 if p.stopped else p.next_lr() for p in plateaus]
+    before = {k: v.detach().clone() for k, v in params.items()}
+    for group in opt.param_groups:
+        group["lr"] = 1.0
+    opt.step()
+    with torch.no_grad():
+        for k, v in params.items():
+            scale = torch.tensor(rates, dtype=v.dtype, device=v.device).view(-1, *([1] * (v.dim() - 1)))
+            v.copy_(before[k] + scale * (v - before[k]))
 
 
 def _evaluate_like_one(

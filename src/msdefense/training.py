@@ -35,11 +35,91 @@ class SGDRecipe:
     nesterov: bool = True
     weight_decay: float = 5e-4
     num_workers: int | None = None  # None: loader_workers decides (the job's threads on CUDA)
+    #: None: the cosine schedule over ``epochs`` (the DCP code's recipe). An integer: train until
+    #: the validation accuracy stops improving (:class:`Plateau`), ``epochs`` being the cap.
+    patience: int | None = None
+    lr_decays: int = 2
+    decay_factor: float = 0.1
+    warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be an integer >= 1 (or absent), got {self.patience!r}")
+        if self.lr_decays < 0 or not 0 < self.decay_factor < 1 or self.warmup_epochs < 0:
+            raise ValueError(
+                "lr_decays must be >= 0, decay_factor in (0, 1) and warmup_epochs >= 0, got "
+                f"{self.lr_decays!r}, {self.decay_factor!r}, {self.warmup_epochs!r}"
+            )
+        if self.warmup_epochs and self.patience is None:
+            raise ValueError("warmup_epochs needs patience (the cosine schedule has no warm-up)")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> SGDRecipe:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in cfg.items() if k in names})
+
+
+#: Why a run stopped: its validation accuracy reached a plateau after the last decay, or the cap
+#: (``epochs``) came first; ``schedule``: a fixed-length cosine schedule ran out (no patience).
+STOP_REASONS = ("plateau", "cap", "schedule")
+
+
+class Plateau:
+    """Train until the validation accuracy stops improving (``SGDRecipe.patience``).
+
+    The learning rate rises linearly from ``lr / steps`` to ``lr`` over the first
+    ``warmup_epochs`` epochs (no dead start at a high rate), then stays constant. After
+    ``patience`` epochs without a new best validation accuracy it is multiplied by
+    ``decay_factor``, at most ``lr_decays`` times; the next plateau after the last decay ends
+    training (``stop_reason`` ``plateau``), and so does the cap of ``epochs`` (``cap``). One
+    instance per model: stacked models each carry their own (:mod:`msdefense.stacked`).
+    """
+
+    def __init__(self, recipe: SGDRecipe, steps_per_epoch: int) -> None:
+        if recipe.patience is None:
+            raise ValueError("Plateau needs a recipe with patience")
+        self.recipe = recipe
+        self.warmup_steps = recipe.warmup_epochs * steps_per_epoch
+        self.base_lr, self.step, self.best, self.waited = recipe.lr, 0, -math.inf, 0
+        self.decays, self.epochs, self.stop_reason, self.lr_used = 0, 0, "", recipe.lr
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.stop_reason)
+
+    def next_lr(self) -> float:
+        """The rate of the next step, counting the step."""
+        self.lr_used = self.lr()
+        self.step += 1
+        return self.lr_used
+
+    def set_lr(self, opt: torch.optim.Optimizer) -> None:
+        """Give ``opt`` the rate of the next step and count the step."""
+        rate = self.next_lr()
+        for group in opt.param_groups:
+            group["lr"] = rate
+
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        if self.step < self.warmup_steps:
+            return self.base_lr * (self.step + 1) / self.warmup_steps
+        return self.base_lr
+
+    def end_epoch(self, val_acc: float) -> None:
+        """Record one epoch's validation accuracy: decay the rate or stop on a plateau, stop on the cap."""
+        self.epochs += 1
+        if val_acc > self.best:
+            self.best, self.waited = val_acc, 0
+        else:
+            self.waited += 1
+        if self.waited >= self.recipe.patience and self.step >= self.warmup_steps:  # type: ignore[operator]
+            if self.decays < self.recipe.lr_decays:
+                self.decays, self.waited = self.decays + 1, 0
+                self.base_lr *= self.recipe.decay_factor
+            else:
+                self.stop_reason = "plateau"
+        if not self.stopped and self.epochs >= self.recipe.epochs:
+            self.stop_reason = "cap"
 
 
 class IndexedDataset(Dataset):
@@ -257,14 +337,18 @@ def _fit(
     evaluate: Callable[[], dict[str, float]],
     desc: str,
     stop_after: int | None = None,
-) -> list[dict[str, float]]:
-    """Shared SGD + per-step cosine loop; ``step_loss`` returns (loss, #correct-ish count).
+) -> list[dict[str, Any]]:
+    """Shared SGD loop; ``step_loss`` returns (loss, #correct-ish count). The schedule is the
+    recipe's: per-step cosine over ``recipe.epochs``, or :class:`Plateau` when it has a patience
+    (then ``evaluate`` must give ``val_acc``). The last history row says why training stopped
+    (``stop_reason``, one of :data:`STOP_REASONS`).
 
     ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
     (the defender surrogates' early stopping, docs/methods.md); 0 returns the untrained model.
     """
+    plateau = Plateau(recipe, len(loader)) if recipe.patience is not None else None
     opt, sched = recipe_optimiser(model.parameters(), recipe, len(loader))
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     n_epochs = recipe.epochs if stop_after is None else min(stop_after, recipe.epochs)
     bar = tqdm(range(1, n_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
     for epoch in bar:
@@ -272,16 +356,19 @@ def _fit(
         start, total_loss, total_hits, seen = time.perf_counter(), 0.0, 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if plateau is not None:
+                plateau.set_lr(opt)
             with autocast(device):
                 loss, hits = step_loss(model, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
+            if plateau is None:
+                sched.step()
             total_loss += float(loss.detach()) * len(x)
             total_hits += float(hits)
             seen += len(x)
-        row = {
+        row: dict[str, Any] = {
             "epoch": epoch,
             "lr": opt.param_groups[0]["lr"],
             "train_loss": total_loss / seen,
@@ -291,6 +378,14 @@ def _fit(
         }
         history.append(row)
         bar.set_postfix({k: round(v, 4) for k, v in row.items() if k.endswith(("loss", "acc"))})
+        if plateau is not None:
+            if "val_acc" not in row:
+                raise ValueError(f"{desc}: a recipe with patience needs a validation accuracy (val_acc)")
+            plateau.end_epoch(row["val_acc"])
+            if plateau.stopped:
+                break
+    if history:
+        history[-1]["stop_reason"] = (plateau.stop_reason or "cap") if plateau is not None else "schedule"
     return history
 
 
@@ -304,7 +399,7 @@ def train_classifier(
     seed: int,
     desc: str = "train",
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """Supervised training (docs/methods.md, "Training recipes"); history rows carry ``<name>_acc`` per eval set.
 
     ``loss_fn(logits, labels)`` defaults to cross-entropy; the misinformation model of
@@ -357,7 +452,7 @@ def distill(
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     desc: str = "distill",
     stop_after: int | None = None,
-) -> list[dict[str, float]]:
+) -> list[dict[str, Any]]:
     """Soft-label training on ``(train_data[i], targets[i])`` (KnockoffNets clones, defender surrogates).
 
     ``train_data`` yields augmented views; ``targets`` are the answers to the un-augmented images.

@@ -63,7 +63,21 @@ class KnockoffResult:
     final: nn.Module
     best_val_acc: float
     best_epoch: int
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs trained (the recipe's cap, or fewer when the validation accuracy plateaued)."""
+        return len(self.history)
+
+    @property
+    def stop_reason(self) -> str:
+        """Why training stopped (:data:`msdefense.training.STOP_REASONS`)."""
+        return str(self.history[-1]["stop_reason"]) if self.history else "cap"
+
+    def val_curve(self, digits: int = 4) -> list[float]:
+        """The validation accuracy after every epoch: the curve the clone was selected on."""
+        return [round(float(row["val_acc"]), digits) for row in self.history]
 
 
 def run_knockoff(
