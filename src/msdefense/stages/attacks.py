@@ -49,6 +49,15 @@ def clone_scores(
     }
 
 
+def attack_stream_seed(seed: int, *attack: str) -> int:
+    """The seed of an attack's random streams (clone or student initialisation, data order,
+    augmentation, generator, probes): the replicate seed and the attack's own names (kind,
+    transfer set or attack name), never the victim's. Two victims attacked under one seed, the
+    teacher and its MISLEADER ensemble, an fp32 victim and its int8 copy, every defense of a
+    sweep, meet the same attacker, so their comparisons are paired (docs/statistics.md)."""
+    return derive_seed(seed, *attack)
+
+
 @dataclass(frozen=True, kw_only=True)
 class KnockoffRequest(VictimRequest):
     """The values of one defense's sweep (``params``, canonical texts) on one transfer set: one
@@ -83,7 +92,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     """
     r, cfg = request, request.victim_cfg
     kinds = label_kinds(r.knockoff)
-    cseed = derive_seed(r.seed, "knockoff", r.victim, r.transfer)
+    cseed = attack_stream_seed(r.seed, "knockoff", r.transfer)
     records = []
     with stage(r.device) as ctx:
         answers = read_posteriors(r.in_posteriors, r.params)
@@ -121,9 +130,14 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                     best_epoch=result.best_epoch,
                     l1_distance=float(answers["l1_distance"][e]),
                     queries=int(answers["queries"]),
+                    test_images=len(answers["test_labels"]),
                     clone_arch=attack.arch,
                     labels=attack.labels,
-                    epochs=attack.recipe.epochs,
+                    epochs=attack.recipe.epochs,  # the cap when the recipe has a patience
+                    patience=attack.recipe.patience,
+                    epochs_run=result.epochs_run,
+                    stop_reason=result.stop_reason,
+                    val_curve=result.val_curve(),
                     seed=r.seed,
                     stream_seed=cseed,
                     # wall_seconds / peak memory count from the start of the sweep job; this value
@@ -231,7 +245,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
         defense = load_defense(
             r.defense_cfg, dataset=cfg["dataset"], aux_paths=r.in_aux, seed=r.seed, device=ctx.device
         )
-        aseed = derive_seed(r.seed, "datafree", r.attack, r.victim)
+        aseed = attack_stream_seed(r.seed, "datafree", r.attack)
         attack = datafree_from_config(r.attack_cfg, aseed)
         oracle = Oracle(model, defense, [float(r.param)], budget=attack.query_budget)
         val_x, val_y = dataset_tensors(data.val())
@@ -268,6 +282,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             best_iteration=result.best_iteration,
             iterations=result.iterations,
             queries=result.queries_used,
+            test_images=len(answers["test_labels"]),
             oracle_queries=oracle.queries_used,
             query_budget=attack.query_budget,
             cost_per_iteration=result.cost_per_iteration,
