@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from msdefense.reporting import CLAIMS_COLUMNS, claims_table, interpolation_seeds, verdict
+from msdefense.reporting.claims import holm_verdicts
 
 
 def test_verdict_rule() -> None:
@@ -19,12 +20,15 @@ def test_verdict_rule() -> None:
     assert verdict(math.nan, math.nan, 0.10, above=True) == "inconclusive"  # one seed: no interval
 
 
-def _knockoff(drops: dict[str, list[float]], transfer: str = "t") -> pd.DataFrame:
-    """Per-seed KnockoffNets rows of victim v: undefended clone 0.9; each defense's strongest value
-    lowers the clone accuracy by the seed's entry of ``drops``."""
+def _knockoff(
+    drops: dict[str, list[float]], transfer: str = "t", undefended: list[float] | None = None
+) -> pd.DataFrame:
+    """Per-seed KnockoffNets rows of victim v: undefended clone 0.9 (or the seed's entry of
+    ``undefended``); each defense's strongest value lowers the clone accuracy by the seed's entry
+    of ``drops``."""
     rows = []
     for seed in range(len(next(iter(drops.values())))):
-        rows.append(("undefended", "None", "0.0", seed, 0.95, 0.90, 0.0))
+        rows.append(("undefended", "None", "0.0", seed, 0.95, undefended[seed] if undefended else 0.90, 0.0))
         for name, per_seed in drops.items():
             rows.append((name, name, "0.5", seed, 0.95, 0.90 - per_seed[seed] / 2, 0.1))
             rows.append((name, name, "1.5", seed, 0.95, 0.90 - per_seed[seed], 0.3))
@@ -55,29 +59,73 @@ def test_dcp_stops_knockoff_by_its_rule(dcp_drops, expected) -> None:
     row = _row(table, "DCP stops KnockoffNets (soft labels)")
     assert row["verdict"] == expected and row["n_seeds"] == 3
     assert row["measured"] == pytest.approx(sum(dcp_drops) / 3)
-    assert "holds if the 95% t-interval over seeds is > 0.1" in row["rule"]
+    assert "holds if the 95% interval over seeds and test images is > 0.1" in row["rule"]
 
 
 def test_unrun_claims_are_inconclusive_and_say_so() -> None:
     table = _claims(_knockoff({"DCP": [0.5, 0.5, 0.5]}))
     dfme = _row(table, "DCP stops DFME")
     assert dfme["verdict"] == "inconclusive" and "not run" in dfme["setting"]
-    assert set(table["verdict"]) <= {"holds", "fails", "inconclusive"}
+    assert set(table["verdict"]) <= {"holds", "fails", "inconclusive", "identical", "not testable"}
     assert len(table) >= 8
 
 
-def test_dcp_against_the_best_baseline_at_equal_cost() -> None:
+OTHERS = "DCP outperforms the other baselines (AM, Random, MAD, GRAD) at equal accuracy cost"
+
+
+def test_dcp_against_the_best_other_baseline_at_equal_cost() -> None:
     # the defender accuracy never moves, so every defense's point is its strongest setting
-    better = _row(
-        _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "MAD": [0.1, 0.2, 0.1]})),
-        "DCP outperforms the baselines at equal accuracy cost",
-    )
+    better = _row(_claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "MAD": [0.1, 0.2, 0.1]})), OTHERS)
     assert better["verdict"] == "holds" and better["measured"] == pytest.approx(0.4166667)
-    worse = _row(
-        _claims(_knockoff({"DCP": [0.1, 0.1, 0.12], "MAD": [0.5, 0.6, 0.55]})),
-        "DCP outperforms the baselines at equal accuracy cost",
-    )
+    worse = _row(_claims(_knockoff({"DCP": [0.1, 0.1, 0.12], "MAD": [0.5, 0.6, 0.55]})), OTHERS)
     assert worse["verdict"] == "fails"
+    # ReverseSigmoid is not one of the other baselines: a strong ReverseSigmoid changes nothing here
+    with_rs = _claims(
+        _knockoff({"DCP": [0.5, 0.6, 0.55], "MAD": [0.1, 0.2, 0.1], "ReverseSigmoid": [0.8] * 3})
+    )
+    assert _row(with_rs, OTHERS)["measured"] == pytest.approx(0.4166667)
+
+
+def test_a_failed_undefended_attack_makes_its_rows_not_testable() -> None:
+    # seed 2's undefended clone reaches 0.3 of the victim's 0.95: below 0.7 of it
+    table = _claims(_knockoff({"DCP": [0.5, 0.5, 0.1], "MAD": [0.1] * 3}, undefended=[0.9, 0.9, 0.3]))
+    row = _row(table, "DCP stops KnockoffNets (soft labels)")
+    assert row["verdict"] == "not testable" and row["verdict_holm"] == "not testable"
+    assert "0.32 on seed 2" in row["note"] and "< 0.7" in row["note"]
+    assert _row(table, OTHERS)["verdict"] == "not testable"
+    works = _row(table, "KnockoffNets (soft labels) clones the undefended victim")
+    assert works["measured"] == pytest.approx((0.9 + 0.9 + 0.3) / 3 / 0.95)
+    assert 0 <= works["ci_low"] <= works["ci_high"] <= 1  # a fraction's interval stays in [0, 1]
+    # the same data with a working attack on every seed: a verdict from the interval
+    ok = _claims(_knockoff({"DCP": [0.5, 0.5, 0.55], "MAD": [0.1] * 3}, undefended=[0.9, 0.9, 0.8]))
+    assert _row(ok, "DCP stops KnockoffNets (soft labels)")["verdict"] == "holds"
+
+
+def test_dcp_and_reverse_sigmoid_are_identical_where_the_methods_coincide() -> None:
+    same = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.55]}))
+    row = _row(same, "DCP differs from ReverseSigmoid at β ≥ 1")
+    assert row["verdict"] == "identical" and row["measured"] == 0.0 and "β = 1.5" in row["note"]
+    # a difference in one clone on one seed: no longer identical, an interval decides
+    differ = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.5]}))
+    assert _row(differ, "DCP differs from ReverseSigmoid at β ≥ 1")["verdict"] in ("holds", "inconclusive")
+    # below β = 1 at equal effective ε: one row per ε budget of the interpolation table
+    below = same[same["claim"] == "DCP outperforms ReverseSigmoid below β = 1 at equal effective ε"]
+    assert len(below) == 3 and set(below["measured"]) == {0.0}
+
+
+def test_every_row_gives_its_power_and_a_holm_verdict_per_paper() -> None:
+    table = _claims(_knockoff({"DCP": [0.5, 0.52, 0.48], "MAD": [0.1, 0.1, 0.1]}))
+    row = _row(table, "DCP stops KnockoffNets (soft labels)")
+    assert row["mde"] > 0 and 0 <= row["p_value"] < 0.05
+    rows = pd.DataFrame(
+        {"paper": ["p"] * 3 + ["q"], "measured": [0.5, 0.5, -0.5, 0.5], "p_value": [0.001, 0.02, 0.03, 0.03],
+         "verdict": ["holds", "holds", "fails", "holds"],
+         "rule": ["x; holds if the 95% interval is > 0, fails if it is < 0, else inconclusive"] * 4}
+    )  # fmt: skip
+    # Holm within paper p: 0.001·3 = 0.003, max(0.003, 0.02·2) = 0.04, max(0.04, 0.03·1) = 0.04
+    assert list(holm_verdicts(rows)) == ["holds", "holds", "fails", "holds"]
+    rows.loc[1, "p_value"] = 0.03  # 0.03·2 = 0.06: no longer significant, nor is the next
+    assert list(holm_verdicts(rows)) == ["holds", "inconclusive", "inconclusive", "holds"]
 
 
 def test_misleader_claims_use_both_views() -> None:
@@ -95,9 +143,10 @@ def test_misleader_claims_use_both_views() -> None:
     misleader = pd.DataFrame(rows)
     datafree = pd.DataFrame(
         [
-            {"attack": a, "oracle_view": view, "preset": "dfme_cifar10", "victim": "ens", "defense": "undefended",
-             "method": "None", "param": 0.0, "seed": seed, "clone_acc": 0.5}
+            {"attack": a, "oracle_view": view, "preset": "dfme_cifar10", "victim": victim, "defense": "undefended",
+             "method": "None", "param": 0.0, "seed": seed, "clone_acc": clone, "defender_acc": 0.99}
             for a, view in (("dfme", "probabilities"), ("dfme_as_logits", "probabilities_as_logits"))
+            for victim, clone in (("ens", 0.5), ("v", 0.9))
             for seed in range(3)
         ]
     )  # fmt: skip
@@ -117,6 +166,10 @@ def test_misleader_claims_use_both_views() -> None:
     assert (
         beats.loc["ens, dfme (probabilities view)", "verdict"] == "fails"
     )  # R's 0.7 beats the ensemble's 0.86
+    # the original code's comparison: the teacher read correctly, the ensemble read as logits
+    original = _row(table, "MISLEADER lowers clone accuracy under DFME as the original code measured it")
+    assert original["setting"] == "ens: teacher under dfme, ensemble under dfme_as_logits"
+    assert original["measured"] == pytest.approx(0.9 - 0.21) and original["verdict"] == "holds"
 
 
 def test_rule_text_gives_back_its_threshold_and_side() -> None:
@@ -125,3 +178,41 @@ def test_rule_text_gives_back_its_threshold_and_side() -> None:
     for above in (True, False):
         claim = Claim(paper="p", claim="c", threshold=0.02, above=above, quantity="a minus b")
         assert rule_threshold(claim.rule()) == (0.02, above)  # both sides appear in every rule text
+
+
+def _datafree_runs(victim: str = "v") -> pd.DataFrame:
+    """Per-seed MAZE runs on ``victim``: undefended 0.9; DCP 1.5 keeps the accuracy within a point
+    and stops the clone (0.1); AM at 0.7 keeps it too (clone 0.8), at 0.9 costs 2 points (clone 0.3)."""
+    runs = [("undefended", "None", "0.0", 0.990, 0.90), ("DCP", "DCP", "1.5", 0.985, 0.10),
+            ("AdaptiveMisinformation", "AdaptiveMisinformation", "0.7", 0.985, 0.80),
+            ("AdaptiveMisinformation", "AdaptiveMisinformation", "0.9", 0.970, 0.30)]  # fmt: skip
+    return pd.DataFrame(
+        [
+            {"attack": "maze", "oracle_view": "probabilities", "preset": "maze_cifar10", "victim": victim,
+             "defense": d, "method": m, "param": p, "seed": seed, "defender_acc": acc,
+             "clone_acc": clone + 0.01 * seed, "test_images": 359}
+            for d, m, p, acc, clone in runs
+            for seed in range(3)
+        ]
+    )  # fmt: skip
+
+
+def test_a_data_free_attack_gets_its_outperforms_row_and_int8_rows() -> None:
+    datafree = pd.concat([_datafree_runs("v"), _datafree_runs("v_int8")], ignore_index=True)
+    table = claims_table(
+        knockoff=_knockoff({"DCP": [0.5] * 3}),
+        interpolation=interpolation_seeds(_knockoff({"DCP": [0.5] * 3})),
+        datafree=datafree,
+        quantized=["v_int8"],
+    )
+    others = table[table["claim"] == OTHERS].set_index("setting")
+    # AM's strongest point within 1 point of 0.99: the segment 0.7 → 0.9 crosses 0.98 a third of
+    # the way, clone 0.8 − (0.8 − 0.3) / 3; DCP's clone 0.1: DCP ahead by 0.533 on every seed
+    assert others.loc["v, maze", "measured"] == pytest.approx(0.8 - 0.5 / 3 - 0.1)
+    assert others.loc["v, maze", "verdict"] == "holds"
+    int8 = table[table["claim"] == "DCP works on quantized (int8) victims"].set_index("setting")
+    assert int8.loc["v_int8, maze", "measured"] == pytest.approx(0.8)
+    works = table[table["claim"] == "MAZE (probabilities view) clones the undefended victim"]
+    assert (
+        set(works["setting"]) == {"v, maze", "v_int8, maze"} and (works["paper_value"] != "not public").all()
+    )

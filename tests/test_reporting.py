@@ -22,6 +22,7 @@ from msdefense.reporting import (
     t_interval,
     to_markdown,
 )
+from msdefense.reporting.replicates import estimate
 
 
 def test_t_interval_is_students_over_the_seeds() -> None:
@@ -50,12 +51,37 @@ def test_summarise_gives_mean_count_and_interval_per_setting() -> None:
         "method",
     ]
     assert table.loc["a", "n_seeds"] == 2 and table.loc["a", "clone_acc"] == pytest.approx(0.5)
-    assert table.loc["a", "clone_acc_ci_high"] == pytest.approx(
-        0.5 + 12.706205 * 0.1414214 / math.sqrt(2), rel=1e-5
-    )
+    # t(0.975, 1) * s / sqrt(2) = 1.27: the interval is clipped to the accuracy's range [0, 1]
+    assert (table.loc["a", "clone_acc_ci_low"], table.loc["a", "clone_acc_ci_high"]) == (0.0, 1.0)
     assert table.loc["b", "n_seeds"] == 1 and math.isnan(table.loc["b", "clone_acc_ci_low"])
     with pytest.raises(ValueError, match="same setting and seed"):
         summarise(pd.concat([per_seed, per_seed.head(1)]), ["k"])
+
+
+def test_intervals_count_the_test_images_as_well_as_the_seeds() -> None:
+    seeds = [0.80, 0.90, 0.85]
+    plain = estimate(seeds)
+    assert plain.high - plain.mean == pytest.approx(4.302653 * 0.05 / math.sqrt(3), rel=1e-6)
+    # an accuracy over 359 test images: se² = s²/n + m(1 − m)/N
+    est = estimate(seeds, test_images=359, spread="fraction")
+    se = math.sqrt(0.05**2 / 3 + 0.85 * 0.15 / 359)
+    assert est.se == pytest.approx(se) and est.high - est.mean == pytest.approx(4.302653 * se, rel=1e-6)
+    # a difference of two accuracies of the same images: (1 − m)(1 + m)/N bounds the per-image variance
+    diff = estimate([0.5, 0.6, 0.55], test_images=100, spread="difference")
+    assert diff.se == pytest.approx(math.sqrt(0.05**2 / 3 + (1 - 0.55**2) / 100))
+    # identical seeds still leave the test set's sampling error
+    assert estimate([0.9] * 5, test_images=359, spread="fraction").se == pytest.approx(math.sqrt(0.09 / 359))
+    per_seed = pd.DataFrame({"k": ["a"] * 3, "seed": [0, 1, 2], "clone_acc": seeds, "test_images": [359] * 3})
+    row = summarise(per_seed, ["k"]).iloc[0]
+    assert row["clone_acc_ci_high"] == pytest.approx(est.high)
+
+
+def test_power_and_p_value_follow_the_t_distribution() -> None:
+    est = estimate([0.1, 0.2, 0.3, 0.2, 0.2])
+    # MDE = (t(0.975, 4) + t(0.8, 4)) * se; p of the two-sided test against 0 and against the mean
+    assert est.mde() == pytest.approx((2.776445 + 0.940965) * est.se, rel=1e-5)
+    assert est.p_value(est.mean) == pytest.approx(1.0)
+    assert est.p_value(0.0) < 0.05 and est.p_value(0.15) > 0.05
 
 
 def test_strongest_within_interpolates_a_falling_curve() -> None:

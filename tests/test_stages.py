@@ -14,7 +14,7 @@ import torch
 from snakemake.iocontainers import Namedlist
 
 from msdefense import layout
-from msdefense.io import load_arrays, load_json
+from msdefense.io import load_arrays, load_json, save_arrays
 from msdefense.stages import answers, attacks, data, defender_models, latency, tables, victims
 from msdefense.stages.context import (
     TIMING_KEYS,
@@ -219,6 +219,49 @@ def test_train_knockoff_trains_every_label_kind_in_one_job(out: Path, dcp_answer
         clones / "soft" / "1.5.safetensors"
     ).read_bytes()
     assert both[0]["clone_acc"] == soft[0]["clone_acc"]
+
+
+def test_two_victims_meet_the_same_attacker_under_one_seed(out: Path, dcp_answers: str, monkeypatch) -> None:
+    """The teacher's and the ensemble's clone (here: two victims answering differently) of one seed
+    start from the same weights and see the same augmented images in the same order: the attack's
+    streams do not depend on the victim, so teacher vs ensemble and fp32 vs int8 are paired."""
+    import msdefense.attacks.knockoff as knockoff_module
+
+    seen: dict[str, dict] = {}
+    real_distill = knockoff_module.distill
+
+    class Recording(torch.utils.data.Dataset):
+        def __init__(self, base, log: list) -> None:
+            self.base, self.log = base, log
+
+        def __len__(self) -> int:
+            return len(self.base)
+
+        def __getitem__(self, i: int):
+            x, y = self.base[i]
+            self.log.append((i, round(float(x.sum()), 4)))
+            return x, y
+
+    def recording_distill(model, train_data, targets, recipe, **kw):
+        entry = seen.setdefault(current, {"batches": []})
+        entry["init"] = {k: v.clone() for k, v in model.state_dict().items()}
+        entry["targets"] = targets.clone()
+        return real_distill(model, Recording(train_data, entry["batches"]), targets, recipe, **kw)
+
+    monkeypatch.setattr(knockoff_module, "distill", recording_distill)
+    other = out / "other_victim_answers.npz"
+    arrays = load_arrays(dcp_answers)
+    arrays["transfer"] = np.ascontiguousarray(arrays["transfer"][..., ::-1])  # another victim's answers
+    save_arrays(other, arrays)
+    for current, answers_file in (("v", dcp_answers), ("m", str(other))):
+        request = dataclasses.replace(
+            _knockoff_request(answers_file, ["1.5"], out / "paired" / current), victim=current
+        )
+        attacks.train_knockoff(request)
+    assert not torch.equal(seen["v"]["targets"], seen["m"]["targets"])  # different victims' answers
+    for name, weight in seen["v"]["init"].items():
+        assert torch.equal(weight, seen["m"]["init"][name]), name  # the same initial clone
+    assert seen["v"]["batches"] == seen["m"]["batches"]  # the same images, augmentations and order
 
 
 def test_knockoff_request_refuses_repeated_values(out: Path, dcp_answers: str) -> None:

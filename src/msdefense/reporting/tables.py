@@ -11,7 +11,7 @@ import pandas as pd
 from ..io import atomic_path
 from ..records import read_records
 from .matching import UNMATCHED, Point, strongest_within
-from .replicates import summarise
+from .replicates import TEST_IMAGES, summarise, test_images_of
 
 #: What identifies one setting of a table; its per-seed rows add ``seed``.
 KNOCKOFF_KEYS = ["victim", "transfer", "labels", "defense", "param"]
@@ -24,6 +24,9 @@ KNOCKOFF_COLUMNS = [
     "queries",
     "clone_acc_final",
     "fidelity_final",
+    "epochs_run",
+    "stop_reason",
+    "test_images",
 ]
 
 DATAFREE_KEYS = ["attack", "oracle_view", "victim", "defense", "param"]
@@ -38,6 +41,7 @@ DATAFREE_COLUMNS = [
     "best_val_acc",
     "method",
     "preset",
+    "test_images",
 ]
 
 
@@ -131,6 +135,7 @@ def interpolation_seeds(knockoff: pd.DataFrame) -> pd.DataFrame:
                         "defender_err": 1 - _at(curve, point, "defender_acc"),
                         "l1_distance": _at(curve, point, "l1_distance"),
                         "match": point.match,
+                        TEST_IMAGES: test_images_of(curve),
                     }
                 )
     return pd.DataFrame(rows)
@@ -303,6 +308,7 @@ MISLEADER_COLUMNS = [
     "clone_acc",
     "fidelity",
     "match",
+    "test_images",
 ]
 
 
@@ -367,6 +373,7 @@ def misleader_seeds(
                         "clone_acc": _at(curve, point, "clone_acc"),
                         "fidelity": _at(curve, point, "fidelity"),
                         "match": point.match if label not in ("undefended", "MISLEADER") else "-",
+                        TEST_IMAGES: test_images_of(curve),
                     }
                 )
     if not rows:
