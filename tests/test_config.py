@@ -26,14 +26,15 @@ def validated(config: dict) -> dict:
 
 def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     cfg = validated(default_config)
-    assert cfg["seeds"] == [0, 1, 2] and cfg["data"]["split_seed"] == 0
+    assert cfg["seeds"] == [0, 1, 2, 3, 4] and cfg["data"]["split_seed"] == 0
     assert cfg["latency"]["repeats"] == 20 and cfg["latency"]["batch_sizes"] == [1, 64]
     # SGD defaults have one home, SGDRecipe (the schema no longer fills them in)
     assert "weight_decay" not in cfg["victims"]["digits_lenet5"]["train"]
     recipe = SGDRecipe.from_config(cfg["knockoff"])
     assert (recipe.momentum, recipe.nesterov, recipe.weight_decay) == (0.9, True, 5e-4)
     runs = list(knockoff_runs(cfg))
-    assert ("digits_lenet5", "photos", "DCP", "1.5") in runs
+    assert ("digits_lenet5", "digits_heldout", "DCP", "1.5") in runs
+    assert recipe.patience is not None and recipe.epochs >= 50  # clones train to their plateau, under a cap
     n_params = sum(len(d["params"]) for d in cfg["defenses"].values())
     trained = [r for r in runs if r[0] == "digits_lenet5"]
     assert len(trained) == len(cfg["victims"]["digits_lenet5"]["transfer_sets"]) * n_params

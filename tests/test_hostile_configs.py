@@ -166,6 +166,13 @@ def test_merge_keys_may_be_overridden() -> None:
     assert load_config_file(path)["properties"]["knockoff"]["properties"]["epochs"]["minimum"] == 1
 
 
+def _replaced(context: str, old: str, new: str) -> str:
+    """The default config's text with ``old`` replaced by ``new`` inside ``context`` (which must be
+    there: a hostile file identical to the default would run the whole experiment)."""
+    assert context in DEFAULT_TEXT, context
+    return DEFAULT_TEXT.replace(context, context.replace(old, new), 1)
+
+
 @pytest.mark.parametrize(
     "name, text, must_mention",
     [
@@ -174,11 +181,7 @@ def test_merge_keys_may_be_overridden() -> None:
         ("repeated", DEFAULT_TEXT + "seeds: [99]\n", ["'seeds'", "appears twice"]),
         (
             "unknown-arch",
-            DEFAULT_TEXT.replace(
-                "    arch: lenet5\n    transfer_sets: [photos,",
-                "    arch: resnet9000\n    transfer_sets: [photos,",
-                1,
-            ),
+            _replaced("  digits_lenet5:\n    dataset: digits\n    arch: lenet5\n", "arch: lenet5", "arch: resnet9000"),
             ["victims.digits_lenet5.arch", "resnet9000"],
         ),
     ],

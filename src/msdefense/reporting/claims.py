@@ -271,6 +271,20 @@ def _family(attack_or_preset: str) -> str:
     return "DFME" if "dfme" in attack_or_preset else "MAZE" if "maze" in attack_or_preset else "KnockoffNets"
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """What every group of claims reads: the per-seed tables, the victim the DCP claims are about
+    and the number of test images behind the accuracies."""
+
+    knockoff: pd.DataFrame
+    interpolation: pd.DataFrame
+    datafree: pd.DataFrame | None
+    misleader: pd.DataFrame | None
+    quantized: tuple[str, ...]
+    victim: str
+    n_test: int | None
+
+
 def claims_table(
     *,
     knockoff: pd.DataFrame,
@@ -284,25 +298,27 @@ def claims_table(
     latency table; ``quantized`` names the int8 victims. The settings are taken from the data: the
     first victim with a DCP sweep against KnockoffNets, the data-free attacks of the DFME and MAZE
     presets in the correct oracle view, the MISLEADER ensembles of ``misleader``."""
-    n_test = _test_images(knockoff, datafree)
     dcp_runs = knockoff[knockoff["method"] == "DCP"]
     fp32 = [v for v in dict.fromkeys(dcp_runs["victim"]) if v not in quantized]
-    victim = fp32[0] if fp32 else "a trained victim"
-    rows = _attack_rows(knockoff, datafree, n_test)
-    rows += _dcp_rows(knockoff, interpolation, datafree, victim, n_test)
-    rows += _latency_claims(latency)
-    rows += _quantized_rows(knockoff, datafree, quantized, n_test)
-    rows += _comparison_rows(knockoff, interpolation, datafree, victim, n_test)
-    rows += _misleader_claims(misleader, datafree, knockoff, n_test)
+    t = _Tables(
+        knockoff=knockoff,
+        interpolation=interpolation,
+        datafree=None if datafree is None or datafree.empty else datafree,
+        misleader=misleader,
+        quantized=tuple(quantized),
+        victim=fp32[0] if fp32 else "a trained victim",
+        n_test=_test_images(knockoff, datafree),
+    )
+    rows = _attack_rows(t) + _dcp_rows(t) + _latency_claims(latency) + _quantized_rows(t)
+    rows += _comparison_rows(t) + _misleader_claims(t)
     table = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     table["verdict_holm"] = holm_verdicts(table)
     return table
 
 
-def _attack_rows(
-    knockoff: pd.DataFrame, datafree: pd.DataFrame | None, n_test: int | None
-) -> list[dict[str, object]]:
+def _attack_rows(t: _Tables) -> list[dict[str, object]]:
     """Does each attack work undefended? One row per attack, victim (and transfer set, labels)."""
+    knockoff, datafree, n_test = t.knockoff, t.datafree, t.n_test
     rows = []
 
     def works(family: str, name: str) -> Claim:
@@ -342,13 +358,8 @@ def _attack_rows(
     return rows
 
 
-def _dcp_rows(
-    knockoff: pd.DataFrame,
-    interpolation: pd.DataFrame,
-    datafree: pd.DataFrame | None,
-    victim: str,
-    n_test: int | None,
-) -> list[dict[str, object]]:
+def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
+    knockoff, datafree, victim, n_test = t.knockoff, t.datafree, t.victim, t.n_test
     rows = []
     stops = Claim(
         KHALED,
@@ -400,9 +411,8 @@ def _dcp_rows(
     return rows
 
 
-def _quantized_rows(
-    knockoff: pd.DataFrame, datafree: pd.DataFrame | None, quantized: Sequence[str], n_test: int | None
-) -> list[dict[str, object]]:
+def _quantized_rows(t: _Tables) -> list[dict[str, object]]:
+    knockoff, datafree, quantized, n_test = t.knockoff, t.datafree, t.quantized, t.n_test
     works = Claim(
         KHALED,
         "DCP works on quantized (int8) victims",
@@ -449,15 +459,16 @@ def _identity(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return bool((keyed[0].sort_index().to_numpy() == keyed[1].sort_index().to_numpy()).all())
 
 
-def _comparison_rows(
-    knockoff: pd.DataFrame,
-    interpolation: pd.DataFrame,
-    datafree: pd.DataFrame | None,
-    victim: str,
-    n_test: int | None,
-) -> list[dict[str, object]]:
+def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
     """DCP against ReverseSigmoid (identical at β ≥ 1, at equal effective ε below) and against
     the other baselines at equal accuracy cost, per attack."""
+    knockoff, interpolation, datafree, victim, n_test = (
+        t.knockoff,
+        t.interpolation,
+        t.datafree,
+        t.victim,
+        t.n_test,
+    )
     rows = []
     same = Claim(
         KHALED,
@@ -638,12 +649,8 @@ class _NormalEstimate(Estimate):
         return float((stats.norm.ppf(0.5 + CI_LEVEL / 2) + stats.norm.ppf(power)) * self.se)
 
 
-def _misleader_claims(
-    misleader: pd.DataFrame | None,
-    datafree: pd.DataFrame | None,
-    knockoff: pd.DataFrame,
-    n_test: int | None,
-) -> list[dict[str, object]]:
+def _misleader_claims(t: _Tables) -> list[dict[str, object]]:
+    misleader, datafree, knockoff, n_test = t.misleader, t.datafree, t.knockoff, t.n_test
     keeps = Claim(
         CHENG,
         "MISLEADER keeps utility",

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from .claims import CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
@@ -81,8 +82,14 @@ def config_facts(config: Mapping[str, Any]) -> str:
     labels = k.get("labels", "soft")
     labels = [labels] if isinstance(labels, str) else list(labels)
     n_clones = len(list(knockoff_runs(config))) * len(labels)
+    schedule = (
+        f"{k['epochs']} epochs"
+        if k.get("patience") is None
+        else f"trained until the validation accuracy plateaus (patience {k['patience']} epochs, "
+        f"lr {k['lr']:g}, cap {k['epochs']} epochs)"
+    )
     lines.append(
-        f"- **KnockoffNets:** {k['arch']} clones, {k['epochs']} epochs, {' and '.join(labels)} labels: "
+        f"- **KnockoffNets:** {k['arch']} clones, {schedule}, {' and '.join(labels)} labels: "
         f"{n_clones} clones per seed."
     )
     df = config.get("datafree")
@@ -115,6 +122,9 @@ def _strongest_rows(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return t[t["_p"] == top].drop(columns="_p")
 
 
+#: Columns of the claims table the README leaves to the table itself (the p-value behind the Holm
+#: verdict; the rule, written out in tables/claims.md).
+QUOTED_CLAIMS_LEAVE_OUT = ("p_value", "rule")
 #: The columns every quoted results table ends with.
 CLONE_COLUMNS = ["n_seeds", "defender_acc", "clone_acc", "clone_acc_ci_low", "clone_acc_ci_high"]
 
@@ -131,14 +141,15 @@ def quoted_tables(tables: Path) -> list[Quoted]:
         Quoted(
             "Claims",
             "claims.csv",
-            claims[["claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict"]],
+            claims[[c for c in CLAIMS_COLUMNS if c not in QUOTED_CLAIMS_LEAVE_OUT]],
         )
     )
     knock = read_table(tables / "knockoff.csv")
-    cols = ["victim", "transfer", "labels", "defense", "param", *CLONE_COLUMNS]
+    cols = ["victim", "transfer", "labels", "defense", "param", *CLONE_COLUMNS, "epochs_run", "stop_reason"]
     out.append(
         Quoted(
-            "KnockoffNets (each defense at its strongest swept value)",
+            "KnockoffNets (each defense at its strongest swept value; epochs trained, mean over seeds, "
+            "and why the clones stopped)",
             "knockoff.csv",
             _strongest_rows(knock, ["victim", "transfer", "labels"])[cols],
         )
@@ -215,7 +226,8 @@ def _render(q: Quoted) -> str:
 def results_section(tables: Path) -> str:
     """The README's results block from an experiment's ``tables/`` folder."""
     parts = [
-        "Means over seeds with 95% t-intervals in brackets (docs/statistics.md); every number below is "
+        "Means over seeds with 95% intervals over seeds and test images in brackets (docs/statistics.md); "
+        "every number below is "
         f"quoted from `{tables.as_posix()}/` (a snapshot of `results/default/tables/`) by `make readme`.\n",
     ]
     for q in quoted_tables(tables):
