@@ -103,13 +103,13 @@ def test_a_failed_undefended_attack_makes_its_rows_not_testable() -> None:
 
 def test_dcp_and_reverse_sigmoid_are_identical_where_the_methods_coincide() -> None:
     same = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.55]}))
-    row = _row(same, "DCP differs from ReverseSigmoid at β ≥ 1")
+    row = _row(same, "DCP differs from ReverseSigmoid above β = 1")
     assert row["verdict"] == "identical" and row["measured"] == 0.0 and "β = 1.5" in row["note"]
     # a difference in one clone on one seed: no longer identical, an interval decides
     differ = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.5]}))
-    assert _row(differ, "DCP differs from ReverseSigmoid at β ≥ 1")["verdict"] in ("holds", "inconclusive")
-    # below β = 1 at equal effective ε: one row per ε budget of the interpolation table
-    below = same[same["claim"] == "DCP outperforms ReverseSigmoid below β = 1 at equal effective ε"]
+    assert _row(differ, "DCP differs from ReverseSigmoid above β = 1")["verdict"] in ("holds", "inconclusive")
+    # at equal effective ε: one row per ε budget of the interpolation table
+    below = same[same["claim"] == "DCP outperforms ReverseSigmoid at equal effective ε"]
     assert len(below) == 3 and set(below["measured"]) == {0.0}
 
 

@@ -181,7 +181,11 @@ def _replaced(context: str, old: str, new: str) -> str:
         ("repeated", DEFAULT_TEXT + "seeds: [99]\n", ["'seeds'", "appears twice"]),
         (
             "unknown-arch",
-            _replaced("  digits_lenet5:\n    dataset: digits\n    arch: lenet5\n", "arch: lenet5", "arch: resnet9000"),
+            _replaced(
+                "  digits_lenet5:\n    dataset: digits\n    arch: lenet5\n",
+                "arch: lenet5",
+                "arch: resnet9000",
+            ),
             ["victims.digits_lenet5.arch", "resnet9000"],
         ),
     ],

@@ -257,3 +257,15 @@ def test_knockoff_table_keeps_the_method_and_counts_seeds() -> None:
     table = knockoff_table(pd.concat([_knockoff_rows(0), _knockoff_rows(1, shift=-0.1)]))
     assert set(table["n_seeds"]) == {2} and list(table["method"]) == ["None", "DCP", "DCP"]
     assert table.loc[0, "clone_acc"] == pytest.approx(0.75)
+
+
+def test_two_accuracies_near_one_can_disagree_on_few_images() -> None:
+    from msdefense.reporting.replicates import paired_bound
+
+    # accuracies 0.99 and 0.98 differ on at most 3% of the images: variance ≤ 0.03 − 0.01²
+    assert paired_bound([0.99, 0.99], [0.98, 0.98]) == pytest.approx(0.03 - 0.01**2)
+    # far from 0 and 1 the bound is that of any difference in [−1, 1]
+    assert paired_bound([0.5], [0.5]) == pytest.approx(1.0)
+    tight = estimate([0.01, 0.012, 0.008], test_images=359, spread="difference", per_image=0.0299)
+    loose = estimate([0.01, 0.012, 0.008], test_images=359, spread="difference")
+    assert tight.high - tight.mean < (loose.high - loose.mean) / 4

@@ -11,7 +11,7 @@ the experiment did not run the setting. Two verdicts say that no interval can de
   stays below :data:`VALID_FRACTION` of the victim's accuracy on some seed), so a low clone
   accuracy behind a defense would say nothing about the defense;
 - ``identical``: the two methods compared give the same answers and clones by construction (DCP
-  at β ≥ 1 is ReverseSigmoid), checked on the data.
+  above β = 1 is ReverseSigmoid), checked on the data.
 
 Beside the raw verdict: the minimum detectable effect of the row's design (``mde``), its p-value
 and a Holm-adjusted verdict within each paper (``verdict_holm``), the paper's own number where one
@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from .matching import strongest_within
-from .replicates import CI_LEVEL, POWER, Estimate, estimate, test_images_of
+from .replicates import CI_LEVEL, POWER, Estimate, estimate, paired_bound, test_images_of
 
 CLAIMS_COLUMNS = [
     "paper",
@@ -133,16 +133,23 @@ class Claim:
     def row(
         self,
         setting: str,
-        per_seed: pd.Series | None,
+        per_seed: pd.Series | pd.DataFrame | None,
         *,
         test_images: int | None = None,
         untestable: str = "",
         note: str = "",
     ) -> dict[str, object]:
-        """The claim's row from its per-seed values (``None``: the setting was not run);
-        ``untestable``: why the attack behind it does not work (the verdict is then ``not testable``)."""
+        """The claim's row from its per-seed values (``None``: the setting was not run), either
+        the measured values or the two arms of a difference (columns ``a``, ``b``: the value is
+        ``a − b`` and its test-set term the tighter :func:`paired_bound`); ``untestable``: why
+        the attack behind it does not work (the verdict is then ``not testable``)."""
+        per_image = None
+        if isinstance(per_seed, pd.DataFrame):
+            arms = per_seed.dropna()
+            per_seed = arms["a"] - arms["b"]
+            per_image = paired_bound(arms["a"], arms["b"]) if len(arms) else None
         values = [] if per_seed is None else list(per_seed.dropna())
-        est = estimate(values, test_images=test_images, spread=self.spread)
+        est = estimate(values, test_images=test_images, spread=self.spread, per_image=per_image)
         if not values:
             setting = f"{setting}: not run in this experiment"
         return self.row_from(setting, est, untestable=untestable, note=note)
@@ -217,12 +224,18 @@ def _strongest(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["_p"] == runs["_p"].max()].drop(columns="_p")
 
 
-def _drop(runs: pd.DataFrame, method: str, column: str) -> pd.Series | None:
+def _arms(a: pd.Series, b: pd.Series) -> pd.DataFrame:
+    """The two arms of a per-seed difference ``a − b`` (columns ``a``, ``b``, indexed by seed),
+    seeds without both dropped (:meth:`Claim.row`)."""
+    return pd.DataFrame({"a": a, "b": b}).dropna()
+
+
+def _drop(runs: pd.DataFrame, method: str, column: str) -> pd.DataFrame | None:
     """Per seed: the undefended run's ``column`` minus the defense's at its strongest value."""
     undefended, defended = runs[runs["method"] == "None"], runs[runs["method"] == method]
     if undefended.empty or defended.empty:
         return None
-    return (_by_seed(undefended, column) - _by_seed(_strongest(defended), column)).dropna()
+    return _arms(_by_seed(undefended, column), _by_seed(_strongest(defended), column))
 
 
 def _test_images(*frames: pd.DataFrame | None) -> int | None:
@@ -460,7 +473,7 @@ def _identity(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
-    """DCP against ReverseSigmoid (identical at β ≥ 1, at equal effective ε below) and against
+    """DCP against ReverseSigmoid (identical above β = 1; at equal effective ε along the whole curves) and against
     the other baselines at equal accuracy cost, per attack."""
     knockoff, interpolation, datafree, victim, n_test = (
         t.knockoff,
@@ -472,15 +485,16 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
     rows = []
     same = Claim(
         KHALED,
-        "DCP differs from ReverseSigmoid at β ≥ 1",
+        "DCP differs from ReverseSigmoid above β = 1",
         0.0,
         True,
-        "clone accuracy behind ReverseSigmoid minus behind DCP at each β ≥ 1 both swept, per seed "
-        "(identical: every number equal on every seed, as the methods coincide there: docs/methods.md)",
+        "clone accuracy behind ReverseSigmoid minus behind DCP at each β > 1 both swept, per seed "
+        "(identical: every number equal on every seed, as the methods coincide there; at β = 1 "
+        "DCP's gate still acts on the most confident answers: docs/methods.md)",
     )
     below = Claim(
         KHALED,
-        "DCP outperforms ReverseSigmoid below β = 1 at equal effective ε",
+        "DCP outperforms ReverseSigmoid at equal effective ε",
         0.0,
         True,
         "clone error behind DCP minus behind ReverseSigmoid, each the strongest within a mean L1 "
@@ -500,13 +514,18 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
     for (transfer, labels), runs in mine.groupby(["transfer", "labels"], sort=False):
         setting = f"{victim}, KnockoffNets ({labels} labels) on {transfer}"
         gate = validity(runs, "KnockoffNets")
-        high = lambda r: r[r["param"].astype(float) >= 1.0]  # noqa: E731
+        high = lambda r: r[r["param"].astype(float) > 1.0]  # noqa: E731
         dcp, rs = (high(runs[runs["method"] == m]) for m in ("DCP", "ReverseSigmoid"))
         common = sorted(set(dcp["param"].astype(float)) & set(rs["param"].astype(float)))
         if common:
             dcp, rs = (x[x["param"].astype(float).isin(common)] for x in (dcp, rs))
-            diff = (rs.groupby("seed")["clone_acc"].mean() - dcp.groupby("seed")["clone_acc"].mean()).dropna()
-            est = estimate(list(diff), test_images=n_test, spread="difference")
+            arms = _arms(rs.groupby("seed")["clone_acc"].mean(), dcp.groupby("seed")["clone_acc"].mean())
+            est = estimate(
+                list(arms["a"] - arms["b"]),
+                test_images=n_test,
+                spread="difference",
+                per_image=paired_bound(arms["a"], arms["b"]),
+            )
             identical = (
                 f"DCP and ReverseSigmoid gave the same answers' numbers and clones at β = "
                 f"{', '.join(f'{b:g}' for b in common)} on every seed"
@@ -526,13 +545,13 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
                 at[is_method.loc[at.index] == m].groupby("seed")["clone_err"].max()
                 for m in ("DCP", "ReverseSigmoid")
             )
-            diff = (d - r).dropna() if len(d) and len(r) else None
+            diff = _arms(d, r) if len(d) and len(r) else None
             claim = dataclasses.replace(below, quantity=below.quantity.format(eps=budget[3:]))
             rows.append(claim.row(f"{setting}, ε = {budget[3:]}", diff, test_images=n_test, untestable=gate))
         at = part[part["budget"] == f"defender_err_+{UTILITY_MARGIN * 100:g}pt"]
         dcp_err = at[is_method.loc[at.index] == "DCP"].groupby("seed")["clone_err"].max()
         best_other = at[is_method.loc[at.index].isin(OTHER_BASELINES)].groupby("seed")["clone_err"].max()
-        diff = (dcp_err - best_other).dropna() if len(dcp_err) and len(best_other) else None
+        diff = _arms(dcp_err, best_other) if len(dcp_err) and len(best_other) else None
         rows.append(others.row(setting, diff, test_images=n_test, untestable=gate, note=capped(runs)))
     for attack in _preset_attacks(datafree, "dfme") + _preset_attacks(datafree, "maze"):
         runs = datafree[(datafree["attack"] == attack) & (datafree["victim"] == victim)]  # type: ignore[index]
@@ -547,7 +566,7 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
     return rows
 
 
-def _matched_gap(runs: pd.DataFrame, method: str, baselines: Sequence[str]) -> pd.Series | None:
+def _matched_gap(runs: pd.DataFrame, method: str, baselines: Sequence[str]) -> pd.DataFrame | None:
     """Per seed: the lowest clone accuracy of ``baselines`` minus ``method``'s, each the strongest
     point of its curve (undefended run, then its values) within a defended accuracy of the
     undefended one − :data:`UTILITY_MARGIN` (interpolated: docs/statistics.md). None when
@@ -561,10 +580,11 @@ def _matched_gap(runs: pd.DataFrame, method: str, baselines: Sequence[str]) -> p
         if undefended.empty or not present:
             continue
         target = float(undefended["defender_acc"].iloc[0]) - UTILITY_MARGIN
-        out[seed] = min(_clone_at(part, undefended, m, target) for m in present) - _clone_at(
-            part, undefended, method, target
+        out[seed] = (
+            min(_clone_at(part, undefended, m, target) for m in present),
+            _clone_at(part, undefended, method, target),
         )
-    return pd.Series(out, dtype=float)
+    return pd.DataFrame.from_dict(out, orient="index", columns=["a", "b"], dtype=float)
 
 
 def _clone_at(part: pd.DataFrame, undefended: pd.DataFrame, method: str, target: float) -> float:
@@ -717,7 +737,7 @@ def _misleader_claims(t: _Tables) -> list[dict[str, object]]:
                 rows.append(
                     beats.row(
                         setting,
-                        (best - _by_seed(ens, "clone_acc")).dropna(),
+                        _arms(best, _by_seed(ens, "clone_acc")),
                         test_images=n_test,
                         untestable=gate,
                     )
@@ -766,7 +786,7 @@ def _teacher_validity(
     return validity(datafree[(datafree["attack"] == attack) & (datafree["victim"] == teacher)], attack)
 
 
-def _diff(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.Series | None:
+def _diff(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.DataFrame | None:
     if a.empty or b.empty:
         return None
-    return (_by_seed(a, column) - _by_seed(b, column)).dropna()
+    return _arms(_by_seed(a, column), _by_seed(b, column))

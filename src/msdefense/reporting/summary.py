@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .claims import CLAIMS_COLUMNS
+from .claims import ATTACK_PAPERS, CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
@@ -264,6 +264,13 @@ def stability_section(tables: Path) -> str:
     if not other_path.exists():
         return "No replication is kept beside the snapshot.\n"
     other = read_table(other_path)
+    ours_seeds, other_seeds = (sorted(set(t["n_seeds"].dropna().astype(int))) for t in (ours, other))
+    if max(ours_seeds) != max(other_seeds):
+        return (
+            f"The replication kept beside the snapshot ran another config ({max(other_seeds)} seeds, "
+            f"against the snapshot's {max(ours_seeds)}, and the claims as they were then): its verdicts "
+            "are not compared with the snapshot's.\n"
+        )
     keys = ["paper", "claim", "setting"]
     both = ours.merge(other, on=keys, suffixes=("", "_replication"))
     changed = both[both["verdict"] != both["verdict_replication"]]
@@ -279,8 +286,49 @@ def stability_section(tables: Path) -> str:
     return f"{head}\n\n**{q.title}** ({sources}):\n\n{_render(q)}"
 
 
+def validity_section(tables: Path) -> str:
+    """For docs/findings.md: the claims table's attack-validity rows (does each attack work on the
+    undefended victim, against the attack papers' own figures)."""
+    claims = read_table(tables / "claims.csv")
+    rows = claims[claims["paper"].isin(ATTACK_PAPERS.values())]
+    cols = ["claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict", "paper_value", "note"]
+    q = Quoted(
+        "The attacks on the undefended victims (clone accuracy over the victim's)", "claims.csv", rows[cols]
+    )
+    link = tables.as_posix().removeprefix("docs/")
+    return f"**{q.title}** ([claims]({link}/claims.md)):\n\n{_render(q)}"
+
+
+def convergence_section(tables: Path) -> str:
+    """For docs/findings.md: how the KnockoffNets clones of the run stopped, per victim and label
+    kind, over every defense, value and seed (``knockoff_seeds.csv``)."""
+    k = read_table(tables / "knockoff_seeds.csv")
+    frame = (
+        k.groupby(["victim", "labels"], sort=True)
+        .agg(
+            clones=("stop_reason", "size"),
+            on_plateau=("stop_reason", lambda s: int((s == "plateau").sum())),
+            on_cap=("stop_reason", lambda s: int((s == "cap").sum())),
+            epochs_min=("epochs_run", "min"),
+            epochs_mean=("epochs_run", "mean"),
+            epochs_max=("epochs_run", "max"),
+        )
+        .reset_index()
+    )
+    frame["epochs_mean"] = frame["epochs_mean"].astype(float)
+    q = Quoted(
+        "How the KnockoffNets clones stopped (every defense, value and seed)", "knockoff_seeds.csv", frame
+    )
+    return f"**{q.title}** ({q.source}):\n\n{_render(q)}"
+
+
 #: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
-FINDINGS_BLOCKS = {"oracle-views": views_section, "verdict-stability": stability_section}
+FINDINGS_BLOCKS = {
+    "oracle-views": views_section,
+    "verdict-stability": stability_section,
+    "attack-validity": validity_section,
+    "clone-convergence": convergence_section,
+}
 
 
 def splice(text: str, marker: str, content: str) -> str:
