@@ -734,12 +734,21 @@ def _misleader_claims(t: _Tables) -> list[dict[str, object]]:
             baselines = at[~at["row"].isin(["undefended", "MISLEADER"])]
             if not baselines.empty:
                 best = baselines.groupby("seed")["clone_acc"].min()
+                unmatched = sorted(set(ens["seed"]) - set(best.dropna().index))
+                skipped = (
+                    f"seed{'s' if len(unmatched) > 1 else ''} {', '.join(map(str, unmatched))} left out: "
+                    "no baseline point is as accurate "
+                    "as the ensemble there (tables/misleader, match unmatched)"
+                    if unmatched
+                    else ""
+                )
                 rows.append(
                     beats.row(
                         setting,
                         _arms(best, _by_seed(ens, "clone_acc")),
                         test_images=n_test,
                         untestable=gate,
+                        note=skipped,
                     )
                 )
             if views.get(attack) == "probabilities_as_logits":
