@@ -105,6 +105,12 @@ def test_dcp_and_reverse_sigmoid_are_identical_where_the_methods_coincide() -> N
     same = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.55]}))
     row = _row(same, "DCP differs from ReverseSigmoid above β = 1")
     assert row["verdict"] == "identical" and row["measured"] == 0.0 and "β = 1.5" in row["note"]
+    # identical clones agree on every test image: even with the test-set term the interval is [0, 0]
+    counted = _claims(
+        _knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.55]}).assign(test_images=359)
+    )
+    row = _row(counted, "DCP differs from ReverseSigmoid above β = 1")
+    assert (row["ci_low"], row["ci_high"]) == (0.0, 0.0)
     # a difference in one clone on one seed: no longer identical, an interval decides
     differ = _claims(_knockoff({"DCP": [0.5, 0.6, 0.55], "ReverseSigmoid": [0.5, 0.6, 0.5]}))
     assert _row(differ, "DCP differs from ReverseSigmoid above β = 1")["verdict"] in ("holds", "inconclusive")

@@ -520,17 +520,18 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
         if common:
             dcp, rs = (x[x["param"].astype(float).isin(common)] for x in (dcp, rs))
             arms = _arms(rs.groupby("seed")["clone_acc"].mean(), dcp.groupby("seed")["clone_acc"].mean())
-            est = estimate(
-                list(arms["a"] - arms["b"]),
-                test_images=n_test,
-                spread="difference",
-                per_image=paired_bound(arms["a"], arms["b"]),
-            )
             identical = (
                 f"DCP and ReverseSigmoid gave the same answers' numbers and clones at β = "
                 f"{', '.join(f'{b:g}' for b in common)} on every seed"
                 if _identity(dcp, rs)
                 else ""
+            )
+            est = estimate(
+                list(arms["a"] - arms["b"]),
+                test_images=n_test,
+                spread="difference",
+                # identical clones agree on every test image: no test-set term
+                per_image=0.0 if identical else paired_bound(arms["a"], arms["b"]),
             )
             rows.append(same.row_from(setting, est, identical=identical))
         part = interpolation[
