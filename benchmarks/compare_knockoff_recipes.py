@@ -118,7 +118,8 @@ def main() -> None:
         stops=("stop", lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items())),
         seconds_per_clone=("seconds", "mean"),
     )
-    pd.set_option("display.width", 200)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 20)
     print(f"undefended KnockoffNets clones on {args.transfer}, {len(seeds)} seeds, {root}")
     print(summary.round(3).to_string())
     print("\nlowest per victim and label kind:")

@@ -72,7 +72,10 @@ def config_facts(config: Mapping[str, Any]) -> str:
             what = "the held-out part of the victim's training split"
         else:
             what = f"the {t['dataset']} dataset"
-        lines.append(f"- **Transfer set `{name}`:** {what}.")
+        used = any(name in v.get("transfer_sets", []) for v in config["victims"].values())
+        lines.append(
+            f"- **Transfer set `{name}`:** {what}{'' if used else ' (defined; no victim is attacked with it)'}."
+        )
     sweeps = "; ".join(
         f"{n}{'' if n == d['method'] else ' (' + d['method'] + ')'} {_params(d['params'])}"
         for n, d in config["defenses"].items()
