@@ -22,37 +22,27 @@ the epoch cap). The rule is written out next to each verdict; nothing is typed b
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .matching import strongest_within
-from .replicates import CI_LEVEL, POWER, Estimate, estimate, paired_bound, test_images_of
+from .replicates import estimate, paired_bound, test_images_of
+from .verdicts import (
+    ALPHA,
+    CLAIMS_COLUMNS,
+    INTERVAL_VERDICTS,
+    NOT_PUBLIC,
+    VERDICTS,
+    Claim,
+    bootstrap_estimate,
+    holm_verdicts,
+    join_notes,
+    rule_threshold,
+    verdict,
+)
 
-CLAIMS_COLUMNS = [
-    "paper",
-    "claim",
-    "setting",
-    "measured",
-    "ci_low",
-    "ci_high",
-    "n_seeds",
-    "mde",
-    "p_value",
-    "verdict",
-    "verdict_holm",
-    "paper_value",
-    "note",
-    "rule",
-]
-VERDICTS = ("holds", "fails", "inconclusive", "not testable", "identical")
-#: The verdicts an interval decides (the others are set by the data's validity or construction).
-INTERVAL_VERDICTS = ("holds", "fails", "inconclusive")
 KHALED = "Khaled et al. 2023 (DCP)"
 CHENG = "Cheng et al. 2025 (MISLEADER)"
 ATTACK_PAPERS = {
@@ -60,7 +50,6 @@ ATTACK_PAPERS = {
     "DFME": "Truong et al. 2021 (DFME)",
     "MAZE": "Kariyappa et al. 2021 (MAZE)",
 }
-NOT_PUBLIC = "not public"
 #: The attack papers' own figures (abstracts; docs/methods.md cites them): the clone's accuracy as
 #: a fraction of the victim's.
 ATTACK_PAPER_VALUES = {
@@ -77,141 +66,9 @@ UTILITY_MARGIN = 0.01
 #: An attack works when its undefended clone reaches this fraction of the victim's accuracy on
 #: every seed; rows resting on an attack that does not are ``not testable``.
 VALID_FRACTION = 0.7
-#: Significance level of the raw and the Holm-adjusted verdicts.
-ALPHA = 1 - CI_LEVEL
 PAPER_SPEEDUP = 37.0
 #: The baselines of "DCP outperforms the other baselines" (ReverseSigmoid has its own row).
 OTHER_BASELINES = ("AdaptiveMisinformation", "Random", "MAD", "GRAD")
-
-
-def verdict(low: float, high: float, threshold: float, *, above: bool) -> str:
-    """``holds`` if the interval [low, high] lies strictly on the claim's side of ``threshold``
-    (above it if ``above``, else below it), ``fails`` if strictly on the other side, else
-    ``inconclusive`` (also for a blank interval)."""
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive"
-    if above:
-        return "holds" if low > threshold else "fails" if high < threshold else "inconclusive"
-    return "holds" if high < threshold else "fails" if low > threshold else "inconclusive"
-
-
-_RULE = re.compile(r"; holds if the .+? is ([<>]) (\S+?), fails if")
-
-
-def rule_threshold(rule: str) -> tuple[float, bool]:
-    """The threshold and side (``above``) a rule text of :meth:`Claim.rule` states."""
-    match = _RULE.search(rule)
-    if not match:
-        raise ValueError(f"not a claim rule: {rule!r}")
-    return float(match[2]), match[1] == ">"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A claim, what is measured for it and the threshold its verdict compares the interval with.
-
-    ``spread``: how the test images enter the interval (:data:`~msdefense.reporting.replicates.SPREADS`;
-    ``difference`` for a difference of two accuracies, the usual case)."""
-
-    paper: str
-    claim: str
-    threshold: float
-    above: bool
-    quantity: str  # what is measured, in words (goes into the rule)
-    interval: str = "95% interval over seeds and test images"
-    spread: str = "difference"
-    paper_value: str = NOT_PUBLIC
-
-    def rule(self) -> str:
-        side = ">" if self.above else "<"
-        other = "<" if self.above else ">"
-        return (
-            f"{self.quantity}; holds if the {self.interval} is {side} {self.threshold:g}, "
-            f"fails if it is {other} {self.threshold:g}, else inconclusive"
-        )
-
-    def row(
-        self,
-        setting: str,
-        per_seed: pd.Series | pd.DataFrame | None,
-        *,
-        test_images: int | None = None,
-        untestable: str = "",
-        note: str = "",
-    ) -> dict[str, object]:
-        """The claim's row from its per-seed values (``None``: the setting was not run), either
-        the measured values or the two arms of a difference (columns ``a``, ``b``: the value is
-        ``a − b`` and its test-set term the tighter :func:`paired_bound`); ``untestable``: why
-        the attack behind it does not work (the verdict is then ``not testable``)."""
-        per_image = None
-        if isinstance(per_seed, pd.DataFrame):
-            arms = per_seed.dropna()
-            per_seed = arms["a"] - arms["b"]
-            per_image = paired_bound(arms["a"], arms["b"]) if len(arms) else None
-        values = [] if per_seed is None else list(per_seed.dropna())
-        est = estimate(values, test_images=test_images, spread=self.spread, per_image=per_image)
-        if not values:
-            setting = f"{setting}: not run in this experiment"
-        return self.row_from(setting, est, untestable=untestable, note=note)
-
-    def row_from(
-        self, setting: str, est: Estimate, *, untestable: str = "", identical: str = "", note: str = ""
-    ) -> dict[str, object]:
-        """The claim's row from a measured value and its interval."""
-        p = est.p_value(self.threshold)
-        if untestable:
-            decided, note = "not testable", _join(untestable, note)
-        elif identical:
-            decided, note = "identical", _join(identical, note)
-        else:
-            decided = verdict(est.low, est.high, self.threshold, above=self.above)
-        return {
-            "paper": self.paper,
-            "claim": self.claim,
-            "setting": setting,
-            "measured": est.mean,
-            "ci_low": est.low,
-            "ci_high": est.high,
-            "n_seeds": est.n,
-            "mde": est.mde(),
-            "p_value": p,
-            "verdict": decided,
-            "verdict_holm": decided,  # adjusted per paper by holm_verdicts
-            "paper_value": self.paper_value,
-            "note": note,
-            "rule": self.rule(),
-        }
-
-    def named(self, **names: str) -> Claim:
-        """The claim with ``{name}`` fields of its text filled in."""
-        return dataclasses.replace(self, claim=self.claim.format(**names))
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
-
-
-def holm_verdicts(rows: pd.DataFrame) -> pd.Series:
-    """Each row's verdict after Holm's step-down adjustment of the p-values of the rows an
-    interval decides, within each paper: ``holds`` / ``fails`` where the adjusted p is below
-    :data:`ALPHA` (the side as in the raw verdict's rule), else ``inconclusive``; rows without a
-    p-value or with a verdict the data set keep theirs."""
-    out = rows["verdict"].copy()
-    for _, part in rows.groupby("paper", sort=False):
-        tested = part[part["verdict"].isin(INTERVAL_VERDICTS) & part["p_value"].notna()]
-        if tested.empty:
-            continue
-        order = tested["p_value"].sort_values(kind="stable")
-        m = len(order)
-        adjusted = np.maximum.accumulate([min(1.0, (m - i) * p) for i, p in enumerate(order)])
-        for (index, _), p_adj in zip(order.items(), adjusted, strict=True):
-            row = rows.loc[index]
-            if p_adj >= ALPHA:
-                out[index] = "inconclusive"
-            else:
-                threshold, above = rule_threshold(str(row["rule"]))
-                out[index] = "holds" if (row["measured"] > threshold) == above else "fails"
-    return out
 
 
 def _by_seed(df: pd.DataFrame, column: str) -> pd.Series:
@@ -358,7 +215,7 @@ def _attack_rows(t: _Tables) -> list[dict[str, object]]:
                 f"{victim}, KnockoffNets on {transfer}",
                 ratio(runs),
                 test_images=n_test,
-                note=_join(reason, capped(runs[runs["method"] == "None"])),
+                note=join_notes(reason, capped(runs[runs["method"] == "None"])),
             )
         )
     if datafree is not None and not datafree.empty:
@@ -642,32 +499,10 @@ def _latency_claims(latency: pd.DataFrame | None) -> list[dict[str, object]]:
             ratio, low, high = pick(ratios.values(), key=lambda r: r[0])
             rows.append(
                 claim.row_from(
-                    f"{victim}, batch {int(p['batch_size'].iloc[0])}", _bootstrap(ratio, low, high)
+                    f"{victim}, batch {int(p['batch_size'].iloc[0])}", bootstrap_estimate(ratio, low, high)
                 )
             )
     return rows
-
-
-def _bootstrap(value: float, low: float, high: float) -> Estimate:
-    """A measured value with a bootstrap interval, as an :class:`Estimate` whose standard error
-    is the interval's half-width over the normal quantile (for its p-value and MDE, an
-    approximation: docs/statistics.md). Counted as one replicate."""
-    se = (high - low) / (2 * stats.norm.ppf(0.5 + CI_LEVEL / 2))
-    return _NormalEstimate(value, se, 1, low, high)
-
-
-class _NormalEstimate(Estimate):
-    """An :class:`Estimate` whose p-value and MDE use the normal distribution (a bootstrap interval)."""
-
-    def p_value(self, threshold: float) -> float:
-        if not math.isfinite(self.se) or self.se <= 0:
-            return math.nan
-        return float(2 * stats.norm.sf(abs(self.mean - threshold) / self.se))
-
-    def mde(self, power: float = POWER) -> float:
-        if not math.isfinite(self.se):
-            return math.nan
-        return float((stats.norm.ppf(0.5 + CI_LEVEL / 2) + stats.norm.ppf(power)) * self.se)
 
 
 def _misleader_claims(t: _Tables) -> list[dict[str, object]]:
@@ -800,3 +635,22 @@ def _diff(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.DataFrame | None:
     if a.empty or b.empty:
         return None
     return _arms(_by_seed(a, column), _by_seed(b, column))
+
+
+__all__ = [
+    "ALPHA",
+    "ATTACK_PAPERS",
+    "CLAIMS_COLUMNS",
+    "INTERVAL_VERDICTS",
+    "NOT_PUBLIC",
+    "UTILITY_MARGIN",
+    "VALID_FRACTION",
+    "VERDICTS",
+    "Claim",
+    "capped",
+    "claims_table",
+    "holm_verdicts",
+    "rule_threshold",
+    "validity",
+    "verdict",
+]
