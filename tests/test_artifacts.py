@@ -388,6 +388,7 @@ def _datafree_record(**changes: object) -> dict:
         "attack": "dfme", "victim": "v", "defense": "DCP", "method": "DCP", "param": "1.5", "preset": "dfme_cifar10",
         "oracle_view": "probabilities", "defender_acc": 0.9, "clone_acc": 0.4, "fidelity": 0.45,
         "clone_acc_final": 0.38, "fidelity_final": 0.4, "best_val_acc": float("nan"), "queries": 896, "seed": SEED,
+        "test_images": 359,
     }  # fmt: skip
     return {**record, **changes}
 
