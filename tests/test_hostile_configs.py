@@ -204,3 +204,26 @@ def test_snakemake_refuses_before_any_job(
     for fragment in must_mention:
         assert fragment in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "results").exists() and not (tmp_path.parent / "victims").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("false", False), ("No", False), ("0", False), ("off", False), ("TRUE", True), ("yes", True)],
+)
+def test_command_line_switches_accept_the_spellings_users_type(given: str, expected: bool) -> None:
+    """``--config rerun_on_code_change=false`` reaches the config as the text 'false'."""
+    from msdefense.preflight import normalise_flags
+
+    config = {"rerun_on_code_change": given}
+    normalise_flags(config)
+    assert config["rerun_on_code_change"] is expected
+
+
+def test_a_switch_that_is_no_spelling_of_true_or_false_is_refused_naming_the_key() -> None:
+    from msdefense.preflight import normalise_flags
+
+    with pytest.raises(ConfigError, match=r"rerun_on_code_change: 'maybe' is not a switch; give one of true"):
+        normalise_flags({"rerun_on_code_change": "maybe"})
+    config = {"rerun_on_code_change": False}
+    normalise_flags(config)  # a boolean from a config file stays as it is
+    assert config["rerun_on_code_change"] is False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,28 @@ def check_finite(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"config key {key}: {value} is not a finite number; give a number")
 
 
+#: Top-level switches a user may give on the command line (``--config rerun_on_code_change=false``,
+#: which Snakemake passes on as the string ``"false"``), and the spellings each side accepts.
+FLAGS = ("rerun_on_code_change",)
+_SPELLINGS = {True: ("true", "yes", "on", "1"), False: ("false", "no", "off", "0")}
+
+
+def normalise_flags(config: MutableMapping[str, Any]) -> None:
+    """Turn a switch of :data:`FLAGS` given as text (``false``, ``No``, ``0``, ``off`` …) into a
+    boolean, in place; any other text is refused naming the key and the accepted spellings."""
+    for key in FLAGS:
+        value = config.get(key)
+        if not isinstance(value, str):
+            continue
+        for flag, spellings in _SPELLINGS.items():
+            if value.strip().lower() in spellings:
+                config[key] = flag
+                break
+        else:
+            accepted = ", ".join(s for spellings in _SPELLINGS.values() for s in spellings)
+            raise ConfigError(f"config key {key}: {value!r} is not a switch; give one of {accepted}")
+
+
 def preflight(
     config: Mapping[str, Any],
     *,
@@ -141,6 +163,8 @@ def preflight(
     """All checks of a config before any job (the module docstring's order); ``validate`` applies
     the JSON schema (Snakemake's ``validate`` with ``config/schema.yaml``) and fills defaults."""
     check_config_files(files)
+    if isinstance(config, MutableMapping):
+        normalise_flags(config)
     check_renamed_keys(config)
     check_names(config)
     check_finite(config)
