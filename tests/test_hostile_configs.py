@@ -227,3 +227,22 @@ def test_a_switch_that_is_no_spelling_of_true_or_false_is_refused_naming_the_key
     config = {"rerun_on_code_change": False}
     normalise_flags(config)  # a boolean from a config file stays as it is
     assert config["rerun_on_code_change"] is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("query_budget", 2.0e5, "must be a whole number, got 200000.0 (write 200000)"),
+        ("query_budget", "2e5", "must be a whole number, got '2e5' (YAML reads 2e5 as text"),
+        ("batch_size", 32.0, "must be a whole number, got 32.0 (write 32)"),
+        ("lr_G", "1e-4", "must be a number, got '1e-4' (YAML reads 1e-4 as text: write 1.0e-4)"),
+    ],
+)
+def test_a_data_free_setting_of_the_wrong_type_is_refused_naming_its_key(
+    default_config: dict, key: str, value: object, says: str
+) -> None:
+    """A float budget used to pass every check and kill the first data-free job late (TypeError in range())."""
+    default_config["datafree"]["attacks"]["maze"][key] = value
+    with pytest.raises(ConfigError) as info:
+        checked(default_config)
+    assert f"config key datafree.attacks.maze.{key}: {says}" in str(info.value)

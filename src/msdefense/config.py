@@ -263,7 +263,7 @@ def check_datafree(config: Mapping[str, Any]) -> None:
     from dataclasses import fields
 
     from .attacks import PRESETS, DataFreeConfig
-    from .attacks.datafree_config import SCOPE_KEYS
+    from .attacks.datafree_config import SCOPE_KEYS, SettingError
     from .attacks.datafree_config import from_config as datafree_from_config
 
     df = config.get("datafree")
@@ -315,6 +315,8 @@ def check_datafree(config: Mapping[str, Any]) -> None:
                 )
         try:
             datafree_from_config(attack)
+        except SettingError as exc:
+            raise ConfigError(f"config key datafree.attacks.{name}.{exc.field}: {exc.problem}") from None
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"config key datafree.attacks.{name}: {exc}") from None
 

@@ -9,13 +9,48 @@ docs/methods.md (DFME, MAZE) states them with their sources.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 ORACLE_VIEWS = ("probabilities", "probabilities_as_logits")
 
 # keys of a ``datafree.attacks.<name>`` entry that scope the runs instead of configuring the loop
 SCOPE_KEYS = ("victims", "params")
+
+
+class SettingError(ValueError):
+    """A :class:`DataFreeConfig` field of the wrong type: ``field`` names it (the config key's last part)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+#: The numeric kinds of the fields, by their annotation (checked before any value).
+_NUMERIC = {"int": "a whole number", "int | None": "a whole number", "float": "a number"}
+
+
+def _check_types(config: DataFreeConfig) -> None:
+    """Refuse a field whose value is not of its declared numeric kind: a whole-number field given
+    ``2.0e+5`` (YAML's float) or ``2e5`` (YAML's text) would reach ``range()`` and kill a job late."""
+    for f in fields(config):
+        kind = _NUMERIC.get(str(f.type))
+        value = getattr(config, f.name)
+        if kind is None or (value is None and f.type == "int | None"):
+            continue
+        whole = kind == "a whole number"
+        ok = not isinstance(value, bool) and isinstance(value, int if whole else (int, float))
+        if not ok:
+            hint = (
+                f" (write {int(value)})" if whole and isinstance(value, float) and value.is_integer() else ""
+            )
+            if isinstance(value, str):
+                hint = (
+                    " (YAML reads 2e5 as text: write the digits, e.g. 200000)"
+                    if whole
+                    else " (YAML reads 1e-4 as text: write 1.0e-4)"
+                )
+            raise SettingError(f.name, f"must be {kind}, got {value!r}{hint}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,7 @@ class DataFreeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         checks = {
             "batch_size": self.batch_size >= 1,
             "g_iter": self.g_iter >= 1,
