@@ -124,6 +124,15 @@ def _set(cfg: dict, path: str, value) -> None:
             ["datafree.attacks.dfme.preset", "dfme_svhn"],
         ),
         ("datafree.attacks.dfme.lr_g", 0.1, ConfigError, ["datafree.attacks.dfme.lr_g", "lr_G"]),
+        # an empty list used to mean "every victim"
+        ("datafree.victims", [], ConfigError, ["datafree.victims: an empty list", "leave the key out"]),
+        ("datafree.attacks.maze.victims", [], ConfigError, ["datafree.attacks.maze.victims: an empty list"]),
+        (
+            "transfer_sets.photos.crop_min",
+            120,
+            ConfigError,
+            ["transfer_sets.photos.crop_min: 120 is above crop_max"],
+        ),
         ("datafree.attacks.dfme.grad_m", 0, ConfigError, ["datafree.attacks.dfme", "grad_m"]),
         ("datafree.params.DCP", [0.3], ConfigError, ["datafree.params.DCP", "0.3", "defenses.DCP.params"]),
         ("datafree.params.Magic", [0.3], ConfigError, ["datafree.params", "Magic"]),

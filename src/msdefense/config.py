@@ -79,6 +79,11 @@ def check_config(config: Mapping[str, Any]) -> None:
             _known("dataset", t["dataset"], DATASETS, f"transfer_sets.{name}.dataset")
         if t["source"] == "photo_crops" and "size" not in t:
             raise ConfigError(f"config key transfer_sets.{name}.size is required for source 'photo_crops'")
+        if t["source"] == "photo_crops" and t.get("crop_min", 8) > t.get("crop_max", 96):
+            raise ConfigError(
+                f"config key transfer_sets.{name}.crop_min: {t.get('crop_min', 8)} is above crop_max "
+                f"{t.get('crop_max', 96)}; the crop side is drawn between them"
+            )
         if t["source"] == "heldout" and config["data"]["attacker_holdout"] <= 0:
             raise ConfigError(
                 f"config key data.attacker_holdout must be > 0 for the heldout transfer set {name!r}"
@@ -269,6 +274,12 @@ def check_datafree(config: Mapping[str, Any]) -> None:
     df = config.get("datafree")
     if not df:
         return
+    for key, section in [("datafree", df), *((f"datafree.attacks.{n}", a) for n, a in df["attacks"].items())]:
+        if "victims" in section and not section["victims"]:
+            raise ConfigError(
+                f"config key {key}.victims: an empty list; leave the key out to attack every victim "
+                "(of datafree.victims, for an attack), or leave the datafree section out to run no data-free attack"
+            )
     for v in df.get("victims") or config["victims"]:
         _known("victim", v, config["victims"], "datafree.victims")
         dataset = config["victims"][v]["dataset"]
