@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from snakemake.utils import validate
-from workflow_runs import ROOT, SNAKEMAKE
+from workflow_runs import ROOT, SNAKEMAKE, limit
 
 from msdefense.config import ConfigError
 from msdefense.preflight import NAME_PATTERN, load_checked, load_config_file, preflight
@@ -198,7 +198,7 @@ def test_snakemake_refuses_before_any_job(
     proc = subprocess.run(
         [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
          "--configfile", str(path), "--cores", "1"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=limit(300),
     )  # fmt: skip
     assert proc.returncode != 0
     for fragment in must_mention:

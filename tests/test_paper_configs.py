@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from workflow_runs import ROOT, SNAKEMAKE
+from workflow_runs import ROOT, SNAKEMAKE, limit
 
 from msdefense.plan import gpu_hours, job_counts
 from msdefense.preflight import load_checked
@@ -32,7 +32,7 @@ def _snakemake(
     """Snakemake on ``path`` (with the ``merged`` configs on top, as Snakemake merges them)."""
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(path), *map(str, merged), "--cores", "1", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=limit(600))
 
 
 def _planned(proc: subprocess.CompletedProcess) -> Counter:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from workflow_runs import ROOT, TINY_CONFIG, UNTIMED_TABLES, untimed_cells
+from workflow_runs import ROOT, TINY_CONFIG, UNTIMED_TABLES, limit, untimed_cells
 
 from msdefense.launch import LOCK_FILE
 
@@ -99,7 +99,7 @@ def test_a_killed_run_resumes_with_the_same_command(tmp_path: Path, tiny_run: Pa
     assert running and finished and (workdir / ".snakemake" / "locks").is_dir()
     assert any((workdir / ".snakemake" / "locks").glob("*.lock")), "the kill left no stale lock to remove"
 
-    resumed = subprocess.run(_launch(workdir), capture_output=True, text=True, timeout=1200)
+    resumed = subprocess.run(_launch(workdir), capture_output=True, text=True, timeout=limit(3600))
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "removing the locks of an interrupted run" in resumed.stderr
     after = _outputs(workdir)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_runs import ROOT, TINY_CONFIG, UNTIMED_TABLES, run_tiny, untimed_cells
+from workflow_runs import ROOT, TINY_CONFIG, UNTIMED_TABLES, limit, run_tiny, untimed_cells
 
 from msdefense.resources import LOCAL_RULES, RULES
 
@@ -91,7 +91,7 @@ def test_tiny_run_on_slurm_schedules_every_job_as_its_rule_declares(
         "--slurm-init-seconds-before-status-checks",
         "2",
         "--slurm-keep-successful-logs",
-        timeout=1500,
+        timeout=limit(3600),
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     jobs = [job for job in _squeue() if job["id"] not in before]

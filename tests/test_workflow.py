@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_runs import ROOT, SNAKEMAKE, run_tiny
+from workflow_runs import ROOT, SNAKEMAKE, limit, run_tiny
 
 from msdefense.io import load_json
 from msdefense.reporting import (
@@ -240,7 +240,7 @@ def _planned_rules(source: Path, workdir: Path) -> set[str]:
     cmd = [SNAKEMAKE, "--snakefile", str(source / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(workdir / "tiny.yaml"), "--cores", "2", "--dry-run", "--quiet", "rules"]
     env = {**os.environ, "PYTHONPATH": str(source / "src")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit(900), env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
