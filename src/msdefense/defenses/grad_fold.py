@@ -24,7 +24,14 @@ class Folded:
 
 
 def fold(
-    w: Tensor, b: Tensor | None, g: Tensor | None, be: Tensor | None, mu: Tensor, var: Tensor, eps: float
+    w: Tensor,
+    b: Tensor | None,
+    *,
+    g: Tensor | None,
+    be: Tensor | None,
+    mu: Tensor,
+    var: Tensor,
+    eps: float,
 ) -> Folded:
     """W_f = W·s, shift = β − μ·s + b·s and their tangents along C (s = γ·r, ds = C·r, r = 1/√(σ²+ε))."""
     r = (var + eps).rsqrt()

@@ -100,7 +100,8 @@ def _folded_conv(
     key = tuple((id(t), t._version) if t is not None else None for t in tensors)
     folded = cache.get(key) if cache is not None else None
     if folded is None:
-        folded = _fold(*tensors, kw["eps"])
+        w, b, g, be, mu, var = tensors
+        folded = _fold(w, b, g=g, be=be, mu=mu, var=var, eps=kw["eps"])
         if cache is not None:
             cache.clear()
             cache[key] = folded
