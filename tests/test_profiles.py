@@ -23,9 +23,15 @@ def _workflow_rules() -> set[str]:
 
 
 def test_every_rule_has_portable_needs() -> None:
-    assert _workflow_rules() == set(RULES)
+    rules = _workflow_rules()
+    assert rules == set(RULES)
     assert set(LOCAL_RULES) <= set(RULES)
     assert not set(LOCAL_RULES) & set(gpu_rules())
+    # the rules an artifact error tells the user to rerun exist (msdefense.layout.WRITERS)
+    from msdefense.layout import WRITERS
+
+    named = {rule for writers in WRITERS.values() for rule in writers}
+    assert named <= rules, f"layout.WRITERS names rules the workflow does not have: {sorted(named - rules)}"
 
 
 def test_gpu_count_comes_from_the_experiment_only_for_gpu_capable_rules() -> None:
