@@ -64,6 +64,11 @@ HOSTILE = {
     "victim-dash-first": (_rename("victims", "digits_misleader", "-x"), ["victims.-x"]),
     "victim-space": (_rename("victims", "digits_misleader", "a b"), ["victims.a b"]),
     "transfer-dotdot": (_rename("transfer_sets", "photos", ".."), ["transfer_sets...", "'..'"]),
+    # a folder named like another rule's file: Snakemake's ChildIOException, before this check
+    "transfer-file-name": (
+        _rename("transfer_sets", "photos", "misinformation.safetensors"),
+        ["transfer_sets.misinformation.safetensors", "ends like one of the workflow's file names"],
+    ),
     "defense-dotdot": (_rename("defenses", "Random", ".."), ["defenses...", "'..'"]),
     "attack-dotdot": (_rename("datafree.attacks", "maze", ".."), ["datafree.attacks...", "'..'"]),
     "reference-victim-dotdot": (

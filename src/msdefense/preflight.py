@@ -93,13 +93,24 @@ def _section(config: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
+#: File suffixes of the workflow's artifacts: a name ending in one (a transfer set called
+#: ``misinformation.safetensors``) makes a folder of the same path as another rule's file.
+ARTIFACT_SUFFIXES = (".safetensors", ".json", ".npz", ".csv", ".tsv", ".md", ".log", ".png", ".pdf", ".pth")
+
+
 def check_name(name: object, key: str) -> None:
-    """Raise :class:`ConfigError` unless ``name`` matches :data:`NAME_PATTERN`."""
+    """Raise :class:`ConfigError` unless ``name`` matches :data:`NAME_PATTERN` and does not end in
+    one of :data:`ARTIFACT_SUFFIXES`."""
     if not isinstance(name, str) or not _NAME.match(name):
         shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:60]}… ({len(str(name))} characters)"
         raise ConfigError(
             f"config key {key}: {shown} is not a usable name; a name is part of file paths: a letter or digit "
             f"first, then letters, digits, '_', '.', '-', 64 characters at most ({NAME_PATTERN})"
+        )
+    if name.lower().endswith(ARTIFACT_SUFFIXES):
+        raise ConfigError(
+            f"config key {key}: {name!r} ends like one of the workflow's file names "
+            f"({', '.join(ARTIFACT_SUFFIXES)}), so its folder could collide with a file; rename it"
         )
 
 
