@@ -133,7 +133,7 @@ def test_attacker_labels() -> None:
 
 
 def test_plateau_warms_up_decays_on_a_plateau_and_stops_after_the_last_decay() -> None:
-    from msdefense.training import Plateau
+    from msdefense.schedules import Plateau
 
     recipe = SGDRecipe(epochs=50, batch_size=8, lr=0.1, patience=2, lr_decays=2, warmup_epochs=1)
     rule = Plateau(recipe, steps_per_epoch=4)

@@ -27,7 +27,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .training import Plateau, SGDRecipe, autocast, distill_loader, prepare_model, recipe_optimiser
+from .schedules import Plateau, recipe_optimiser
+from .training import SGDRecipe, autocast, distill_loader, prepare_model
 
 
 def stackable(model: nn.Module) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import Any
@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+
+from .schedules import Plateau, recipe_optimiser
 
 
 @dataclass(frozen=True)
@@ -57,69 +59,6 @@ class SGDRecipe:
     def from_config(cls, cfg: Mapping[str, Any]) -> SGDRecipe:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in cfg.items() if k in names})
-
-
-#: Why a run stopped: its validation accuracy reached a plateau after the last decay, or the cap
-#: (``epochs``) came first; ``schedule``: a fixed-length cosine schedule ran out (no patience).
-STOP_REASONS = ("plateau", "cap", "schedule")
-
-
-class Plateau:
-    """Train until the validation accuracy stops improving (``SGDRecipe.patience``).
-
-    The learning rate rises linearly from ``lr / steps`` to ``lr`` over the first
-    ``warmup_epochs`` epochs (no dead start at a high rate), then stays constant. After
-    ``patience`` epochs without a new best validation accuracy it is multiplied by
-    ``decay_factor``, at most ``lr_decays`` times; the next plateau after the last decay ends
-    training (``stop_reason`` ``plateau``), and so does the cap of ``epochs`` (``cap``). One
-    instance per model: stacked models each carry their own (:mod:`msdefense.stacked`).
-    """
-
-    def __init__(self, recipe: SGDRecipe, steps_per_epoch: int) -> None:
-        if recipe.patience is None:
-            raise ValueError("Plateau needs a recipe with patience")
-        self.recipe = recipe
-        self.warmup_steps = recipe.warmup_epochs * steps_per_epoch
-        self.base_lr, self.step, self.best, self.waited = recipe.lr, 0, -math.inf, 0
-        self.decays, self.epochs, self.stop_reason, self.lr_used = 0, 0, "", recipe.lr
-
-    @property
-    def stopped(self) -> bool:
-        return bool(self.stop_reason)
-
-    def next_lr(self) -> float:
-        """The rate of the next step, counting the step."""
-        self.lr_used = self.lr()
-        self.step += 1
-        return self.lr_used
-
-    def set_lr(self, opt: torch.optim.Optimizer) -> None:
-        """Give ``opt`` the rate of the next step and count the step."""
-        rate = self.next_lr()
-        for group in opt.param_groups:
-            group["lr"] = rate
-
-    def lr(self) -> float:
-        """The learning rate of the next step."""
-        if self.step < self.warmup_steps:
-            return self.base_lr * (self.step + 1) / self.warmup_steps
-        return self.base_lr
-
-    def end_epoch(self, val_acc: float) -> None:
-        """Record one epoch's validation accuracy: decay the rate or stop on a plateau, stop on the cap."""
-        self.epochs += 1
-        if val_acc > self.best:
-            self.best, self.waited = val_acc, 0
-        else:
-            self.waited += 1
-        if self.waited >= self.recipe.patience and self.step >= self.warmup_steps:  # type: ignore[operator]
-            if self.decays < self.recipe.lr_decays:
-                self.decays, self.waited = self.decays + 1, 0
-                self.base_lr *= self.recipe.decay_factor
-            else:
-                self.stop_reason = "plateau"
-        if not self.stopped and self.epochs >= self.recipe.epochs:
-            self.stop_reason = "cap"
 
 
 class IndexedDataset(Dataset):
@@ -181,36 +120,6 @@ def dataset_tensors(data: Dataset, batch_size: int = 512) -> tuple[Tensor, Tenso
         xs.append(x)
         ys.append(torch.as_tensor(y))
     return torch.cat(xs), torch.cat(ys)
-
-
-def sgd(
-    params: Iterable[Tensor], *, lr: float, momentum: float, weight_decay: float, nesterov: bool = False
-) -> torch.optim.SGD:
-    """SGD as every training loop here uses it (Nesterov only where there is momentum)."""
-    return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay
-    )
-
-
-def cosine_schedule(
-    opt: torch.optim.Optimizer, total_steps: int
-) -> torch.optim.lr_scheduler.CosineAnnealingLR:
-    """Cosine learning-rate decay stepped once per iteration over ``total_steps`` iterations."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
-
-
-def recipe_optimiser(
-    params: Iterable[Tensor], recipe: SGDRecipe, steps_per_epoch: int
-) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
-    """The recipe's SGD over ``params`` and its per-step cosine schedule over the recipe's epochs."""
-    opt = sgd(
-        params,
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
-    )
-    return opt, cosine_schedule(opt, recipe.epochs * steps_per_epoch)
 
 
 class BestOnValidation:
@@ -341,7 +250,7 @@ def _fit(
     """Shared SGD loop; ``step_loss`` returns (loss, #correct-ish count). The schedule is the
     recipe's: per-step cosine over ``recipe.epochs``, or :class:`Plateau` when it has a patience
     (then ``evaluate`` must give ``val_acc``). The last history row says why training stopped
-    (``stop_reason``, one of :data:`STOP_REASONS`).
+    (``stop_reason``, one of :data:`~msdefense.schedules.STOP_REASONS`).
 
     ``stop_after`` ends training after that many epochs of the ``recipe.epochs``-long schedule
     (the defender surrogates' early stopping, docs/methods.md); 0 returns the untrained model.

@@ -42,8 +42,9 @@ from tqdm.auto import tqdm
 
 from ..models import build_generator
 from ..oracle import Oracle
+from ..schedules import cosine_schedule, sgd
 from ..seeding import seed_everything
-from ..training import BestOnValidation, accuracy, cosine_schedule, predict_logits, prepare_model, sgd
+from ..training import BestOnValidation, accuracy, predict_logits, prepare_model
 from .datafree_config import DataFreeConfig
 
 # --------------------------------------------------------------------------------------------------------------

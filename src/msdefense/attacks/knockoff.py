@@ -72,7 +72,7 @@ class KnockoffResult:
 
     @property
     def stop_reason(self) -> str:
-        """Why training stopped (:data:`msdefense.training.STOP_REASONS`)."""
+        """Why training stopped (:data:`msdefense.schedules.STOP_REASONS`)."""
         return str(self.history[-1]["stop_reason"]) if self.history else "cap"
 
     def val_curve(self, digits: int = 4) -> list[float]:

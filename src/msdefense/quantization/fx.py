@@ -23,7 +23,8 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx, prepare_qa
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..training import cosine_schedule, make_loader, sgd
+from ..schedules import cosine_schedule, sgd
+from ..training import make_loader
 from .recipe import QAT_MOMENTUM, QAT_WEIGHT_DECAY, QuantRecipe
 from .victim import QuantizedVictim, quantized_engine
 
