@@ -18,18 +18,17 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..models import build_model
+from ..schedules import cosine_schedule, sgd
 from ..seeding import derive_seed
 from ..training import (
     BestOnValidation,
     accuracy,
     autocast,
-    cosine_schedule,
     dataset_labels,
     make_loader,
     predict_logits,
     predict_probs,
     prepare_model,
-    sgd,
 )
 from .augment import attacker_like
 from .losses import imitation_loss, kl_from_logits, member_loss
