@@ -23,12 +23,27 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 
+from .claim_inputs import (
+    ATTACK_PAPERS,
+    KHALED,
+    OTHER_BASELINES,
+    PAPER_SPEEDUP,
+    STOPS,
+    UTILITY_MARGIN,
+    VALID_FRACTION,
+    ClaimInputs,
+    defense_drop,
+    paired_arms,
+    preset_attacks,
+    tables_test_images,
+)
 from .matching import strongest_within
-from .replicates import estimate, paired_bound, test_images_of
+from .misleader_claims import misleader_claims
+from .replicates import estimate, paired_bound
+from .validity import attack_rows, capped, validity
 from .verdicts import (
     ALPHA,
     CLAIMS_COLUMNS,
@@ -38,121 +53,9 @@ from .verdicts import (
     Claim,
     bootstrap_estimate,
     holm_verdicts,
-    join_notes,
     rule_threshold,
     verdict,
 )
-
-KHALED = "Khaled et al. 2023 (DCP)"
-CHENG = "Cheng et al. 2025 (MISLEADER)"
-ATTACK_PAPERS = {
-    "KnockoffNets": "Orekondy et al. 2019 (KnockoffNets)",
-    "DFME": "Truong et al. 2021 (DFME)",
-    "MAZE": "Kariyappa et al. 2021 (MAZE)",
-}
-#: The attack papers' own figures (abstracts; docs/methods.md cites them): the clone's accuracy as
-#: a fraction of the victim's.
-ATTACK_PAPER_VALUES = {
-    "KnockoffNets": NOT_PUBLIC,
-    "DFME": "0.92× (CIFAR-10, 20M queries); 0.99× (SVHN, 2M)",
-    "MAZE": "0.90×–0.99× (FashionMNIST, SVHN, GTSRB, CIFAR-10; 30M queries on CIFAR-10)",
-}
-#: A clone accuracy drop of at least this much "stops" an attack (10 points).
-STOPS = 0.10
-#: The one utility margin of both papers (neither states its own): a defended accuracy at most
-#: this far below the undefended victim's is "little cost" / "keeps utility" (1 point; the same
-#: budget as "at equal accuracy cost", docs/statistics.md).
-UTILITY_MARGIN = 0.01
-#: An attack works when its undefended clone reaches this fraction of the victim's accuracy on
-#: every seed; rows resting on an attack that does not are ``not testable``.
-VALID_FRACTION = 0.7
-PAPER_SPEEDUP = 37.0
-#: The baselines of "DCP outperforms the other baselines" (ReverseSigmoid has its own row).
-OTHER_BASELINES = ("AdaptiveMisinformation", "Random", "MAD", "GRAD")
-
-
-def _by_seed(df: pd.DataFrame, column: str) -> pd.Series:
-    return df.set_index("seed")[column]
-
-
-def _strongest(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each seed's run at the largest swept value."""
-    runs = runs.assign(_p=runs["param"].astype(float))
-    return runs[runs["_p"] == runs["_p"].max()].drop(columns="_p")
-
-
-def _arms(a: pd.Series, b: pd.Series) -> pd.DataFrame:
-    """The two arms of a per-seed difference ``a − b`` (columns ``a``, ``b``, indexed by seed),
-    seeds without both dropped (:meth:`Claim.row`)."""
-    return pd.DataFrame({"a": a, "b": b}).dropna()
-
-
-def _drop(runs: pd.DataFrame, method: str, column: str) -> pd.DataFrame | None:
-    """Per seed: the undefended run's ``column`` minus the defense's at its strongest value."""
-    undefended, defended = runs[runs["method"] == "None"], runs[runs["method"] == method]
-    if undefended.empty or defended.empty:
-        return None
-    return _arms(_by_seed(undefended, column), _by_seed(_strongest(defended), column))
-
-
-def _test_images(*frames: pd.DataFrame | None) -> int | None:
-    """The number of test images the accuracies of the tables count (None where not recorded)."""
-    sizes = [n for f in frames if f is not None and (n := test_images_of(f)) is not None]
-    return min(sizes) if sizes else None
-
-
-def validity(runs: pd.DataFrame, attack: str) -> str:
-    """Why the attack in ``runs`` (one victim's runs of one attack) does not work undefended, or
-    ``""``: its undefended clone must reach :data:`VALID_FRACTION` of the victim's accuracy on
-    every seed (an attack run by no seed undefended cannot be checked, and is not testable)."""
-    undefended = runs[runs["method"] == "None"]
-    if undefended.empty:
-        return f"{attack} was not run against the undefended victim: its strength is unknown"
-    ratio = _by_seed(undefended, "clone_acc") / _by_seed(undefended, "defender_acc")
-    bad = ratio[ratio < VALID_FRACTION]
-    if bad.empty:
-        return ""
-    seeds = ", ".join(f"{r:.2f} on seed {s}" for s, r in bad.items())
-    return (
-        f"{attack} does not work undefended: its clone reaches {seeds} of the victim's accuracy "
-        f"(< {VALID_FRACTION:g} on some seed)"
-    )
-
-
-def capped(runs: pd.DataFrame) -> str:
-    """A note naming the KnockoffNets clones of ``runs`` that stopped on the epoch cap, or ``""``."""
-    if "stop_reason" not in runs or runs.empty:
-        return ""
-    hit = runs[runs["stop_reason"] == "cap"]
-    if hit.empty:
-        return ""
-    cap = int(hit["epochs_run"].max()) if "epochs_run" in hit else "the cap"
-    return f"{len(hit)} of {len(runs)} clones stopped on the cap of {cap} epochs, not on a plateau"
-
-
-def _preset_attacks(datafree: pd.DataFrame | None, family: str, view: str = "probabilities") -> list[str]:
-    if datafree is None or datafree.empty:
-        return []
-    hit = datafree[datafree["preset"].str.startswith(family) & (datafree["oracle_view"] == view)]
-    return list(dict.fromkeys(hit["attack"]))
-
-
-def _family(attack_or_preset: str) -> str:
-    return "DFME" if "dfme" in attack_or_preset else "MAZE" if "maze" in attack_or_preset else "KnockoffNets"
-
-
-@dataclass(frozen=True)
-class _Tables:
-    """What every group of claims reads: the per-seed tables, the victim the DCP claims are about
-    and the number of test images behind the accuracies."""
-
-    knockoff: pd.DataFrame
-    interpolation: pd.DataFrame
-    datafree: pd.DataFrame | None
-    misleader: pd.DataFrame | None
-    quantized: tuple[str, ...]
-    victim: str
-    n_test: int | None
 
 
 def claims_table(
@@ -170,65 +73,23 @@ def claims_table(
     presets in the correct oracle view, the MISLEADER ensembles of ``misleader``."""
     dcp_runs = knockoff[knockoff["method"] == "DCP"]
     fp32 = [v for v in dict.fromkeys(dcp_runs["victim"]) if v not in quantized]
-    t = _Tables(
+    t = ClaimInputs(
         knockoff=knockoff,
         interpolation=interpolation,
         datafree=None if datafree is None or datafree.empty else datafree,
         misleader=misleader,
         quantized=tuple(quantized),
         victim=fp32[0] if fp32 else "a trained victim",
-        n_test=_test_images(knockoff, datafree),
+        n_test=tables_test_images(knockoff, datafree),
     )
-    rows = _attack_rows(t) + _dcp_rows(t) + _latency_claims(latency) + _quantized_rows(t)
-    rows += _comparison_rows(t) + _misleader_claims(t)
+    rows = attack_rows(t) + _dcp_rows(t) + _latency_claims(latency) + _quantized_rows(t)
+    rows += _comparison_rows(t) + misleader_claims(t)
     table = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     table["verdict_holm"] = holm_verdicts(table)
     return table
 
 
-def _attack_rows(t: _Tables) -> list[dict[str, object]]:
-    """Does each attack work undefended? One row per attack, victim (and transfer set, labels)."""
-    knockoff, datafree, n_test = t.knockoff, t.datafree, t.n_test
-    rows = []
-
-    def works(family: str, name: str) -> Claim:
-        return Claim(
-            ATTACK_PAPERS[family],
-            f"{name} clones the undefended victim",
-            VALID_FRACTION,
-            True,
-            "undefended clone's test accuracy over the victim's, per seed (the validity gate: every "
-            f"seed must reach {VALID_FRACTION:g} for the rows that rest on this attack)",
-            spread="fraction",
-            paper_value=ATTACK_PAPER_VALUES[family],
-        )
-
-    def ratio(runs: pd.DataFrame) -> pd.Series | None:
-        und = runs[runs["method"] == "None"]
-        return None if und.empty else (_by_seed(und, "clone_acc") / _by_seed(und, "defender_acc"))
-
-    for (victim, transfer, labels), runs in knockoff.groupby(["victim", "transfer", "labels"], sort=False):
-        claim = works("KnockoffNets", f"KnockoffNets ({labels} labels)")
-        reason = validity(runs, "KnockoffNets")
-        rows.append(
-            claim.row(
-                f"{victim}, KnockoffNets on {transfer}",
-                ratio(runs),
-                test_images=n_test,
-                note=join_notes(reason, capped(runs[runs["method"] == "None"])),
-            )
-        )
-    if datafree is not None and not datafree.empty:
-        for (attack, view, victim), runs in datafree.groupby(["attack", "oracle_view", "victim"], sort=False):
-            family = _family(str(runs["preset"].iloc[0]))
-            claim = works(family, f"{family} ({view} view)")
-            rows.append(
-                claim.row(f"{victim}, {attack}", ratio(runs), test_images=n_test, note=validity(runs, attack))
-            )
-    return rows
-
-
-def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
+def _dcp_rows(t: ClaimInputs) -> list[dict[str, object]]:
     knockoff, datafree, victim, n_test = t.knockoff, t.datafree, t.victim, t.n_test
     rows = []
     stops = Claim(
@@ -244,7 +105,7 @@ def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
         rows.append(
             claim.row(
                 f"{victim}, KnockoffNets on {transfer}",
-                _drop(runs, "DCP", "clone_acc"),
+                defense_drop(runs, "DCP", "clone_acc"),
                 test_images=n_test,
                 untestable=validity(runs, "KnockoffNets"),
                 note=capped(runs[runs["method"].isin(["None", "DCP"])]),
@@ -252,7 +113,7 @@ def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
         )
     for family, name in (("dfme", "DFME"), ("maze", "MAZE")):
         claim = stops.named(attack=name)
-        attacks = _preset_attacks(datafree, family)
+        attacks = preset_attacks(datafree, family)
         if not attacks:
             rows.append(claim.row(f"{victim}, {name.lower()}", None))
         for attack in attacks:
@@ -260,7 +121,7 @@ def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
             rows.append(
                 claim.row(
                     f"{victim}, {attack}",
-                    _drop(runs, "DCP", "clone_acc"),
+                    defense_drop(runs, "DCP", "clone_acc"),
                     test_images=n_test,
                     untestable=validity(runs, attack) if len(runs) else "",
                 )
@@ -277,11 +138,13 @@ def _dcp_rows(t: _Tables) -> list[dict[str, object]]:
         first = first[
             (first["transfer"] == first["transfer"].iloc[0]) & (first["labels"] == first["labels"].iloc[0])
         ]
-    rows.append(cost.row(f"{victim}, test split", _drop(first, "DCP", "defender_acc"), test_images=n_test))
+    rows.append(
+        cost.row(f"{victim}, test split", defense_drop(first, "DCP", "defender_acc"), test_images=n_test)
+    )
     return rows
 
 
-def _quantized_rows(t: _Tables) -> list[dict[str, object]]:
+def _quantized_rows(t: ClaimInputs) -> list[dict[str, object]]:
     knockoff, datafree, quantized, n_test = t.knockoff, t.datafree, t.quantized, t.n_test
     works = Claim(
         KHALED,
@@ -300,19 +163,19 @@ def _quantized_rows(t: _Tables) -> list[dict[str, object]]:
         rows.append(
             works.row(
                 f"{q}, KnockoffNets (soft labels) on {transfer}",
-                _drop(runs, "DCP", "clone_acc"),
+                defense_drop(runs, "DCP", "clone_acc"),
                 test_images=n_test,
                 untestable=validity(runs, "KnockoffNets") if len(runs) else "",
                 note=capped(runs),
             )
         )
-        for attack in _preset_attacks(datafree, "dfme") + _preset_attacks(datafree, "maze"):
+        for attack in preset_attacks(datafree, "dfme") + preset_attacks(datafree, "maze"):
             runs = datafree[(datafree["attack"] == attack) & (datafree["victim"] == q)]  # type: ignore[index]
             if (runs["method"] == "DCP").any():
                 rows.append(
                     works.row(
                         f"{q}, {attack}",
-                        _drop(runs, "DCP", "clone_acc"),
+                        defense_drop(runs, "DCP", "clone_acc"),
                         test_images=n_test,
                         untestable=validity(runs, attack),
                     )
@@ -329,7 +192,7 @@ def _identity(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return bool((keyed[0].sort_index().to_numpy() == keyed[1].sort_index().to_numpy()).all())
 
 
-def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
+def _comparison_rows(t: ClaimInputs) -> list[dict[str, object]]:
     """DCP against ReverseSigmoid (identical above β = 1; at equal effective ε along the whole curves) and against
     the other baselines at equal accuracy cost, per attack."""
     knockoff, interpolation, datafree, victim, n_test = (
@@ -376,7 +239,9 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
         common = sorted(set(dcp["param"].astype(float)) & set(rs["param"].astype(float)))
         if common:
             dcp, rs = (x[x["param"].astype(float).isin(common)] for x in (dcp, rs))
-            arms = _arms(rs.groupby("seed")["clone_acc"].mean(), dcp.groupby("seed")["clone_acc"].mean())
+            arms = paired_arms(
+                rs.groupby("seed")["clone_acc"].mean(), dcp.groupby("seed")["clone_acc"].mean()
+            )
             identical = (
                 f"DCP and ReverseSigmoid gave the same answers' numbers and clones at β = "
                 f"{', '.join(f'{b:g}' for b in common)} on every seed"
@@ -403,15 +268,15 @@ def _comparison_rows(t: _Tables) -> list[dict[str, object]]:
                 at[is_method.loc[at.index] == m].groupby("seed")["clone_err"].max()
                 for m in ("DCP", "ReverseSigmoid")
             )
-            diff = _arms(d, r) if len(d) and len(r) else None
+            diff = paired_arms(d, r) if len(d) and len(r) else None
             claim = dataclasses.replace(below, quantity=below.quantity.format(eps=budget[3:]))
             rows.append(claim.row(f"{setting}, ε = {budget[3:]}", diff, test_images=n_test, untestable=gate))
         at = part[part["budget"] == f"defender_err_+{UTILITY_MARGIN * 100:g}pt"]
         dcp_err = at[is_method.loc[at.index] == "DCP"].groupby("seed")["clone_err"].max()
         best_other = at[is_method.loc[at.index].isin(OTHER_BASELINES)].groupby("seed")["clone_err"].max()
-        diff = _arms(dcp_err, best_other) if len(dcp_err) and len(best_other) else None
+        diff = paired_arms(dcp_err, best_other) if len(dcp_err) and len(best_other) else None
         rows.append(others.row(setting, diff, test_images=n_test, untestable=gate, note=capped(runs)))
-    for attack in _preset_attacks(datafree, "dfme") + _preset_attacks(datafree, "maze"):
+    for attack in preset_attacks(datafree, "dfme") + preset_attacks(datafree, "maze"):
         runs = datafree[(datafree["attack"] == attack) & (datafree["victim"] == victim)]  # type: ignore[index]
         rows.append(
             others.row(
@@ -503,138 +368,6 @@ def _latency_claims(latency: pd.DataFrame | None) -> list[dict[str, object]]:
                 )
             )
     return rows
-
-
-def _misleader_claims(t: _Tables) -> list[dict[str, object]]:
-    misleader, datafree, knockoff, n_test = t.misleader, t.datafree, t.knockoff, t.n_test
-    keeps = Claim(
-        CHENG,
-        "MISLEADER keeps utility",
-        UTILITY_MARGIN,
-        False,
-        "test accuracy of the undefended teacher minus the ensemble's, per seed",
-    )
-    lowers = Claim(
-        CHENG,
-        "MISLEADER lowers clone accuracy under {attack}",
-        STOPS,
-        True,
-        "clone accuracy of the undefended teacher minus the ensemble's, same attack and attacker "
-        "streams, per seed",
-    )
-    beats = Claim(
-        CHENG,
-        "MISLEADER beats the baselines at equal accuracy",
-        0.0,
-        True,
-        "lowest clone accuracy of any baseline on the teacher, matched at the ensemble's defended "
-        "accuracy (strongest setting at least as accurate, interpolated), minus the ensemble's, per seed",
-    )
-    original = Claim(
-        CHENG,
-        "MISLEADER lowers clone accuracy under {attack} as the original code measured it",
-        STOPS,
-        True,
-        "clone accuracy of the undefended teacher read as probabilities minus the ensemble's read "
-        "through the MISLEADER DFME fork's probabilities-as-logits view, same preset, per seed (not a "
-        "matched comparison: it shows where the paper's effect comes from)",
-    )
-    if misleader is None or misleader.empty:
-        return [keeps.row("a MISLEADER ensemble", None), beats.row("a MISLEADER ensemble", None)]
-    rows = []
-    views, presets = {}, {}
-    if datafree is not None and not datafree.empty:
-        views = dict(zip(datafree["attack"], datafree["oracle_view"], strict=False))
-        presets = dict(zip(datafree["attack"], datafree["preset"], strict=False))
-    for ensemble, part in misleader[misleader["row"] == "MISLEADER"].groupby("victim", sort=True):
-        table = misleader[misleader["attack"].isin(set(part["attack"]))]
-        first = sorted(set(part["attack"]))[0]
-        teacher, mine = (
-            table[(table["attack"] == first) & (table["row"] == r)] for r in ("undefended", "MISLEADER")
-        )
-        rows.append(
-            keeps.row(f"{ensemble}, test split", _diff(teacher, mine, "defender_acc"), test_images=n_test)
-        )
-        teacher_name = str(teacher["victim"].iloc[0]) if len(teacher) else ""
-        for attack in sorted(set(part["attack"])):
-            at = table[table["attack"] == attack]
-            name = _attack_name(attack)
-            setting = f"{ensemble}, {attack}" + (f" ({views[attack]} view)" if attack in views else "")
-            gate = _teacher_validity(attack, teacher_name, knockoff, datafree)
-            undefended, ens = at[at["row"] == "undefended"], at[at["row"] == "MISLEADER"]
-            rows.append(
-                lowers.named(attack=name).row(
-                    setting, _diff(undefended, ens, "clone_acc"), test_images=n_test, untestable=gate
-                )
-            )
-            baselines = at[~at["row"].isin(["undefended", "MISLEADER"])]
-            if not baselines.empty:
-                best = baselines.groupby("seed")["clone_acc"].min()
-                unmatched = sorted(set(ens["seed"]) - set(best.dropna().index))
-                skipped = (
-                    f"seed{'s' if len(unmatched) > 1 else ''} {', '.join(map(str, unmatched))} left out: "
-                    "no baseline point is as accurate "
-                    "as the ensemble there (tables/misleader, match unmatched)"
-                    if unmatched
-                    else ""
-                )
-                rows.append(
-                    beats.row(
-                        setting,
-                        _arms(best, _by_seed(ens, "clone_acc")),
-                        test_images=n_test,
-                        untestable=gate,
-                        note=skipped,
-                    )
-                )
-            if views.get(attack) == "probabilities_as_logits":
-                correct = [
-                    a
-                    for a in sorted(set(part["attack"]))
-                    if views.get(a) == "probabilities" and presets.get(a) == presets.get(attack)
-                ]
-                for read_right in correct:
-                    right = table[(table["attack"] == read_right) & (table["row"] == "undefended")]
-                    rows.append(
-                        original.named(attack=name).row(
-                            f"{ensemble}: teacher under {read_right}, ensemble under {attack}",
-                            _diff(right, ens, "clone_acc"),
-                            test_images=n_test,
-                            untestable=_teacher_validity(read_right, teacher_name, knockoff, datafree),
-                        )
-                    )
-    return rows
-
-
-def _attack_name(attack: str) -> str:
-    if attack.startswith("knockoff_argmax"):
-        return "KnockoffNets (argmax labels)"
-    return _family(attack)
-
-
-def _teacher_validity(
-    attack: str, teacher: str, knockoff: pd.DataFrame, datafree: pd.DataFrame | None
-) -> str:
-    """:func:`validity` of a Table B attack (``knockoff/<transfer>``, ``knockoff_argmax/<transfer>``
-    or a data-free attack's name) on the undefended teacher."""
-    if attack.startswith("knockoff"):
-        kind, transfer = attack.split("/", 1)
-        labels = "soft" if kind == "knockoff" else kind.removeprefix("knockoff_")
-        runs = knockoff[
-            (knockoff["victim"] == teacher)
-            & (knockoff["transfer"] == transfer)
-            & (knockoff["labels"] == labels)
-        ]
-        return validity(runs, f"KnockoffNets ({labels} labels)")
-    if datafree is None:
-        return ""
-    return validity(datafree[(datafree["attack"] == attack) & (datafree["victim"] == teacher)], attack)
-
-
-def _diff(a: pd.DataFrame, b: pd.DataFrame, column: str) -> pd.DataFrame | None:
-    if a.empty or b.empty:
-        return None
-    return _arms(_by_seed(a, column), _by_seed(b, column))
 
 
 __all__ = [
