@@ -33,8 +33,9 @@ def cosine_schedule(
 
 def recipe_optimiser(
     params: Iterable[Tensor], recipe: SGDRecipe, steps_per_epoch: int
-) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR]:
-    """The recipe's SGD over ``params`` and its per-step cosine schedule over the recipe's epochs."""
+) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.CosineAnnealingLR | None]:
+    """The recipe's SGD over ``params`` and its per-step cosine schedule over the recipe's epochs
+    (None for a recipe with a patience: :class:`Plateau` sets the rate instead)."""
     opt = sgd(
         params,
         lr=recipe.lr,
@@ -42,6 +43,8 @@ def recipe_optimiser(
         nesterov=recipe.nesterov,
         weight_decay=recipe.weight_decay,
     )
+    if recipe.patience is not None:
+        return opt, None
     return opt, cosine_schedule(opt, recipe.epochs * steps_per_epoch)
 
 

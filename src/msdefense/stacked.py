@@ -110,7 +110,7 @@ def distill_stacked(
             losses.sum().backward()
             if plateaus is None:
                 opt.step()
-                sched.step()
+                sched.step()  # type: ignore[union-attr]
             else:
                 _step_each(opt, params, plateaus)
             total_loss += losses.detach().double().cpu() * len(x)
@@ -146,6 +146,11 @@ def _step_each(opt: torch.optim.Optimizer, params: dict[str, Tensor], plateaus: 
     which leaves its weights as they were). SGD's update is the rate times a direction that does
     not depend on the rate, so a step at rate 1 gives the direction of every slice."""
     rates = [0.0 if p.stopped else p.next_lr() for p in plateaus]
+    if len(set(rates)) == 1:  # every clone at one rate (until the first decay or stop): a plain step
+        for group in opt.param_groups:
+            group["lr"] = rates[0]
+        opt.step()
+        return
     before = {k: v.detach().clone() for k, v in params.items()}
     for group in opt.param_groups:
         group["lr"] = 1.0

@@ -272,7 +272,7 @@ def _fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            if plateau is None:
+            if sched is not None:
                 sched.step()
             total_loss += float(loss.detach()) * len(x)
             total_hits += float(hits)
