@@ -87,7 +87,7 @@ def noop(request: NoopRequest) -> None:
 JOB_CLIENT = """
 import sys
 from types import SimpleNamespace
-from msdefense.jobserver import run_job
+from msdefense.jobclient import run_job
 sm = SimpleNamespace(wildcards={}, params={}, input={}, output={"done": sys.argv[1]}, log=[sys.argv[2]], threads=1)
 run_job("bench_workflow:noop", sm)
 """
@@ -97,7 +97,8 @@ def startup(repeats: int) -> dict[str, float]:
     """Seconds of a fresh process that imports torch / the stages; a job through the job server."""
     import os
 
-    from msdefense.jobserver import ENV, address_for
+    from msdefense.jobclient import ENV, new_address
+    from msdefense.launch import job_server_command
 
     bare = _seconds("pass", repeats)
     torch_only = _seconds("import torch", repeats)
@@ -112,9 +113,8 @@ def startup(repeats: int) -> dict[str, float]:
         fresh = _timed(
             [sys.executable, "-c", "import msdefense.stages.attacks\n" + JOB_CLIENT, out, log], env, repeats
         )
-        address = address_for(tmp, os.getpid())
-        server = subprocess.Popen([sys.executable, "-m", "msdefense.jobserver", address], env=env,
-                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        address = new_address()
+        server = subprocess.Popen(job_server_command(address), env=env, stdout=subprocess.PIPE, text=True)
         try:
             assert server.stdout is not None and server.stdout.readline().strip() == "ready"
             forked = _timed([sys.executable, "-c", JOB_CLIENT, out, log], {**env, ENV: address}, repeats)
@@ -250,12 +250,12 @@ def datafree_rates(
     from msdefense.defenses import build_defense
     from msdefense.models import build_model
     from msdefense.oracle import Oracle
-    from msdefense.victims import load_classifier
+    from msdefense.victims import read_classifier
 
     attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
     cfg = from_config(attacks[name], seed=1)
     cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
-    victim = load_classifier(root / "victim" / "model.safetensors")
+    victim = read_classifier(root / "victim" / "model.safetensors")
     rates: dict[str, list[float]] = {k: [] for k in contexts}
     for _ in range(rounds):
         for kind, ctx in contexts.items():
@@ -324,10 +324,10 @@ def dfme(root: Path, iterations: int) -> dict[str, float]:
     from msdefense.defenses import build_defense
     from msdefense.models import build_model
     from msdefense.oracle import Oracle
-    from msdefense.victims import load_classifier
+    from msdefense.victims import read_classifier
 
     torch.set_num_threads(1)
-    victim = load_classifier(root / "victim" / "model.safetensors")
+    victim = read_classifier(root / "victim" / "model.safetensors")
     surrogate = build_model("lenet5", 10, 1).eval()
     cfg = PRESETS["dfme_cifar10"](
         query_budget=896 * iterations, batch_size=128, generator_width=8, eval_every=10, seed=1
@@ -373,7 +373,7 @@ def datafree_layout(root: Path, iterations: int, rounds: int) -> dict[str, float
     from msdefense.defenses import build_defense
     from msdefense.models import build_model, generators
     from msdefense.oracle import Oracle
-    from msdefense.victims import load_classifier
+    from msdefense.victims import read_classifier
 
     torch.set_num_threads(1)
     attacks = yaml.safe_load(Path("config/config.yaml").read_text())["datafree"]["attacks"]
@@ -391,7 +391,7 @@ def datafree_layout(root: Path, iterations: int, rounds: int) -> dict[str, float
     def rate(name: str, layout: str) -> float:
         cfg = from_config(attacks[name], seed=1)
         cfg = cfg.with_(query_budget=cfg.cost_per_iteration * iterations, eval_every=10**6)
-        victim = load_classifier(root / "victim" / "model.safetensors")
+        victim = read_classifier(root / "victim" / "model.safetensors")
         context = contextlib.nullcontext() if layout == "channels_last" else contiguous_layout()
         with context:
             if layout != "channels_last":
@@ -426,7 +426,7 @@ from msdefense.defenses import build_defense
 from msdefense.models import build_model
 from msdefense.oracle import Oracle
 from msdefense.runtime import keep_freed_memory
-from msdefense.victims import load_classifier
+from msdefense.victims import read_classifier
 args = json.loads(sys.argv[1])
 torch.set_num_threads(1)
 if args["keep"]:
@@ -434,7 +434,7 @@ if args["keep"]:
 cfg = from_config(args["attack"], seed=1)
 cfg = cfg.with_(query_budget=cfg.cost_per_iteration * args["iterations"], eval_every=10**6)
 oracle = Oracle(
-    load_classifier(args["victim"]), build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
+    read_classifier(args["victim"]), build_defense({"method": "None", "params": [0.0]}, "digits", {}), [0.0]
 )
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 start = time.perf_counter()

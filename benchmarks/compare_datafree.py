@@ -48,15 +48,15 @@ def run_one(
     import torch
 
     from msdefense import layout
-    from msdefense.artifacts import read_victim
     from msdefense.attacks import load_best, run_datafree
     from msdefense.attacks.datafree_config import from_config
     from msdefense.defenses.registry import build_defense
     from msdefense.models import build_model
     from msdefense.oracle import Oracle
     from msdefense.seeding import derive_seed, seed_everything
-    from msdefense.stages.context import VictimData
+    from msdefense.stages.requests import VictimData
     from msdefense.training import accuracy, dataset_tensors, predict_logits
+    from msdefense.victims import read_victim
 
     torch.set_num_threads(1)
     path = layout.path(results, layout.VICTIM_MODEL, seed=seed, victim=victim)

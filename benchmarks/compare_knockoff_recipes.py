@@ -43,7 +43,7 @@ def main() -> None:
     from msdefense.reporting.summary import load_config
     from msdefense.seeding import seed_everything
     from msdefense.stages.attacks import attack_stream_seed, clone_scores
-    from msdefense.stages.context import VictimData
+    from msdefense.stages.requests import VictimData
     from msdefense.training import SGDRecipe
 
     torch.set_num_threads(1)

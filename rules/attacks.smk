@@ -23,7 +23,7 @@ rule train_knockoff:
         **needs("train_knockoff"),
     params:
         **every_seed("posteriors", "metrics", "clones"),
-        code=code_version("train_knockoff.py"),
+        code=code_version("train_knockoff.py", defenses="wildcard"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
@@ -60,7 +60,7 @@ rule run_datafree:
         **needs("run_datafree"),
     params:
         **COMMON,
-        code=code_version("run_datafree.py"),
+        code=code_version("run_datafree.py", defenses="wildcard"),
         victim_cfg=victim_cfg,
         defense_cfg=defense_cfg,
         attack_cfg=lambda wc: config["datafree"]["attacks"][wc.attack],

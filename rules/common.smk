@@ -46,13 +46,20 @@ def needs(rule):
     return rule_resources(rule, gpus=config["resources"]["gpu"])
 
 
-def code_version(script):
-    """The fingerprint of a rule's script and the package code it imports (a params entry: a
-    code change reruns the rule's jobs); a constant when ``rerun_on_code_change`` is false.
+def code_version(script, defenses=()):
+    """The fingerprint of what a rule's script and the package code it reaches do (a params
+    entry: a code change reruns the rule's jobs; msdefense.fingerprint). ``defenses``: the
+    defense methods its jobs apply, or "wildcard" for a rule with a ``{defense}`` wildcard (each
+    job's own method). A constant when ``rerun_on_code_change`` is false.
     """
     if not config["rerun_on_code_change"]:
         return "ignored"
-    return code_fingerprint(Path(workflow.basedir) / "workflow" / "scripts" / script)
+    path = Path(workflow.basedir) / "workflow" / "scripts" / script
+    if defenses == "wildcard":
+        return lambda wc: code_fingerprint(
+            path, defenses=[config["defenses"][wc.defense]["method"]]
+        )
+    return code_fingerprint(path, defenses=defenses)
 
 
 wildcard_constraints:

@@ -73,7 +73,7 @@ rule answer_queries:
         **needs("answer_queries"),
     params:
         **every_seed("victim", "aux", "posteriors"),
-        code=code_version("answer_queries.py"),
+        code=code_version("answer_queries.py", defenses="wildcard"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,

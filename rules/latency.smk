@@ -24,7 +24,10 @@ rule measure_latency:
     resources:
         **needs("measure_latency"),
     params:
-        code=code_version("measure_latency.py"),
+        code=code_version(
+            "measure_latency.py",
+            defenses=[d["method"] for d in config["defenses"].values()],
+        ),
         reference=lambda wc: config["latency"]["reference_victims"].get(wc.victim),
         defenses=config["defenses"],
         latency=config["latency"],

@@ -22,22 +22,21 @@ import torch
 from test_stages import DCP, SEED, _knockoff_request, answer, p
 
 from msdefense import layout, reporting
-from msdefense.artifacts import (
-    ArtifactError,
-    read_classifier,
-    read_posteriors,
-    read_torchvision_weights,
-    read_victim,
-    read_victim_info,
-    writers,
-)
+from msdefense.artifacts import ArtifactError, read_posteriors, writers
 from msdefense.io import load_arrays, load_json, save_arrays, save_json, save_tensors
 from msdefense.misleader import Ensemble
 from msdefense.models import build_model
-from msdefense.models.imagenet import load_backbone
+from msdefense.pretrained import load_backbone, read_torchvision_weights
 from msdefense.records import read_record, read_records
 from msdefense.stages import answers, attacks, latency
-from msdefense.victims import VictimInfo, load_victim, save_classifier, save_victim
+from msdefense.victims import (
+    VictimInfo,
+    read_classifier,
+    read_victim,
+    read_victim_info,
+    save_classifier,
+    save_victim,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -242,7 +241,7 @@ def test_corrupt_victim_weights_name_the_file_and_train_victim(made, tmp_path: P
         read_classifier(path, pattern=layout.VICTIM_MODEL)  # an fp32 victim: train_victim makes it
     _assert_names(err, path, "train_victim", what)
     with pytest.raises(ArtifactError) as err:  # any kind, the rule from the path: a trained victim
-        load_victim(path)
+        read_victim(path)
     assert str(path) in str(err.value) and "train_victim" in str(err.value)
 
 

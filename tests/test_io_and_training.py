@@ -19,7 +19,7 @@ from msdefense.training import (
     prepare_model,
     soft_cross_entropy,
 )
-from msdefense.victims import load_victim, read_victim_info, save_classifier
+from msdefense.victims import read_victim, read_victim_info, save_classifier
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path) -> None:
@@ -43,7 +43,7 @@ def test_npz_roundtrip_without_pickle(tmp_path) -> None:
 def test_classifier_roundtrip_is_bit_identical(tmp_path) -> None:
     model = build_model("lenet5half", 10, 1).eval()
     save_classifier(model, tmp_path / "m.safetensors", arch="lenet5half", dataset="digits")
-    loaded, info = load_victim(tmp_path / "m.safetensors")
+    loaded, info = read_victim(tmp_path / "m.safetensors")
     assert (info.kind, info.arch, info.dataset, info.num_classes) == ("fp32", "lenet5half", "digits", 10)
     assert read_victim_info(tmp_path / "m.safetensors") == info
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in model.state_dict().items())

@@ -24,7 +24,7 @@ from msdefense.misleader import (
 from msdefense.models import build_model
 from msdefense.oracle import victim_posteriors
 from msdefense.training import SGDRecipe, prepare_model, train_classifier
-from msdefense.victims import VictimInfo, load_victim, save_victim
+from msdefense.victims import VictimInfo, read_victim, save_victim
 
 K = 10
 
@@ -219,7 +219,7 @@ def test_save_load_roundtrip(tmp_path):
         keys = list(fh.keys())
     assert meta["kind"] == "ensemble" and json.loads(meta["member_archs"]) == archs
     assert all(k.startswith(("member0.", "member1.", "member2.")) for k in keys)
-    loaded, info = load_victim(path)
+    loaded, info = read_victim(path)
     assert isinstance(loaded, Ensemble) and not loaded.training
     assert info.dataset == "digits" and info.extra["seed"] == "4" and info.extra["note"] == "x"
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in ens.state_dict().items())

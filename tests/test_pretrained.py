@@ -9,9 +9,10 @@ import torch
 import torchvision
 from snakemake.utils import validate
 
+from msdefense import pretrained
 from msdefense.config import ConfigError, check_config
-from msdefense.models import build_model, imagenet
-from msdefense.stages.context import VictimRequest
+from msdefense.models import build_model
+from msdefense.stages.requests import VictimRequest
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def resnet34_file(tmp_path_factory) -> Path:
 
 def test_backbone_is_loaded_and_the_head_is_new(resnet34_file: Path) -> None:
     state = torch.load(resnet34_file, weights_only=True)
-    model = imagenet.load_backbone(
+    model = pretrained.load_backbone(
         build_model("resnet34_imagenet", 200), resnet34_file, arch="resnet34_imagenet"
     )
     own = model.state_dict()
@@ -37,7 +38,7 @@ def test_backbone_is_loaded_and_the_head_is_new(resnet34_file: Path) -> None:
 
 def test_one_channel_stem_keeps_its_fresh_init(resnet34_file: Path) -> None:
     state = torch.load(resnet34_file, weights_only=True)
-    model = imagenet.load_backbone(
+    model = pretrained.load_backbone(
         build_model("resnet34_imagenet", 10, 1), resnet34_file, arch="resnet34_imagenet"
     )
     own = model.state_dict()
@@ -46,9 +47,9 @@ def test_one_channel_stem_keeps_its_fresh_init(resnet34_file: Path) -> None:
 
 
 def test_missing_file_names_it_the_url_and_the_rule(tmp_path: Path) -> None:
-    path = imagenet.weights_file(tmp_path, "resnet34_imagenet")
+    path = pretrained.weights_file(tmp_path, "resnet34_imagenet")
     with pytest.raises(FileNotFoundError) as err:
-        imagenet.load_backbone(build_model("resnet34_imagenet", 200), path, arch="resnet34_imagenet")
+        pretrained.load_backbone(build_model("resnet34_imagenet", 200), path, arch="resnet34_imagenet")
     text = str(err.value)
     assert str(path) in text and "download.pytorch.org" in text and "snakemake" in text
 
@@ -57,10 +58,10 @@ def test_a_file_of_another_architecture_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "wrong.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     with pytest.raises(ValueError, match="does not hold resnet50_imagenet's backbone"):
-        imagenet.load_backbone(build_model("resnet50_imagenet", 200), path, arch="resnet50_imagenet")
+        pretrained.load_backbone(build_model("resnet50_imagenet", 200), path, arch="resnet50_imagenet")
     path.write_bytes(b"not a state dict")
     with pytest.raises(ValueError, match="not a readable torchvision state dict"):
-        imagenet.load_backbone(build_model("resnet34_imagenet", 200), path, arch="resnet34_imagenet")
+        pretrained.load_backbone(build_model("resnet34_imagenet", 200), path, arch="resnet34_imagenet")
 
 
 def test_offline_fetch_says_what_to_do_and_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
@@ -70,7 +71,7 @@ def test_offline_fetch_says_what_to_do_and_leaves_no_partial_file(tmp_path: Path
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(RuntimeError) as err:
-        imagenet.fetch_weights(tmp_path, "resnet34_imagenet")
+        pretrained.fetch_weights(tmp_path, "resnet34_imagenet")
     assert "resnet34-b627a593.pth" in str(err.value) and "save it as" in str(err.value)
     assert list((tmp_path / "weights").iterdir()) == []
 

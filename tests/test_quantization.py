@@ -22,7 +22,7 @@ from msdefense.quantization import (
     quantized_state,
     rebuild_quantized,
 )
-from msdefense.victims import VictimInfo, load_victim, read_victim_info, save_victim
+from msdefense.victims import VictimInfo, read_victim, read_victim_info, save_victim
 
 BACKENDS = ("x86", "qnnpack")
 K = 10
@@ -172,7 +172,7 @@ def test_save_load_bit_identical(ptq, qat, data, tmp_path, backend, mode) -> Non
     path = tmp_path / f"{mode}_{backend}.safetensors"
     save_victim(victim, path, _info("int8", **_recipe(mode, backend).to_metadata()))
     assert read_victim_info(path).kind == "int8"
-    loaded, info = load_victim(path, kinds=("int8",))
+    loaded, info = read_victim(path, kinds=("int8",))
     meta = info.extra
     assert isinstance(loaded, QuantizedVictim)
     assert (loaded.backend, loaded.mode, meta["quant_backend"], meta["quant_mode"]) == (
@@ -234,11 +234,11 @@ def test_rebuild_rejects_state_without_quant_metadata(fp32, ptq, tmp_path) -> No
     bare = tmp_path / "bare.safetensors"
     save_tensors(fp32.state_dict(), bare)
     with pytest.raises(ValueError, match="metadata key 'kind'"):
-        load_victim(bare)
+        read_victim(bare)
     fp32_victim = tmp_path / "fp32.safetensors"
     save_victim(fp32, fp32_victim, _info("fp32"))
     assert read_victim_info(fp32_victim).kind == "fp32"
     with pytest.raises(ValueError, match="fp32 model where int8"):
-        load_victim(fp32_victim, kinds=("int8",))
+        read_victim(fp32_victim, kinds=("int8",))
     with pytest.raises(TypeError, match="QuantizedVictim"):
         save_victim(fp32, tmp_path / "x.safetensors", _info("int8"))

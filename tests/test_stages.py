@@ -23,7 +23,7 @@ from msdefense.stages.context import (
     requests_from_rule,
     run_rule,
 )
-from msdefense.victims import load_victim, read_victim_info
+from msdefense.victims import read_victim, read_victim_info
 
 SEED = 3
 DATA = {"root": "resources", "attacker_holdout": 0.3, "validation_fraction": 0.1, "split_seed": 0}
@@ -335,7 +335,7 @@ def int8_victim(out: Path, victim: str) -> str:
 
 
 def test_quantize_victim_stores_an_int8_victim(int8_victim: str) -> None:
-    model, info = load_victim(int8_victim)
+    model, info = read_victim(int8_victim)
     assert (info.kind, info.source, info.arch) == ("int8", "v", "lenet5fifth")
     probs = torch.softmax(model(torch.zeros(2, 1, 32, 32)), -1)
     torch.testing.assert_close(probs.sum(-1), torch.ones(2))
@@ -362,10 +362,10 @@ def test_misleader_members_and_ensemble(out: Path, victim: str) -> None:
         in_teacher_metrics=p(out, layout.VICTIM_METRICS, victim="v"),
         **trained("m", ENSEMBLE, path, p(out, layout.VICTIM_METRICS, victim="m")),
     )
-    ensemble, info = load_victim(path)
+    ensemble, info = read_victim(path)
     assert (info.kind, info.member_archs, info.source) == ("ensemble", ("lenet5fifth",) * 2, "v")
     x = torch.randn(3, 1, 32, 32)
-    loaded = [load_victim(m)[0] for m in members]
+    loaded = [read_victim(m)[0] for m in members]
     vote = torch.stack([torch.softmax(m(x), -1) for m in loaded]).mean(0)
     torch.testing.assert_close(torch.softmax(ensemble(x), -1), vote, atol=1e-6, rtol=0)
 

@@ -35,19 +35,24 @@ def limit(seconds: float) -> float:
     return seconds * TIMEOUT_SCALE
 
 
-def run_tiny(workdir: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+def run_tiny(
+    workdir: Path, *args: str, timeout: float = 3600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Snakemake on this repository's workflow in ``workdir`` with its copy of the tiny config."""
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--configfile", str(workdir / "tiny.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=limit(timeout))
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=limit(timeout), env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny experiment run locally once per session (results/tiny of its work folder)."""
+    """The tiny experiment run locally once per session (results/tiny of its work folder); every
+    job logs the package modules it imported to ``modules.jsonl`` there (tests/test_fingerprint.py)."""
     workdir = tmp_path_factory.mktemp("tiny")
     shutil.copy(TINY_CONFIG, workdir / "tiny.yaml")
-    proc = run_tiny(workdir, "--cores", "2")
+    proc = run_tiny(workdir, "--cores", "2", env={"MSDEFENSE_MODULES_LOG": str(workdir / "modules.jsonl")})
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir / "results" / "tiny"
 

@@ -21,17 +21,11 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-from safetensors import SafetensorError, safe_open
-from torch import Tensor, nn
 
 from . import layout
 from .io import load_arrays
-from .training import prepare_model
-from .victims import KINDS, VictimInfo, rebuild_victim
 
 PathLike = str | os.PathLike
 
@@ -220,129 +214,3 @@ def _check_simplex(x: np.ndarray, name: str, texts: list[str], bad: Callable[[st
                 f"{where}: {len(rows)} of {len(sums)} rows do not sum to 1 (row {rows[0]} sums to "
                 f"{sums[rows[0]]:.6g}; tolerance {ROW_SUM_ATOL:g})"
             )
-
-
-# ---------------------------------------------------------------------------------------------
-# weights (the victim store; torchvision's ImageNet weights)
-
-#: The metadata keys every model of the victim store carries (msdefense.victims.VictimInfo).
-VICTIM_METADATA = ("kind", "arch", "dataset", "num_classes", "in_channels")
-
-
-def _open(path: PathLike, rules: Sequence[str]) -> Any:
-    try:
-        return safe_open(str(path), framework="pt", device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise ArtifactError(
-            path, f"is not a readable safetensors file ({error_detail(exc, path)})", rules
-        ) from exc
-
-
-def _expected_kind(kinds: Sequence[str]) -> str | None:
-    return kinds[0] if len(kinds) == 1 else None
-
-
-def _victim_info(
-    fh: Any, path: PathLike, pattern: str | None, kinds: Sequence[str], rules: Sequence[str]
-) -> VictimInfo:
-    meta = fh.metadata() or {}
-    missing = [k for k in VICTIM_METADATA if k not in meta]
-    if missing:
-        more = f" (and {missing[1:]})" if len(missing) > 1 else ""
-        raise ArtifactError(
-            path,
-            f"lacks the metadata key {missing[0]!r}{more} that the victim store "
-            "(msdefense.victims.save_victim) writes",
-            rules,
-        )
-    try:
-        info = VictimInfo.from_metadata(meta, path)
-    except ValueError as exc:
-        raise ArtifactError(path, f"has invalid metadata ({error_detail(exc, path)})", rules) from exc
-    rules = writers(path, pattern, info.kind)
-    if info.kind == "int8":
-        from .quantization import REQUIRED_METADATA
-
-        lacking = [k for k in REQUIRED_METADATA if k not in meta]
-        if lacking:
-            raise ArtifactError(path, f"is an int8 victim without the metadata keys {lacking}", rules)
-    if info.kind not in kinds:
-        raise ArtifactError(path, f"holds a {info.kind} model where {' or '.join(kinds)} is expected", rules)
-    return info
-
-
-def read_victim_info(
-    path: PathLike, pattern: str | None = None, *, kinds: Sequence[str] = KINDS
-) -> VictimInfo:
-    """The checked :class:`~msdefense.victims.VictimInfo` of a stored model (reads the header only).
-
-    ``pattern``: the :mod:`~msdefense.layout` pattern of ``path`` (what names its rule); by default
-    the one the path matches.
-    """
-    rules = writers(path, pattern, _expected_kind(kinds))
-    with _open(path, rules) as fh:
-        return _victim_info(fh, path, pattern, kinds, rules)
-
-
-def read_victim(
-    path: PathLike,
-    device: torch.device | str = "cpu",
-    *,
-    kinds: Sequence[str] = KINDS,
-    pattern: str | None = None,
-) -> tuple[nn.Module, VictimInfo]:
-    """A stored model (eval mode, on ``device``; an int8 victim stays on the CPU) and its info,
-    checked: the file opens, its metadata is complete, its kind is one of ``kinds``, its weights
-    are finite and load into the model the metadata describes."""
-    rules = writers(path, pattern, _expected_kind(kinds))
-    with _open(path, rules) as fh:
-        info = _victim_info(fh, path, pattern, kinds, rules)
-        rules = writers(path, pattern, info.kind)
-        try:
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        except SafetensorError as exc:
-            raise ArtifactError(path, f"has unreadable tensors ({error_detail(exc, path)})", rules) from exc
-    if not tensors:
-        raise ArtifactError(path, "holds no tensors", rules)
-    broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if broken:
-        raise ArtifactError(
-            path, f"holds NaN or infinite weights in {len(broken)} tensors (first: {broken[0]!r})", rules
-        )
-    try:
-        model = rebuild_victim(info, tensors, path)
-    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-        what = (
-            f"{info.kind} {info.arch}"
-            if info.kind != "ensemble"
-            else f"ensemble of {list(info.member_archs)}"
-        )
-        raise ArtifactError(
-            path, f"does not load into its {what} model ({error_detail(exc, path)})", rules
-        ) from exc
-    return (model if info.kind == "int8" else prepare_model(model, device).eval()), info
-
-
-def read_classifier(
-    path: PathLike, device: torch.device | str = "cpu", pattern: str | None = None
-) -> nn.Module:
-    """An fp32 classifier of the store (:func:`read_victim` with ``kinds=("fp32",)``)."""
-    return read_victim(path, device, kinds=("fp32",), pattern=pattern)[0]
-
-
-def read_torchvision_weights(path: PathLike) -> dict[str, Tensor]:
-    """The state dict of a torchvision weights file (``prepare_weights``), tensors only, no pickle."""
-    rules = writers(path, layout.WEIGHTS_FILE)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises whatever its unpickler meets
-        raise ArtifactError(
-            path,
-            f"is not a readable torchvision state dict ({error_detail(exc, path)}); delete it and fetch it again",
-            rules,
-        ) from exc
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ArtifactError(
-            path, "is not a readable torchvision state dict (not a mapping of tensors)", rules
-        )
-    return dict(state)

@@ -3,25 +3,33 @@
 A workflow job is a fresh Python process, and importing torch, torchvision, pandas and the
 package costs it 2–4 s of one core before any work (``benchmarks/bench_workflow.py --only
 startup``); the default experiment runs about a hundred such jobs. :func:`serve` imports all of
-that once and then waits on a Unix socket (Linux abstract namespace, nothing on disk);
-:func:`run_job`, what the workflow scripts call, hands the job to it when the run was started by
-``msdefense.launch`` (which starts the server and exports :data:`ENV`): the server forks, the child
-takes the job's standard streams, working folder and environment, runs the stage through
+that once (what ``msdefense.launch`` asks it to preload) and then waits on a Unix socket; a job
+(:func:`msdefense.jobclient.run_job`) hands itself over, the server forks, and the child takes
+the job's standard streams, working folder and environment, runs the stage through
 :func:`msdefense.stages.context.run_rule` exactly as the job would have, and reports its exit
-status. Without a server (plain ``snakemake``, a SLURM job, a server that is gone) the job runs in
-its own process as before. Results do not depend on the route: every stage seeds its own random
-streams, and the server touches none before forking.
+status. Results do not depend on the route: every stage seeds its own random streams, and the
+server touches none before forking.
 
-The client stays alive for the job's whole life, so Snakemake's timing, cancellation and
-failure handling see it as the job; the child watches the connection and kills itself when the
-client is gone (a cancelled or killed job leaves no orphan). The child writes its own peak
-resident memory beside the job's log, since Snakemake's benchmark sees only the client's.
+Only the run can use it:
+
+- the socket lies in a folder of mode 0700 (:func:`msdefense.jobclient.new_address`), and a
+  connection from any other user id is closed unread (``SO_PEERCRED``);
+- the server forks before it reads a job, and the child gives the client
+  :data:`HANDSHAKE_SECONDS` to send it: an idle connection stalls nothing;
+- the server dies with the process that started it (``PR_SET_PDEATHSIG``, and a check of its
+  parent at start), and removes its socket and folder when it stops;
+- a job whose server is gone or fails before taking it runs in its own process.
+
+The child kills itself when its client is gone (a cancelled or killed job leaves no orphan), and
+writes its own peak resident memory beside the job's log, since Snakemake's benchmark sees only
+the client's.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import hashlib
+import ctypes
 import importlib
 import json
 import os
@@ -31,166 +39,29 @@ import struct
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-#: the environment variable naming the server's socket (set by msdefense.launch for its run)
-ENV = "MSDEFENSE_JOB_SERVER"
-#: the modules the server imports before it forks: every stage and what stages import lazily
-PRELOAD = (
-    "torch",
-    "torchvision",
-    "pandas",
-    "msdefense.stages.answers",
-    "msdefense.stages.attacks",
-    "msdefense.stages.data",
-    "msdefense.stages.defender_models",
-    "msdefense.stages.latency",
-    "msdefense.stages.tables",
-    "msdefense.stages.victims",
-    "msdefense.attacks",
-    "msdefense.quantization",
-    "msdefense.misleader",
-    "msdefense.reporting",
-)
-#: what the server computes once before it forks, as ``module:function`` (cached in the module):
-#: the photographs the photo-crop transfer sets are cut from. Nothing here may run a torch
-#: operation: a thread pool started before ``fork`` is unusable in the children (a job with two
-#: threads hangs), so the server imports torch but never computes with it.
-WARM = ("msdefense.data.transfer:_sample_photo_arrays",)
-_HEADER = struct.Struct("!Q")
-_MAX_HEADER = 64 << 20
+from .jobclient import ACCEPTED, SOCKET_NAME, job_object, receive_message, run_local
+
+#: seconds a connected client has to send its job before the child closes the connection
+HANDSHAKE_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1
 
 
-def address_for(workdir: str | Path, pid: int) -> str:
-    """The server address of the run in ``workdir`` started by ``pid``: ``@name``, an abstract
-    Unix socket (the ``@`` stands for the leading NUL, which no environment variable can hold)."""
-    digest = hashlib.sha1(str(Path(workdir).resolve()).encode()).hexdigest()[:16]
-    return f"@msdefense-jobs-{digest}-{pid}"
+def peer_uid(conn: socket.socket) -> int:
+    """The user id of the process at the other end of the Unix socket ``conn``."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
-def _sockaddr(address: str) -> str:
-    return "\0" + address[1:] if address.startswith("@") else address
-
-
-# ----------------------------------------------------------------------------------------------
-# the job as plain data
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _named(entries: Any) -> dict[str, Any]:
-    if entries is None:
-        return {}
-    if isinstance(entries, Mapping):
-        return _plain(dict(entries))
-    return {k: _plain(entries[k]) for k in entries.keys()}  # noqa: SIM118 (Snakemake's Namedlist)
-
-
-def job_description(sm: Any) -> dict[str, Any]:
-    """What :func:`msdefense.stages.context.run_rule` reads of a Snakemake job, as JSON data."""
-    return {
-        "wildcards": _named(sm.wildcards),
-        "params": _named(sm.params),
-        "input": _named(sm.input),
-        "output": _named(sm.output),
-        "log": [str(p) for p in (sm.log or [])],
-        "threads": int(sm.threads),
-    }
-
-
-def _job_object(description: Mapping[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(**description)
-
-
-def _run_local(target: str, sm: Any) -> Any:
-    module, name = target.split(":")
-    from .stages.context import run_rule
-
-    return run_rule(getattr(importlib.import_module(module), name), sm)
-
-
-# ----------------------------------------------------------------------------------------------
-# client
-
-
-def _send(sock: socket.socket, payload: bytes, fds: list[int]) -> None:
-    data = _HEADER.pack(len(payload)) + payload
-    sent = socket.send_fds(sock, [data[:65536]], fds)
-    if sent < min(len(data), 65536):
-        sock.sendall(data[sent:65536])
-    if len(data) > 65536:
-        sock.sendall(data[65536:])
-
-
-def _remote(address: str, target: str, sm: Any) -> int | None:
-    """Run the job in a fork of the server; its exit status, or None when no server answers."""
-    try:
-        payload = json.dumps(
-            {"target": target, "cwd": os.getcwd(), "env": dict(os.environ), "job": job_description(sm)}
-        ).encode()
-    except (TypeError, ValueError):
-        return None  # something in the job is not plain data: run it here
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(_sockaddr(address))
-    except OSError:
-        sock.close()
-        return None
-    with sock:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        _send(sock, payload, [0, 1, 2])
-        reply = b""
-        while chunk := sock.recv(4096):
-            reply += chunk
-    if not reply:
-        print(f"msdefense: the job server lost this job ({target}); see its log", file=sys.stderr)
-        return 1
-    return int(json.loads(reply)["rc"])
-
-
-def run_job(target: str, sm: Any) -> Any:
-    """Run stage ``target`` (``module:function``) for the Snakemake job ``sm``: in a fork of the
-    run's job server when there is one, else in this process. A failed job exits non-zero."""
-    address = os.environ.get(ENV)
-    if address and "SLURM_JOB_ID" not in os.environ:
-        rc = _remote(address, target, sm)
-        if rc is not None:
-            if rc:
-                sys.exit(rc)
-            return None
-    return _run_local(target, sm)
-
-
-# ----------------------------------------------------------------------------------------------
-# server
-
-
-def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
-    if len(data) < _HEADER.size:
-        raise ConnectionError("short header")
-    (size,) = _HEADER.unpack_from(data)
-    if size > _MAX_HEADER:
-        raise ConnectionError(f"job description of {size} bytes")
-    body = data[_HEADER.size :]
-    while len(body) < size:
-        chunk = conn.recv(min(1 << 20, size - len(body)))
-        if not chunk:
-            raise ConnectionError("connection closed mid-message")
-        body += chunk
-    return json.loads(body), list(fds)
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when ``parent`` dies (Linux); exit if it already has."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        sys.exit(0)
 
 
 def _watch(conn: socket.socket) -> None:
@@ -200,9 +71,17 @@ def _watch(conn: socket.socket) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _child(conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
+def _child(conn: socket.socket) -> None:
+    """Receive one job on ``conn``, take it, run it and report its exit status; never returns."""
     rc = 1
     try:
+        conn.settimeout(HANDSHAKE_SECONDS)
+        try:
+            message, fds = receive_message(conn)
+            conn.sendall(ACCEPTED)
+        except (OSError, ValueError):
+            os._exit(1)
+        conn.settimeout(None)
         for target, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, target)
             os.close(fd)
@@ -212,7 +91,7 @@ def _child(conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         threading.Thread(target=_watch, args=(conn,), daemon=True).start()
-        _run_local(message["target"], _job_object(message["job"]))
+        run_local(message["target"], job_object(message["job"]))
         rc = 0
     except SystemExit as stop:
         rc = stop.code if isinstance(stop.code, int) else 1
@@ -237,14 +116,26 @@ def _os_threads() -> int:
         return 1
 
 
-def serve(address: str) -> None:
-    """Import :data:`PRELOAD`, compute :data:`WARM`, listen on ``address`` and fork a child per
-    job until terminated."""
-    for name in PRELOAD:
+def _remove(address: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(address)
+    if Path(address).name == SOCKET_NAME:
+        with contextlib.suppress(OSError):
+            os.rmdir(Path(address).parent)
+
+
+def serve(
+    address: str, *, preload: Sequence[str] = (), warm: Sequence[str] = (), parent: int | None = None
+) -> None:
+    """Import ``preload``, call ``warm`` (``module:function`` each), listen on the socket path
+    ``address`` and fork a child per connection of this user until terminated (or ``parent`` dies)."""
+    if parent is not None:
+        _die_with_parent(parent)
+    for name in preload:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     imported = _os_threads()  # BLAS pools started by imports re-create themselves after fork
-    for target in WARM:
+    for target in warm:
         module, function = target.split(":")
         with contextlib.suppress(Exception):  # a job that needs it computes it itself
             getattr(importlib.import_module(module), function)()
@@ -255,26 +146,46 @@ def serve(address: str) -> None:
             file=sys.stderr,
         )
         return
+    folder = Path(address).parent
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        print(
+            f"msdefense: job server not started ({folder} is not a private folder of this user)",
+            file=sys.stderr,
+        )
+        return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(_sockaddr(address))
+    listener.bind(address)
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+
+    def stop(*_: Any) -> None:
+        _remove(address)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     print("ready", flush=True)
     while True:
         conn, _ = listener.accept()
         try:
-            message, fds = _receive(conn)
-        except (ConnectionError, OSError, ValueError):
-            conn.close()
-            continue
-        if os.fork() == 0:
+            allowed = peer_uid(conn) == os.getuid()
+        except OSError:
+            allowed = False
+        if allowed and os.fork() == 0:
             listener.close()
-            _child(conn, message, fds)
-        for fd in fds:
-            os.close(fd)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _child(conn)
         conn.close()
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m msdefense.jobserver")
+    parser.add_argument("address", help="the socket path (in a folder of mode 0700)")
+    parser.add_argument("--parent", type=int, help="stop when this process dies")
+    parser.add_argument("--preload", action="append", default=[], help="a module to import first")
+    parser.add_argument("--warm", action="append", default=[], help="module:function to call first")
+    args = parser.parse_args(argv)
+    serve(args.address, preload=args.preload, warm=args.warm, parent=args.parent)
+
+
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    main()

@@ -10,7 +10,8 @@ the jobs that were cut off, and finished jobs are kept. A second run while one i
 refused with its process id. ``make run`` goes through here.
 
 For a run that executes jobs, the launcher also starts the run's job server
-(:mod:`msdefense.jobserver`: torch and the package imported once, every local job a fork of it)
+(:mod:`msdefense.jobserver`: torch and the package imported once, every local job a fork of it;
+it dies with the launcher)
 and stops it when Snakemake exits; ``--no-job-server`` (before the Snakemake arguments) runs
 every job in a fresh process instead.
 """
@@ -92,22 +93,50 @@ def _snakefile_dir(args: list[str], workdir: Path) -> Path:
     return workdir
 
 
+#: the modules the job server imports before it forks: every stage and what stages import lazily
+PRELOAD = (
+    "torch",
+    "torchvision",
+    "pandas",
+    "msdefense.stages.answers",
+    "msdefense.stages.attacks",
+    "msdefense.stages.data",
+    "msdefense.stages.defender_models",
+    "msdefense.stages.latency",
+    "msdefense.stages.tables",
+    "msdefense.stages.victims",
+    "msdefense.attacks",
+    "msdefense.quantization",
+    "msdefense.misleader",
+    "msdefense.reporting",
+)
+#: what the server computes once before it forks, as ``module:function`` (cached in the module):
+#: the photographs the photo-crop transfer sets are cut from. Nothing here may run a torch
+#: operation: a thread pool started before ``fork`` is unusable in the children (a job with two
+#: threads hangs), so the server imports torch but never computes with it.
+WARM = ("msdefense.data.transfer:_sample_photo_arrays",)
+
+
+def job_server_command(address: str) -> list[str]:
+    """The command that starts the run's job server on ``address``, tied to this process."""
+    cmd = [sys.executable, "-m", "msdefense.jobserver", address, "--parent", str(os.getpid())]
+    cmd += [f"--preload={m}" for m in PRELOAD] + [f"--warm={w}" for w in WARM]
+    return cmd
+
+
 def start_job_server(args: list[str], workdir: Path) -> tuple[subprocess.Popen | None, dict[str, str]]:
     """Start the run's job server (none for a run without jobs); the environment for Snakemake."""
     from .deployment import job_pythonpath
-    from .jobserver import ENV, address_for
+    from .jobclient import ENV, new_address
 
     env = dict(os.environ)
     if any(a.split("=", 1)[0] in NO_JOBS for a in args):
         env.pop(ENV, None)
         return None, env
-    address = address_for(workdir, os.getpid())
+    address = new_address()
     server_env = {**env, "PYTHONPATH": job_pythonpath(_snakefile_dir(args, workdir), env)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "msdefense.jobserver", address],
-        env=server_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        job_server_command(address), env=server_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
     )
     env[ENV] = address
     return server, env

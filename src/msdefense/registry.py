@@ -1,9 +1,15 @@
 """The one rule every registry here follows (datasets, architectures, defenses): a name is
-filed once, and a second registration under the same name is an error."""
+filed once, and a second registration under the same name is an error.
+
+A :class:`Registry` imports the modules that file its built-in entries on first lookup, so that
+importing a registry imports no model or method code, and a job imports (and its code
+fingerprint covers, msdefense.fingerprint) only what it uses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import importlib
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -15,3 +21,52 @@ def file_under(table: MutableMapping[str, T], name: str, item: T, *, kind: str) 
         raise ValueError(f"{kind} {name!r} registered twice")
     table[name] = item
     return item
+
+
+class Registry(Mapping[str, T]):
+    """Name → item, filed by :meth:`file`; built-in entries come from modules imported on demand.
+
+    ``modules``: a mapping name → the module that files it (one module imported per name looked
+    up), or a sequence of modules that are all imported on the first lookup.
+    """
+
+    def __init__(self, *, kind: str, modules: Mapping[str, str] | Sequence[str] = ()) -> None:
+        self.kind = kind
+        self.modules = modules
+        self._filed: dict[str, T] = {}
+        self._loaded = False
+
+    def file(self, name: str, item: T) -> T:
+        """File ``item`` under ``name`` (a name filed twice is an error). Returns ``item``."""
+        return file_under(self._filed, name, item, kind=self.kind)
+
+    def _load(self, name: str | None = None) -> None:
+        if isinstance(self.modules, Mapping):
+            wanted = [name] if name is not None else list(self.modules)
+            for key in wanted:
+                if key in self.modules and key not in self._filed:
+                    importlib.import_module(self.modules[key])
+                    if key not in self._filed:
+                        raise RuntimeError(f"{self.modules[key]} files no {self.kind} {key!r}")
+        elif not self._loaded:
+            for module in self.modules:
+                importlib.import_module(module)
+        self._loaded = self._loaded or name is None or not isinstance(self.modules, Mapping)
+
+    def __getitem__(self, name: str) -> T:
+        self._load(name)
+        return self._filed[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(self.modules, Mapping) and name in self.modules:
+            return True
+        self._load()
+        return name in self._filed
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return iter(sorted(self._filed))
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._filed)

@@ -11,7 +11,9 @@ Three kinds share it:
 
 Every file is safetensors (no pickle) with the string metadata of :class:`VictimInfo`, written
 with sorted keys so that identical weights give identical bytes (:func:`msdefense.io.save_tensors`).
-:func:`load_victim` rebuilds any kind from the file alone.
+:func:`rebuild_victim` rebuilds any kind from a file's tensors and metadata; the checked
+readers of a stored file (:func:`read_victim`, :func:`read_victim_info`, :func:`read_classifier`)
+refuse a bad file naming it and the rule that writes it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from . import __version__
+from .artifacts import ArtifactError, PathLike, error_detail, writers
 from .io import save_tensors
 from .models import build_model
+from .training import prepare_model
 
 KINDS = ("fp32", "int8", "ensemble")
 #: The metadata keys :class:`VictimInfo` owns; any other key is kind-specific (``extra``).
@@ -135,27 +140,6 @@ def save_victim(model: nn.Module, path: str | os.PathLike, info: VictimInfo) -> 
     save_tensors(tensors, path, {**info.to_metadata(), **extra})
 
 
-def read_victim_info(path: str | os.PathLike) -> VictimInfo:
-    """The :class:`VictimInfo` of a stored model (reads the header only; checked by
-    :func:`msdefense.artifacts.read_victim_info`)."""
-    from .artifacts import read_victim_info as read_info
-
-    return read_info(path)
-
-
-def load_victim(
-    path: str | os.PathLike, device: torch.device | str = "cpu", *, kinds: Sequence[str] = KINDS
-) -> tuple[nn.Module, VictimInfo]:
-    """Rebuild a stored model (eval mode) and its info; refuse kinds outside ``kinds``.
-
-    The file is checked by :func:`msdefense.artifacts.read_victim` (a bad one raises
-    :class:`~msdefense.artifacts.ArtifactError` naming it and the rule that writes it).
-    """
-    from .artifacts import read_victim
-
-    return read_victim(path, device, kinds=kinds)
-
-
 def rebuild_victim(info: VictimInfo, tensors: Mapping[str, Tensor], path: str | os.PathLike) -> nn.Module:
     """The model of kind ``info.kind`` from a file's tensors, on the CPU; raw torch errors on a mismatch.
 
@@ -191,6 +175,109 @@ def save_classifier(model: nn.Module, path: str | os.PathLike, *, arch: str, dat
     save_victim(model, path, VictimInfo.of_dataset(kind="fp32", arch=arch, dataset=dataset))
 
 
-def load_classifier(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
-    """An fp32 classifier from the store (eval mode, on ``device``)."""
-    return load_victim(path, device, kinds=("fp32",))[0]
+# ---------------------------------------------------------------------------------------------
+# the checked readers
+
+#: The metadata keys every model of the victim store carries (msdefense.victims.VictimInfo).
+VICTIM_METADATA = ("kind", "arch", "dataset", "num_classes", "in_channels")
+
+
+def _open(path: PathLike, rules: Sequence[str]) -> Any:
+    try:
+        return safe_open(str(path), framework="pt", device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise ArtifactError(
+            path, f"is not a readable safetensors file ({error_detail(exc, path)})", rules
+        ) from exc
+
+
+def _expected_kind(kinds: Sequence[str]) -> str | None:
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def _victim_info(
+    fh: Any, path: PathLike, pattern: str | None, kinds: Sequence[str], rules: Sequence[str]
+) -> VictimInfo:
+    meta = fh.metadata() or {}
+    missing = [k for k in VICTIM_METADATA if k not in meta]
+    if missing:
+        more = f" (and {missing[1:]})" if len(missing) > 1 else ""
+        raise ArtifactError(
+            path,
+            f"lacks the metadata key {missing[0]!r}{more} that the victim store "
+            "(msdefense.victims.save_victim) writes",
+            rules,
+        )
+    try:
+        info = VictimInfo.from_metadata(meta, path)
+    except ValueError as exc:
+        raise ArtifactError(path, f"has invalid metadata ({error_detail(exc, path)})", rules) from exc
+    rules = writers(path, pattern, info.kind)
+    if info.kind == "int8":
+        from .quantization import REQUIRED_METADATA
+
+        lacking = [k for k in REQUIRED_METADATA if k not in meta]
+        if lacking:
+            raise ArtifactError(path, f"is an int8 victim without the metadata keys {lacking}", rules)
+    if info.kind not in kinds:
+        raise ArtifactError(path, f"holds a {info.kind} model where {' or '.join(kinds)} is expected", rules)
+    return info
+
+
+def read_victim_info(
+    path: PathLike, pattern: str | None = None, *, kinds: Sequence[str] = KINDS
+) -> VictimInfo:
+    """The checked :class:`~msdefense.victims.VictimInfo` of a stored model (reads the header only).
+
+    ``pattern``: the :mod:`~msdefense.layout` pattern of ``path`` (what names its rule); by default
+    the one the path matches.
+    """
+    rules = writers(path, pattern, _expected_kind(kinds))
+    with _open(path, rules) as fh:
+        return _victim_info(fh, path, pattern, kinds, rules)
+
+
+def read_victim(
+    path: PathLike,
+    device: torch.device | str = "cpu",
+    *,
+    kinds: Sequence[str] = KINDS,
+    pattern: str | None = None,
+) -> tuple[nn.Module, VictimInfo]:
+    """A stored model (eval mode, on ``device``; an int8 victim stays on the CPU) and its info,
+    checked: the file opens, its metadata is complete, its kind is one of ``kinds``, its weights
+    are finite and load into the model the metadata describes."""
+    rules = writers(path, pattern, _expected_kind(kinds))
+    with _open(path, rules) as fh:
+        info = _victim_info(fh, path, pattern, kinds, rules)
+        rules = writers(path, pattern, info.kind)
+        try:
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        except SafetensorError as exc:
+            raise ArtifactError(path, f"has unreadable tensors ({error_detail(exc, path)})", rules) from exc
+    if not tensors:
+        raise ArtifactError(path, "holds no tensors", rules)
+    broken = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if broken:
+        raise ArtifactError(
+            path, f"holds NaN or infinite weights in {len(broken)} tensors (first: {broken[0]!r})", rules
+        )
+    try:
+        model = rebuild_victim(info, tensors, path)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        what = (
+            f"{info.kind} {info.arch}"
+            if info.kind != "ensemble"
+            else f"ensemble of {list(info.member_archs)}"
+        )
+        raise ArtifactError(
+            path, f"does not load into its {what} model ({error_detail(exc, path)})", rules
+        ) from exc
+    return (model if info.kind == "int8" else prepare_model(model, device).eval()), info
+
+
+def read_classifier(
+    path: PathLike, device: torch.device | str = "cpu", pattern: str | None = None
+) -> nn.Module:
+    """An fp32 classifier of the store (:func:`read_victim` with ``kinds=("fp32",)``)."""
+    return read_victim(path, device, kinds=("fp32",), pattern=pattern)[0]

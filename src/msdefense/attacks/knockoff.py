@@ -100,7 +100,7 @@ def run_knockoff(
     targets = attacker_labels(answers, cfg.labels)
     clone = build_model(cfg.arch, num_classes, in_channels)
     if backbone is not None:
-        from ..models.imagenet import load_backbone
+        from ..pretrained import load_backbone
 
         load_backbone(clone, backbone, arch=cfg.arch)
     selector = BestOnValidation(val, device)

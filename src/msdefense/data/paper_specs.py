@@ -7,6 +7,7 @@ default never touch a paper dataset.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from torch.utils.data import Dataset
@@ -19,9 +20,8 @@ PAPER_DATASETS = (*TORCHVISION_DATASETS, "cub200", "pascal")
 
 def _lazy_loader(name: str) -> Loader:
     def load(root: Path, split: str, augment: bool, download: bool) -> Dataset:
-        from .paper import load_paper_dataset
-
-        return load_paper_dataset(name, root, split, augment, download)
+        reader = importlib.import_module("msdefense.data.paper")  # torchvision and PIL only when used
+        return reader.load_paper_dataset(name, root, split, augment, download)
 
     load.__name__ = f"load_{name}"
     load.__doc__ = f"Loader of {name!r} (reader in :mod:`msdefense.data.paper`)."

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from ..registry import file_under
+from ..registry import Registry
 
 # loader(root, split, augment, download) -> Dataset yielding (image tensor [C, H, W], int label)
 Loader = Callable[[Path, str, bool, bool], Dataset]
@@ -39,12 +39,14 @@ class DatasetMissingError(FileNotFoundError):
     """A dataset is not on disk and may not be downloaded here."""
 
 
-DATASETS: dict[str, DatasetSpec] = {}
+#: the modules that register the built-in datasets (imported on the first lookup)
+DATASET_MODULES = ("msdefense.data.digits", "msdefense.data.paper_specs")
+DATASETS: Registry[DatasetSpec] = Registry(kind="dataset", modules=DATASET_MODULES)
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
     """Add ``spec`` to :data:`DATASETS` (a name registered twice is an error)."""
-    return file_under(DATASETS, spec.name, spec, kind="dataset")
+    return DATASETS.file(spec.name, spec)
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:

@@ -90,7 +90,7 @@ def validation_set(
 @cache
 def _sample_photo_arrays() -> tuple[np.ndarray, ...]:
     """scikit-learn's bundled photographs as decoded ``uint8`` arrays, read once per process (the
-    job server reads them before it forks: :data:`msdefense.jobserver.WARM`). No torch operation
+    job server reads them before it forks: :data:`msdefense.launch.WARM`). No torch operation
     here: a forking server must not start torch's thread pools."""
     from sklearn.datasets import load_sample_images  # lazy: importing sklearn costs a second per job
 

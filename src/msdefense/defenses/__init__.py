@@ -1,6 +1,7 @@
 """Output-perturbation defenses, built by name from their config entry.
 
-Each method module registers a :class:`DefenseMethod` on import (:mod:`.registry`) that declares
+Each method module registers a :class:`DefenseMethod` on import (:mod:`.registry`, which imports a
+built-in method's module, listed in its ``METHOD_MODULES``, on first lookup) that declares
 its options once (:mod:`.options`: name, type, range or choices, default) and the auxiliary
 models it needs (``"misinformation"``, ``"surrogate_e10"``); the workflow trains those with their
 own rule and passes them, loaded, to :func:`build_defense`. Formulas, options and sources of
@@ -9,14 +10,13 @@ every method: docs/methods.md.
 
 from __future__ import annotations
 
-# Each of these modules registers its method with `register(DefenseMethod(...))` on import.
-from . import adaptive_misinformation, dcp, grad, mad, none, random_perturbation, reverse_sigmoid  # noqa: F401
 from .base import Defense, check_probabilities
 from .dcp import DCP, gamma_for
 from .none import NoDefense
 from .options import Option, OptionError
 from .registry import (
     DEFENSES,
+    METHOD_MODULES,
     DefenseMethod,
     build_defense,
     check_defense_config,
@@ -28,6 +28,7 @@ from .registry import (
 __all__ = [
     "DCP",
     "DEFENSES",
+    "METHOD_MODULES",
     "Defense",
     "DefenseMethod",
     "NoDefense",

@@ -16,13 +16,13 @@ reverse sigmoid of Lee et al.; there ŷ can in principle go negative for large �
 clamped at 0 before renormalising.
 
 The options (γ, ``gamma_by_dataset``, ν, ``clip_odds``) are declared once in :data:`OPTIONS`; the
-γ, per-dataset γ and odds-clip options are shared with ReverseSigmoid.
+γ, per-dataset γ and odds-clip options and the reverse-sigmoid term are shared with ReverseSigmoid
+(:mod:`.sigmoid_family`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -31,24 +31,8 @@ from torch import Tensor, nn
 from .base import Defense
 from .options import Option, declare, defaults, resolve
 from .registry import DefenseMethod, register
+from .sigmoid_family import CLIP_ODDS, GAMMA, GAMMA_BY_DATASET, gamma_for, renormalise, reverse_sigmoid_term
 
-ODDS_EPS = 1e-12
-
-# Options of the reverse-sigmoid family, shared by DCP and ReverseSigmoid.
-GAMMA = Option("gamma", float, 0.2, exclusive_minimum=0, doc="slope γ of the reverse sigmoid")
-GAMMA_BY_DATASET = Option(
-    "gamma_by_dataset",
-    dict,
-    MappingProxyType({}),
-    exclusive_minimum=0,
-    doc="per-dataset γ (victim dataset → γ > 0) overriding gamma",
-)
-CLIP_ODDS = Option(
-    "clip_odds",
-    bool,
-    True,
-    doc="clip the odds at 1 − 1e-12 as the original code (classes with y ≥ 0.5 never move); false: unclipped",
-)
 OPTIONS = declare(
     GAMMA,
     GAMMA_BY_DATASET,
@@ -56,28 +40,6 @@ OPTIONS = declare(
     CLIP_ODDS,
 )
 DEFAULTS = defaults(OPTIONS)
-
-
-def gamma_for(options: Mapping[str, Any], dataset: str) -> float:
-    """γ of a reverse-sigmoid method from resolved options: ``gamma_by_dataset[dataset]``, else ``gamma``."""
-    return float(options["gamma_by_dataset"].get(dataset, options["gamma"]))
-
-
-def reverse_sigmoid_term(probs: Tensor, params: Tensor, gamma: float, clip_odds: bool) -> Tensor:
-    """r = β (σ(γ ln odds(y)) − 1/2), shape ``[E, B, K]`` (shared by DCP and ReverseSigmoid)."""
-    y = probs.clamp(ODDS_EPS, 1 - ODDS_EPS)
-    odds = y / (1 - y)
-    odds = odds.clamp(ODDS_EPS, 1 - ODDS_EPS) if clip_odds else odds.clamp_min(ODDS_EPS)
-    shape = torch.sigmoid(gamma * torch.log(odds)) - 0.5  # [B, K]
-    return params.view(-1, 1, 1) * shape.unsqueeze(0)
-
-
-def renormalise(yhat: Tensor) -> Tensor:
-    """Clamp at 0 and divide by the row sum (a zero row falls back to uniform)."""
-    yhat = yhat.clamp_min(0)
-    total = yhat.sum(-1, keepdim=True)
-    uniform = torch.full_like(yhat, 1.0 / yhat.shape[-1])
-    return torch.where(total > 0, yhat / total.clamp_min(torch.finfo(yhat.dtype).tiny), uniform)
 
 
 class DCP(Defense):

@@ -43,11 +43,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.func import functional_call, jvp
 
 from .base import Defense
+from .grad_fold import conv_bn
 from .grad_ones import rules_for
 from .options import L1_BUDGET_MAX, Option, declare, defaults
 from .registry import DefenseMethod, register
@@ -74,35 +74,8 @@ def _target_name(target: str) -> str:
     return name
 
 
-def _conv_bn(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    gamma: Tensor | None,
-    beta: Tensor | None,
-    mean: Tensor,
-    *,
-    var: Tensor,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    groups: int,
-    eps: float,
-) -> Tensor:
-    """``BN_eval(conv(x))`` as one convolution with folded weights, differentiable in every parameter."""
-    scale = (var + eps).rsqrt()
-    if gamma is not None:
-        scale = gamma * scale
-    shift = -mean * scale
-    if beta is not None:
-        shift = shift + beta
-    if bias is not None:
-        shift = shift + bias * scale
-    return F.conv2d(x, weight * scale.reshape(-1, 1, 1, 1), shift, stride, padding, dilation, groups)
-
-
 def folded_statistics(model: nn.Module) -> set[str]:
-    """Names of the BN running statistics that only folded convolutions (:func:`_conv_bn`) read."""
+    """Names of the BN running statistics that only folded convolutions (:func:`conv_bn`) read."""
     graph = getattr(model, "graph", None)
     if graph is None:
         return set()
@@ -111,7 +84,7 @@ def folded_statistics(model: nn.Module) -> set[str]:
         for node in graph.nodes
         if node.op == "get_attr"
         and str(node.target).endswith(("running_mean", "running_var"))
-        and all(user.op == "call_function" and user.target is _conv_bn for user in node.users)
+        and all(user.op == "call_function" and user.target is conv_bn for user in node.users)
     }
 
 
@@ -152,7 +125,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
                 return gm.graph.get_attr(f"{owner}.{name}") if getattr(module, name) is not None else None
 
             fused = gm.graph.call_function(
-                _conv_bn,
+                conv_bn,
                 (
                     src.args[0],
                     attr(src.target, "weight", conv),

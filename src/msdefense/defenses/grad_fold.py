@@ -4,8 +4,10 @@ tangent (:mod:`.grad_ones`): folded once per surrogate, reused for every query b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 C = -1.0  # the ALL-ONES target's tangent on every parameter
@@ -54,3 +56,30 @@ def fold(
         primal_ratio=None if no_ratio else C / g,
         extra_weight=w * dscale.view(-1, 1, 1, 1) if no_ratio and g is not None else None,
     )
+
+
+def conv_bn(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    gamma: Tensor | None,
+    beta: Tensor | None,
+    mean: Tensor,
+    *,
+    var: Tensor,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    eps: float,
+) -> Tensor:
+    """``BN_eval(conv(x))`` as one convolution with folded weights, differentiable in every parameter."""
+    scale = (var + eps).rsqrt()
+    if gamma is not None:
+        scale = gamma * scale
+    shift = -mean * scale
+    if beta is not None:
+        shift = shift + beta
+    if bias is not None:
+        shift = shift + bias * scale
+    return F.conv2d(x, weight * scale.reshape(-1, 1, 1, 1), shift, stride, padding, dilation, groups)

@@ -6,7 +6,7 @@ and the scores are the directional derivative of ``log_softmax(S(x; θ))`` along
 input-tangent and the weight-tangent convolutions. With a constant weight tangent c the last one
 collapses: ``conv(x, c·1)`` is c times the k×k box sum of the channel sum of x, the same for
 every output channel, one single-channel convolution. For an eval-mode ``Conv2d → BatchNorm2d``
-pair folded to ``conv(x; W·s) + shift`` (:func:`.grad._conv_bn`, s = γ/√(σ²+ε)), the tangents are
+pair folded to ``conv(x; W·s) + shift`` (:func:`.grad_fold.conv_bn`, s = γ/√(σ²+ε)), the tangents are
 
     d(W·s) = c·s ⊗ 1 + W·ds,   ds = c/√(σ²+ε) (γ present, else 0),
     d shift = c [β] − μ·ds + c·s + b·ds [conv bias b],
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
-from .grad_fold import C
+from .grad_fold import C, conv_bn
 from .grad_fold import fold as _fold
 
 Pair = tuple[Any, Tensor | None]  # (primal, tangent or None for an exact zero)
@@ -90,7 +90,7 @@ def _folded_conv(
     cache: dict | None = None,
     **kw: Any,
 ) -> Pair:
-    """A folded eval-mode ``Conv2d → BatchNorm2d`` (:func:`.grad._conv_bn`): W_f = W·s, shift =
+    """A folded eval-mode ``Conv2d → BatchNorm2d`` (:func:`.grad_fold.conv_bn`): W_f = W·s, shift =
     β − μ·s + b·s; along C the weight tangent is C·s ⊗ 1 + W·ds with ds = C·r (r = 1/√(σ²+ε)),
     and ``conv(x, W·ds) = (ds/s)·(y − shift)`` = (C/γ)·(y − shift) reuses the primal output.
 
@@ -225,10 +225,9 @@ def _module_rule(m: nn.Module) -> Callable[[Pair], Pair] | None:
 
 
 def _function_rule(node: fx.Node) -> Callable[..., Pair] | None:
-    from .grad import _conv_bn
 
     target = node.target
-    if target is _conv_bn and node.kwargs.get("groups", 1) == 1:
+    if target is conv_bn and node.kwargs.get("groups", 1) == 1:
         return _folded_conv
     if target in (operator.add, torch.add) and len(node.args) == 2 and not node.kwargs:
         return _add

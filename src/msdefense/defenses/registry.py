@@ -1,6 +1,8 @@
 """The registry of defense methods: name → builder, declared options and auxiliary models.
 
-Each method module registers one :class:`DefenseMethod` on import. Its ``options`` (see
+Each method module registers one :class:`DefenseMethod` on import; a built-in method's module is
+imported the first time its name is looked up (:data:`METHOD_MODULES`), so a job imports, and its
+code fingerprint covers, only the methods it applies (msdefense.fingerprint). Its ``options`` (see
 :mod:`.options`) are the only statement of the method's option names, types, ranges and
 defaults: :func:`check_defense_config` checks a config entry against them before any job runs,
 and :func:`build_defense` / :func:`required_aux_models` resolve the same declaration, so a
@@ -15,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from ..registry import file_under
+from ..registry import Registry
 from .base import Defense
 from .options import Option, OptionError, finite_number, resolve
 
@@ -50,12 +52,25 @@ class DefenseMethod:
         return resolve(self.options, entry, key=key, owner=f"method {self.name}", reserved=ENTRY_KEYS)
 
 
-DEFENSES: dict[str, DefenseMethod] = {}
+#: every built-in method and the module that registers it (the one list of built-in methods)
+METHOD_MODULES: Mapping[str, str] = {
+    "None": "msdefense.defenses.none",
+    "DCP": "msdefense.defenses.dcp",
+    "ReverseSigmoid": "msdefense.defenses.reverse_sigmoid",
+    "AdaptiveMisinformation": "msdefense.defenses.adaptive_misinformation",
+    "Random": "msdefense.defenses.random_perturbation",
+    "MAD": "msdefense.defenses.mad",
+    "GRAD": "msdefense.defenses.grad",
+}
+
+
+#: name → :class:`DefenseMethod` of every method (built-in ones imported on first lookup)
+DEFENSES: Registry[DefenseMethod] = Registry(kind="defense method", modules=METHOD_MODULES)
 
 
 def register(method: DefenseMethod) -> DefenseMethod:
     """Add ``method`` to :data:`DEFENSES` (a name registered twice is an error)."""
-    return file_under(DEFENSES, method.name, method, kind="defense method")
+    return DEFENSES.file(method.name, method)
 
 
 def _method(cfg: Mapping[str, Any], key: str) -> DefenseMethod:
@@ -128,6 +143,7 @@ def build_defense(
 __all__ = [
     "DEFENSES",
     "ENTRY_KEYS",
+    "METHOD_MODULES",
     "DefenseMethod",
     "build_defense",
     "check_defense_config",

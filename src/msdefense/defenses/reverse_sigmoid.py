@@ -10,7 +10,7 @@ For a posterior y and sweep value β (the perturbation magnitude):
     ỹ   = ŷ / Σ_k ŷ_k
 
 This is DCP without the confidence gate; the term, the renormalisation and the options γ,
-``gamma_by_dataset`` and ``clip_odds`` are shared with :mod:`.dcp`. With the original code's odds
+``gamma_by_dataset`` and ``clip_odds`` are shared with DCP (:mod:`.sigmoid_family`). With the original code's odds
 clip, classes with y_k ≥ 0.5 are never reduced and every other class gains mass
 (docs/deviations.md); ``clip_odds=False`` gives the unclipped reverse sigmoid of Lee et al.,
 where ŷ is clamped at 0 before renormalising.
@@ -29,9 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from .base import Defense
-from .dcp import CLIP_ODDS, GAMMA, GAMMA_BY_DATASET, gamma_for, renormalise, reverse_sigmoid_term
 from .options import declare, defaults, resolve
 from .registry import DefenseMethod, register
+from .sigmoid_family import CLIP_ODDS, GAMMA, GAMMA_BY_DATASET, gamma_for, renormalise, reverse_sigmoid_term
 
 OPTIONS = declare(GAMMA, GAMMA_BY_DATASET, CLIP_ODDS)
 DEFAULTS = defaults(OPTIONS)

@@ -1,4 +1,8 @@
-"""Architecture registry: classifiers and generators are built by name."""
+"""Architecture registry: classifiers and generators are built by name.
+
+The zoo's modules (:data:`ZOO`) file their builders with the decorators below; they are imported
+on the first lookup (:class:`msdefense.registry.Registry`), not by importing this module.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..registry import file_under
+from ..registry import Registry
 
 # builder(num_classes, in_channels) -> nn.Module returning logits [B, num_classes]
 ClassifierBuilder = Callable[[int, int], nn.Module]
@@ -16,25 +20,36 @@ GeneratorBuilder = Callable[..., nn.Module]
 
 B = TypeVar("B", bound=Callable[..., nn.Module])
 
-ARCHITECTURES: dict[str, ClassifierBuilder] = {}
-GENERATORS: dict[str, GeneratorBuilder] = {}
+#: the modules of the model zoo (each files its builders when imported)
+ZOO = (
+    "msdefense.models.cifar_resnet",
+    "msdefense.models.densenet",
+    "msdefense.models.imagenet",
+    "msdefense.models.lenet",
+    "msdefense.models.mobilenet_v2",
+    "msdefense.models.resnet_8x",
+    "msdefense.models.wide_resnet",
+)
+GENERATOR_MODULES = ("msdefense.models.generators",)
+ARCHITECTURES: Registry[ClassifierBuilder] = Registry(kind="architecture", modules=ZOO)
+GENERATORS: Registry[GeneratorBuilder] = Registry(kind="generator", modules=GENERATOR_MODULES)
 
 
-def _registrar(table: dict[str, B], kind: str, name: str) -> Callable[[B], B]:
+def _registrar(table: Registry[B], name: str) -> Callable[[B], B]:
     """A decorator that files a builder under ``name`` in ``table``, refusing duplicates."""
 
     def deco(fn: B) -> B:
-        return file_under(table, name, fn, kind=kind)
+        return table.file(name, fn)
 
     return deco
 
 
 def register_architecture(name: str) -> Callable[[ClassifierBuilder], ClassifierBuilder]:
-    return _registrar(ARCHITECTURES, "architecture", name)
+    return _registrar(ARCHITECTURES, name)
 
 
 def register_generator(name: str) -> Callable[[GeneratorBuilder], GeneratorBuilder]:
-    return _registrar(GENERATORS, "generator", name)
+    return _registrar(GENERATORS, name)
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:

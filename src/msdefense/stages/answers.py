@@ -11,14 +11,16 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import layout
-from ..artifacts import read_classifier, read_posteriors, read_victim, sweep_index
+from ..artifacts import read_posteriors, sweep_index
 from ..config import format_param
 from ..defenses import Defense, build_defense
 from ..io import save_arrays
 from ..oracle import Oracle
 from ..seeding import derive_seed
 from ..training import dataset_labels, make_loader
-from .context import VictimData, VictimRequest, stage
+from ..victims import read_classifier, read_victim
+from .context import stage
+from .requests import VictimData, VictimRequest
 
 
 def load_defense(

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .. import layout
-from ..artifacts import read_posteriors, read_victim, sweep_index
+from ..artifacts import read_posteriors, sweep_index
 from ..attacks.knockoff import (
     KnockoffConfig,
     knockoff_stackable,
@@ -32,9 +32,10 @@ from ..models import build_model
 from ..oracle import Oracle
 from ..seeding import derive_seed, seed_everything
 from ..training import dataset_tensors, predict_probs
-from ..victims import save_classifier
+from ..victims import read_victim, save_classifier
 from .answers import OracleRequest, load_answers, load_defense
-from .context import VictimData, VictimRequest, stage, write_record
+from .context import stage, write_record
+from .requests import VictimData, VictimRequest
 
 
 def clone_scores(

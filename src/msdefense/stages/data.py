@@ -28,6 +28,6 @@ class PrepareWeightsRequest:
 
 def prepare_weights(request: PrepareWeightsRequest) -> Path:
     """Download torchvision's ImageNet weights of ``arch`` into ``<root>/weights/`` (hash-checked)."""
-    from ..models.imagenet import fetch_weights
+    from ..pretrained import fetch_weights
 
     return fetch_weights(request.root, request.arch)

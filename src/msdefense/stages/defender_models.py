@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import layout
-from ..artifacts import read_victim
 from ..seeding import derive_seed, seed_everything
 from ..training import SGDRecipe, accuracy, dataset_labels, distill, predict_probs, train_classifier
-from ..victims import save_classifier
-from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
+from ..victims import read_victim, save_classifier
+from .context import stage, write_record
+from .requests import ModelOutputs, VictimData, VictimRequest
 
 
 @dataclass(frozen=True, kw_only=True)

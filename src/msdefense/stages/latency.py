@@ -33,9 +33,9 @@ class LatencyRequest:
 def measure_latency(request: LatencyRequest) -> list[dict[str, Any]]:
     """Latency rows (batch size × defense) for one victim, written as one JSON list."""
     from .. import layout
-    from ..artifacts import read_victim
     from ..data import get_dataset_spec
     from ..latency import LatencySettings, measure_defenses
+    from ..victims import read_victim
 
     r = request
     with stage(r.device, derive_seed(r.seed, "latency", r.victim)) as ctx:

@@ -14,13 +14,13 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from .. import layout
-from ..artifacts import read_classifier, read_victim
 from ..io import save_csv
 from ..records import read_record
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
-from ..victims import VictimInfo, save_classifier, save_victim
-from .context import ModelOutputs, VictimData, VictimRequest, stage, write_record
+from ..victims import VictimInfo, read_classifier, read_victim, save_classifier, save_victim
+from .context import stage, write_record
+from .requests import ModelOutputs, VictimData, VictimRequest
 
 
 @dataclass(frozen=True, kw_only=True)
