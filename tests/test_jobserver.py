@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from msdefense.jobserver import ENV, address_for
+from msdefense.jobclient import ENV, new_address
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "jobserver_stages:where"
 CLIENT = """
 import json, sys
 from types import SimpleNamespace
-from msdefense.jobserver import run_job
+from msdefense.jobclient import run_job
 args = json.loads(sys.argv[1])
 sm = SimpleNamespace(wildcards={}, params=args["params"], input={}, output={"report": args["report"]},
                      log=[args["log"]], threads=args["threads"])
@@ -37,7 +37,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    address = address_for(tmp_path_factory.mktemp("jobserver"), os.getpid())
+    address = new_address()
     proc = subprocess.Popen(
         [sys.executable, "-m", "msdefense.jobserver", address], env=_env(), stdout=subprocess.PIPE, text=True
     )
@@ -126,7 +126,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("address", [None, "@msdefense-jobs-nobody-listens-here"])
+@pytest.mark.parametrize("address", [None, "/nonexistent/msdefense-nobody-listens-here/jobs.sock"])
 def test_without_a_server_the_job_runs_in_its_own_process(tmp_path, address) -> None:
     client = _client(tmp_path, address, wait=False)
     assert client.wait(timeout=120) == 0
@@ -140,3 +140,123 @@ def test_a_slurm_job_never_uses_the_server(server, tmp_path) -> None:
     client = _client(tmp_path, server[0], wait=False, env_extra={"SLURM_JOB_ID": "1"})
     assert client.wait(timeout=120) == 0
     assert _report(tmp_path)["pid"] == client.pid
+
+
+# ----------------------------------------------------------------------------------------------
+# only the run can use it; it dies with its launcher; a lost handover runs the job here
+
+NOBODY = 65534
+RAW_CLIENT = """
+import json, socket, sys
+from msdefense.jobclient import ACCEPTED, send_message
+payload = json.dumps({"target": "jobserver_stages:where", "cwd": sys.argv[2], "env": {},
+                      "job": {"wildcards": {}, "params": {}, "input": {}, "log": [], "threads": 1,
+                              "output": {"report": sys.argv[3]}}}).encode()
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    sock.connect(sys.argv[1])
+    send_message(sock, payload, [0, 1, 2])
+    print("accepted" if sock.recv(1) == ACCEPTED else "refused")
+except OSError as exc:
+    print("refused", type(exc).__name__)
+"""
+
+
+def _as_nobody(cmd: list[str]) -> list[str]:
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *cmd]
+
+
+needs_root = pytest.mark.skipif(
+    os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(), reason="needs root and setpriv to act as another user"
+)
+
+
+@needs_root
+@pytest.mark.parametrize("folder_mode", [0o700, 0o755])
+def test_another_user_cannot_get_a_job_run_by_the_server(server, tmp_path, folder_mode) -> None:
+    """The socket's folder keeps other users out (0700); opened up (folder 0755, socket 0777), the
+    server still closes their connection unread (peer credentials): the job never runs."""
+    address, _ = server
+    folder = Path(address).parent
+    os.chmod(folder, folder_mode)
+    os.chmod(address, 0o777 if folder_mode != 0o700 else 0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)
+    report = shared / "report.json"
+    try:
+        done = subprocess.run(
+            _as_nobody([sys.executable, "-c", RAW_CLIENT, address, str(shared), str(report)]),
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.chmod(folder, 0o700)
+    assert done.stdout.startswith("refused"), done.stdout + done.stderr
+    # through an open folder the connection is made, and refused by the server, not by the kernel
+    assert ("PermissionError" in done.stdout) == (folder_mode == 0o700), done.stdout
+    time.sleep(0.5)
+    assert not report.exists()
+
+
+def test_an_idle_connection_stalls_no_other_job(server, tmp_path) -> None:
+    import socket
+
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(server[0])  # connected, sends nothing
+    try:
+        started = time.monotonic()
+        done = _client(tmp_path, server[0])
+        assert done.returncode == 0, done.stderr
+        assert _report(tmp_path)["ppid"] == server[1]
+        assert time.monotonic() - started < 25  # well under the handshake limit the idle one gets
+    finally:
+        idle.close()
+
+
+def test_the_server_dies_with_the_process_that_started_it(tmp_path) -> None:
+    launcher = (
+        "import subprocess, sys, time\n"
+        "from msdefense.jobclient import new_address\n"
+        "from msdefense.launch import job_server_command\n"
+        "server = subprocess.Popen(job_server_command(new_address())[:6], stdout=subprocess.PIPE, text=True)\n"
+        "assert server.stdout.readline().strip() == 'ready'\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", launcher], env=_env(), stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    assert _alive(server_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid), "the job server outlived its launcher"
+
+
+def test_a_job_whose_server_fails_before_taking_it_runs_in_its_own_process(tmp_path) -> None:
+    """A server that dies during the handover (here: one that accepts and closes): no
+    ConnectionResetError, the job runs in the client's process."""
+    import socket
+    import threading
+
+    address = new_address()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(4)
+
+    def drop() -> None:
+        conn, _ = listener.accept()
+        conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    try:
+        client = _client(tmp_path, address, wait=False)
+        assert client.wait(timeout=120) == 0
+        assert _report(tmp_path)["pid"] == client.pid
+    finally:
+        listener.close()

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 LOCK_FILE = ".snakemake/msdefense-run.lock"
@@ -142,7 +144,10 @@ def start_job_server(args: list[str], workdir: Path) -> tuple[subprocess.Popen |
     return server, env
 
 
-def stop_job_server(server: subprocess.Popen | None) -> None:
+def stop_job_server(server: subprocess.Popen | None, env: Mapping[str, str]) -> None:
+    """Stop the run's job server and remove its socket's folder."""
+    from .jobclient import ENV
+
     if server is None:
         return
     server.terminate()
@@ -151,6 +156,8 @@ def stop_job_server(server: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+    if env.get(ENV):
+        shutil.rmtree(Path(env[ENV]).parent, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         # the Snakemake process inherits the locked descriptor: the lock lives as long as the run
         return subprocess.run(snakemake_command(args), pass_fds=(fd,), env=env).returncode
     finally:
-        stop_job_server(server)
+        stop_job_server(server, env)
 
 
 if __name__ == "__main__":
