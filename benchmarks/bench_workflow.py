@@ -6,9 +6,7 @@ same run (absolute times on a shared machine are a guide, ratios are the evidenc
   a client process hands a do-nothing stage to a fork of the preloaded server), against the same
   stage in a fresh process that imports the stage modules;
 - KnockoffNets: clones per minute of a defense's sweep trained one by one in one process (the
-  workflow on the CPU), as one ``torch.func`` stack (:mod:`msdefense.stacked`, what the workflow
-  does on CUDA) and in one process per value (one job per value, earlier), with the largest
-  weight difference between stacked and one-by-one clones;
+  workflow) and in one process per value (one job per value, earlier);
 - pooling: LeNet-5 forward passes without gradients (batch 128 and 1,408, the oracle's and the
   students' shapes in the data-free attacks) with the pools computed by reshaping
   (:mod:`msdefense.models.pooling`, today) against ``nn.MaxPool2d`` (before), and DFME / MAZE
@@ -145,8 +143,6 @@ KNOCKOFF_DRIVER = """
 import json, sys
 from msdefense.stages import attacks
 args = json.loads(sys.argv[1])
-if args.pop("stack"):  # the sweep as one stack also on the CPU (the workflow stacks on CUDA only)
-    attacks.STACK_DEVICES = ("cuda", "cpu")
 attacks.train_knockoff(attacks.KnockoffRequest(**args))
 """
 
@@ -203,38 +199,25 @@ def prepare_victim(root: Path, params: list[str]) -> Path:
 
 
 def knockoff(root: Path, values: int, epochs: int) -> dict[str, float]:
-    from safetensors.torch import load_file
-
     params = [repr(0.4 + 0.3 * i) for i in range(values)]
     victim_dir = root / "victim"
 
-    def run(folder: Path, sweep: list[str], stack: bool) -> None:
-        request = {**knockoff_request(folder, victim_dir, sweep, epochs), "stack": stack}
+    def run(folder: Path, sweep: list[str]) -> None:
+        request = knockoff_request(folder, victim_dir, sweep, epochs)
         subprocess.run([sys.executable, "-c", KNOCKOFF_DRIVER, json.dumps(request)], check=True)
 
     start = time.perf_counter()
     for p in params:  # one process per value: the old one-job-per-value shape
-        run(root / "per_value" / p, [p], stack=False)
+        run(root / "per_value" / p, [p])
     per_value = time.perf_counter() - start
     start = time.perf_counter()
-    run(root / "loop", params, stack=False)
+    run(root / "loop", params)
     loop = time.perf_counter() - start
-    start = time.perf_counter()
-    run(root / "stack", params, stack=True)
-    stacked = time.perf_counter() - start
-    diff = 0.0
-    for p in params:
-        a = load_file(str(root / "loop" / "clones" / "soft" / f"{p}.safetensors"))
-        b = load_file(str(root / "stack" / "clones" / "soft" / f"{p}.safetensors"))
-        diff = max(diff, max(float((a[k] - b[k]).abs().max()) for k in a))
     return {
         "values": values,
         "clones_per_min_one_process_per_value": 60 * values / per_value,
         "clones_per_min_sweep_one_by_one": 60 * values / loop,
-        "clones_per_min_sweep_stacked": 60 * values / stacked,
-        "knockoff_speedup_stacked_vs_one_by_one": loop / stacked,
         "knockoff_speedup_one_by_one_vs_process_per_value": per_value / loop,
-        "max_abs_weight_diff_stacked_vs_one_by_one": diff,
     }
 
 

@@ -167,7 +167,8 @@ def _as_nobody(cmd: list[str]) -> list[str]:
 
 
 needs_root = pytest.mark.skipif(
-    os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(), reason="needs root and setpriv to act as another user"
+    os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(),
+    reason="needs root and setpriv to act as another user",
 )
 
 

@@ -61,7 +61,7 @@ class Plateau:
     ``patience`` epochs without a new best validation accuracy it is multiplied by
     ``decay_factor``, at most ``lr_decays`` times; the next plateau after the last decay ends
     training (``stop_reason`` ``plateau``), and so does the cap of ``epochs`` (``cap``). One
-    instance per model: stacked models each carry their own (:mod:`msdefense.stacked`).
+    instance per model.
     """
 
     def __init__(self, recipe: SGDRecipe, steps_per_epoch: int) -> None:

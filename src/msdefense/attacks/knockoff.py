@@ -10,7 +10,6 @@ countermeasure of the GRAD² evaluation, Mazeika et al., ICML 2022).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,6 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ..models import build_model
-from ..stacked import distill_stacked, stackable
 from ..training import BestOnValidation, SGDRecipe, attacker_labels, distill
 
 LABELS = ("soft", "argmax")
@@ -114,48 +112,3 @@ def run_knockoff(
         best_epoch=selector.best_step,
         history=history,
     )
-
-
-def knockoff_stackable(cfg: KnockoffConfig, *, num_classes: int, in_channels: int) -> bool:
-    """Whether the clones of ``cfg`` can be trained as one stack (:mod:`msdefense.stacked`)."""
-    return stackable(build_model(cfg.arch, num_classes, in_channels))
-
-
-def run_knockoff_stacked(
-    answers: list[Tensor],
-    transfer: Dataset,
-    cfg: KnockoffConfig,
-    *,
-    val: Dataset,
-    num_classes: int,
-    in_channels: int,
-    device: torch.device,
-    seed: int,
-    desc: str = "knockoff",
-) -> list[KnockoffResult]:
-    """:func:`run_knockoff` for each answer set in ``answers`` (a sweep's), all clones trained as
-    one stack: the same clones as one call per answer set with the same seeds, up to float
-    rounding. The caller seeds the global RNG once (the shared initialisation)."""
-    first = build_model(cfg.arch, num_classes, in_channels)
-    clones = [copy.deepcopy(first) for _ in answers]
-    selectors = [BestOnValidation(val, device) for _ in answers]
-    histories = distill_stacked(
-        clones,
-        transfer,
-        [attacker_labels(a, cfg.labels) for a in answers],
-        cfg.recipe,
-        device=device,
-        seed=seed,
-        evaluate=selectors,
-        desc=desc,
-    )
-    return [
-        KnockoffResult(
-            clone=sel.best_model(clone),
-            final=clone,
-            best_val_acc=sel.best_acc,
-            best_epoch=sel.best_step,
-            history=history,
-        )
-        for clone, sel, history in zip(clones, selectors, histories, strict=True)
-    ]

@@ -20,13 +20,7 @@ from torch.utils.data import Dataset
 
 from .. import layout
 from ..artifacts import read_posteriors, sweep_index
-from ..attacks.knockoff import (
-    KnockoffConfig,
-    knockoff_stackable,
-    label_kinds,
-    run_knockoff,
-    run_knockoff_stacked,
-)
+from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -142,16 +136,12 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                     seed=r.seed,
                     stream_seed=cseed,
                     # wall_seconds / peak memory count from the start of the sweep job; this value
-                    # alone (a stacked sweep's time shared equally by its clones):
+                    # alone:
                     clone_seconds=round(seconds, 2),
                 )
                 records.append(record)
     save_json(records, r.out_metrics)
     return records
-
-
-#: device types on which a KnockoffNets sweep is trained as one stack (:func:`_knockoff_clones`)
-STACK_DEVICES = ("cuda",)
 
 
 def _knockoff_clones(
@@ -166,34 +156,10 @@ def _knockoff_clones(
     device: torch.device,
     seed: int,
 ) -> list[tuple[str, int, Any, float]]:
-    """(value, sweep index, clone result, seconds) for every value of the sweep: on CUDA one
-    stack for all of them when the clone has no buffers (:mod:`msdefense.stacked`), else one at a
-    time. Either way each clone starts from the global RNG seeded with ``seed``.
-
-    Not on the CPU: there the vmapped LeNet-5 step is slower than the loop (4 clones, batch 64:
-    about 21 ms against 16 ms per step; ``benchmarks/bench_workflow.py --only knockoff``), since
-    the stacked activations lose the channels-last pooling kernels."""
+    """(value, sweep index, clone result, seconds) for every value of the sweep, one clone at a
+    time, each starting from the global RNG seeded with ``seed``."""
     spec = data.spec
     common = {"val": val, "num_classes": spec.num_classes, "in_channels": spec.in_channels, "device": device}
-    stack = (
-        device.type in STACK_DEVICES
-        and len(indices) > 1
-        and r.weights is None
-        and knockoff_stackable(attack, num_classes=spec.num_classes, in_channels=spec.in_channels)
-    )
-    if stack:
-        seed_everything(seed)
-        start = time.perf_counter()
-        results = run_knockoff_stacked(
-            [torch.from_numpy(answers["transfer"][e]) for e in indices],
-            train,
-            attack,
-            seed=seed,
-            desc=f"knockoff {r.defense} sweep ({attack.labels} labels)",
-            **common,
-        )
-        seconds = (time.perf_counter() - start) / len(indices)
-        return [(p, e, res, seconds) for p, e, res in zip(r.params, indices, results, strict=True)]
     out = []
     for param, e in zip(r.params, indices, strict=True):
         seed_everything(seed)
