@@ -3,6 +3,8 @@
 Run `snakemake --cores all` for the embedded default experiment (config/config.yaml).
 """
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 from msdefense.preflight import preflight
@@ -26,6 +28,7 @@ if not workflow.overwrite_configfiles:
 preflight(
     config,
     validate=lambda c: validate(c, "config/schema.yaml"),
+    schema=Path(workflow.basedir) / "config" / "schema.yaml",
     files=workflow.configfiles,
 )
 

@@ -24,7 +24,7 @@ from msdefense.attacks import (
     to_victim_input,
     zo_gradient,
 )
-from msdefense.defenses import NoDefense
+from msdefense.defenses.none import NoDefense
 from msdefense.oracle import Oracle
 from msdefense.training import accuracy, predict_logits
 

@@ -6,7 +6,9 @@ import pytest
 import torch
 from hand_formulas import dcp_by_hand
 
-from msdefense.defenses import DCP, NoDefense, build_defense
+from msdefense.defenses import build_defense
+from msdefense.defenses.dcp import DCP
+from msdefense.defenses.none import NoDefense
 
 
 def random_posteriors(n: int, k: int, seed: int = 0, scale: float = 3.0) -> torch.Tensor:

@@ -26,7 +26,7 @@ LONG = "a" * 300
 
 
 def checked(config: dict) -> None:
-    preflight(config, validate=lambda c: validate(c, str(SCHEMA)))
+    preflight(config, validate=lambda c: validate(c, str(SCHEMA)), schema=SCHEMA)
 
 
 def _rename(section: str, old: str, new: str):
@@ -58,6 +58,8 @@ HOSTILE = {
     "experiment-slash": (_set("experiment", "a/b"), ["experiment", "'a/b'"]),
     "experiment-empty": (_set("experiment", ""), ["experiment"]),
     "experiment-300-chars": (_set("experiment", LONG), ["experiment", "300 characters"]),
+    "experiment-periodic": (_set("experiment", "a" * 64), ["experiment", "'a' repeated 64 times"]),
+    "defense-periodic": (_rename("defenses", "DCP", "DCP" + "ab" * 25), ["defenses.DCPabab", "repeated 25"]),
     "experiment-number": (_set("experiment", 5), ["experiment", "5"]),
     "victim-dotdot": (_rename("victims", "digits_misleader", ".."), ["victims...", "'..'"]),
     "victim-300-chars": (_rename("victims", "digits_misleader", LONG), ["victims.aaa", "300 characters"]),
@@ -106,7 +108,38 @@ HOSTILE = {
         _set("datafree.attacks.maze.query_budget", 1000),
         ["datafree.attacks.maze", "query_budget 1000", "1920 queries"],
     ),
+    # whole numbers written as floats: refused naming the key, before any job (a stage would fail late)
+    "batch-size-float": (
+        _set("queries.batch_size", 32.0),
+        ["queries.batch_size", "whole number", "write 32"],
+    ),
+    "dfme-budget-float": (
+        _set("datafree.attacks.dfme.query_budget", 2.0e5),
+        ["datafree.attacks.dfme.query_budget", "write 200000"],
+    ),
+    "knockoff-epochs-float": (_set("knockoff.epochs", 100.0), ["knockoff.epochs", "write 100"]),
+    "seed-float": (_set("seeds", [0, 1.0]), ["seeds[1]", "write 1"]),
+    # values no float32 answer survives
+    "sweep-1e300": (_set("defenses.DCP.params", [0.5, 1e300]), ["defenses.DCP.params", "1e+300"]),
+    # plans above the bounds (msdefense.plan.PLAN_BOUNDS) without allow_large_plan
+    "thousand-seeds": (_set("seeds", list(range(1000))), ["jobs", "1000 seeds", "allow_large_plan=true"]),
+    "sweep-of-ten-thousand": (
+        _set("defenses.DCP.params", [i / 1000 for i in range(10_000)]),
+        ["clones per job", "defense DCP", "allow_large_plan=true"],
+    ),
+    "budget-of-1e12": (
+        _set("datafree.attacks.dfme.query_budget", 10**12),
+        ["datafree iterations", "datafree.attacks.dfme.query_budget"],
+    ),
 }
+
+
+def test_a_large_plan_runs_when_the_user_says_so() -> None:
+    config = copy.deepcopy(DEFAULT)
+    config["seeds"] = list(range(1000))
+    config["allow_large_plan"] = "true"  # as --config allow_large_plan=true gives it
+    checked(config)
+    assert config["allow_large_plan"] is True
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -121,12 +154,43 @@ def test_hostile_config_is_refused_naming_the_key(name: str) -> None:
         assert fragment in text, f"{fragment!r} not in: {text}"
 
 
+def test_names_the_check_allows_pass_snakemake_too(tmp_path: Path) -> None:
+    """Through the workflow, not only the config check: 64-character names (as long as allowed,
+    with repeats short of Snakemake's periodicity limit) in every named section plan a DAG."""
+    config = yaml.safe_load((ROOT / "tests" / "data" / "tiny.yaml").read_text())
+    long = ("x" * 18 + "y") * 3 + "z" * 7  # 64 characters, no unit repeated 20 times at the end
+    assert len(long) == 64
+    config["experiment"] = long
+    for section in ("victims", "transfer_sets", "defenses"):
+        old = sorted(config[section])[0]
+        new = f"{section[0]}{long[1:]}"
+        text = yaml.safe_dump(config)
+        config = yaml.safe_load(text.replace(f"{old}:", f"{new}:").replace(f" {old}\n", f" {new}\n"))
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(config))
+    load_checked(path, SCHEMA)
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(path),
+        "-n",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit(600))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert long in proc.stdout
+
+
 def test_the_default_passes_and_names_of_64_characters_do(tmp_path: Path) -> None:
     config = copy.deepcopy(DEFAULT)
-    _rename("victims", "digits_misleader", "m" * 64)(config)
+    name = ("m" * 15 + "n") * 4  # 64 characters, no unit repeated 20 times at the end
+    _rename("victims", "digits_misleader", name)(config)
     for attack in config["datafree"]["attacks"].values():
         attack.pop("victims", None)
-    config["datafree"]["victims"] = ["digits_lenet5", "m" * 64]
+    config["datafree"]["victims"] = ["digits_lenet5", name]
     checked(config)
     checked(copy.deepcopy(DEFAULT))
 

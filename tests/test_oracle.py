@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from msdefense.defenses import DCP, NoDefense
+from msdefense.defenses.dcp import DCP
+from msdefense.defenses.none import NoDefense
 from msdefense.oracle import Oracle, QueryBudgetExceeded
 
 

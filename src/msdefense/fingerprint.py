@@ -10,15 +10,18 @@ and of the package modules the script reaches as a ``code`` param:
 - **The modules a job really reaches.** Imports are read from the source (nothing is executed),
   at any depth of the module (lazy imports in functions count; ``if TYPE_CHECKING:`` blocks do
   not). ``from pkg import name`` reaches the submodule ``pkg/__init__.py`` re-exports ``name``
-  from, not every submodule the package imports; a package above a module counts by its own
-  tree only (importing ``a.b.c`` runs ``a/__init__.py``, whose imports count when something uses
-  them). A text that names a package
+  from; the packages above a module count with what they import (importing ``a.b.c`` runs
+  ``a/__init__.py``), so a package's ``__init__.py`` imports only what every user of the package
+  needs. A text that names a package
   module, ``"msdefense.x.y"`` or ``"msdefense.x.y:function"`` (a stage a script runs, a model a
   registry imports on first use), counts as an import.
 - **The defense a job applies.** Defense methods are imported on first use from
   :data:`msdefense.defenses.registry.METHOD_MODULES`; a job passes the methods it applies
-  (``defenses=``), and only their modules enter its fingerprint, so an edit in
-  ``defenses/dcp.py`` reruns DCP's jobs and what depends on them, not ReverseSigmoid's.
+  (``defenses=``), and only their modules enter its fingerprint through the registry, so an edit
+  in ``defenses/dcp.py`` reruns DCP's jobs and what depends on them, not ReverseSigmoid's.
+
+Every job of the tests' tiny run logs the package modules it really imported
+(:data:`msdefense.jobclient.MODULES_LOG`); a test checks that each lies in the job's closure.
 
 :func:`import_graph` is the same graph for the whole package; a test keeps it free of circles.
 """
@@ -35,6 +38,8 @@ from pathlib import Path
 PACKAGE = "msdefense"
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: a package module named in text: ``msdefense.x.y`` or ``msdefense.x.y:function``
+#: the module that imports a defense method's module on lookup (by name, from METHOD_MODULES)
+DEFENSE_REGISTRY = f"{PACKAGE}.defenses.registry"
 NAMED_MODULE = re.compile(rf"^({PACKAGE}(?:\.\w+)+)(?::\w+)?$")
 
 
@@ -158,26 +163,32 @@ def _method_modules() -> dict[str, str]:
 
 
 def closure(script: Path, *, defenses: Iterable[str] | None = None) -> list[Path]:
-    """``script`` and every package file a job running it reaches, sorted after it.
+    """``script`` and every package file a job running it reaches, sorted after it: what it
+    imports, the packages above each (importing ``a.b.c`` runs ``a/__init__.py`` and
+    ``a/b/__init__.py``, and what they import), transitively.
 
-    ``defenses``: the defense methods the job applies (their modules are reached); None: all.
+    ``defenses``: the defense methods the job applies, whose modules the registry imports on
+    lookup (:data:`msdefense.defenses.registry.METHOD_MODULES`); None: all of them. A method
+    module imported by a statement is reached whatever ``defenses`` says.
     """
     methods = _method_modules()
     unknown = sorted(set(defenses or ()) - methods.keys())
     if unknown:
         raise KeyError(f"no defense method {unknown}; known: {', '.join(sorted(methods))}")
     chosen = methods.keys() if defenses is None else set(defenses)
-    skipped = {module for method, module in methods.items() if method not in chosen}
+    looked_up = {module for method, module in methods.items() if method not in chosen}
     seen: set[str] = set()
-    todo = [*sorted(imports(script)), *(methods[m] for m in sorted(chosen))]
+    todo = sorted(imports(script))
     while todo:
         name = todo.pop()
-        if name in seen or name in skipped:
+        if name in seen:
             continue
         seen.add(name)
-        todo.extend(sorted(imports(module_file(name)) - seen))  # type: ignore[arg-type]
-    files = {module_file(n) for name in seen for n in (name, *parents(name))}
-    return [script.resolve(), *sorted(f for f in files if f is not None)]
+        reached = set(imports(module_file(name))) | {p for p in parents(name) if module_file(p)}  # type: ignore[arg-type]
+        if name == DEFENSE_REGISTRY:
+            reached = (reached - looked_up) | {methods[m] for m in chosen}
+        todo.extend(sorted(reached - seen))
+    return [script.resolve(), *sorted({module_file(n) for n in seen})]  # type: ignore[type-var]
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

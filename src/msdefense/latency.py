@@ -79,6 +79,8 @@ def timed_pairs(
         for _ in range(repeats):
             plain.append(_timed(undefended, x, device))
             guarded.append(_timed(defended, x, device))
+            if len(plain) >= MIN_PAIRS and time.perf_counter() - start >= max_seconds:
+                break  # max_seconds bounds a round too (a huge ``repeats``)
         p, d = np.array(plain), np.array(guarded)
         ratio, low, high = ratio_interval(d, p, seed)
         # an interval from a handful of pairs is too optimistic to call a row reliable

@@ -62,6 +62,52 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     return Counter({rule: n for rule, n in jobs.items() if n})
 
 
+#: The largest plan a config may ask for without ``allow_large_plan: true``: each bound is several
+#: times what the largest shipped config needs (config/paper/khaled_datafree.yaml: 362 jobs; 66
+#: clones in one KnockoffNets job; 15,625 iterations of one data-free run), so a typo (1,000 seeds,
+#: a 10,000-value sweep, a budget of 10^12 queries) is refused before it fills a disk or a queue.
+PLAN_BOUNDS = {"jobs": 5_000, "clones_per_job": 1_000, "datafree_iterations": 1_000_000}
+
+
+def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
+    """The plan's size in the units of :data:`PLAN_BOUNDS`, each with where its largest value is."""
+    from .attacks.datafree_config import from_config
+    from .attacks.knockoff import label_kinds
+
+    jobs = sum(job_counts(config).values())
+    sweeps: Counter = Counter((v, t, d) for v, t, d, _ in knockoff_runs(config))
+    per_sweep = len(config["seeds"]) * len(label_kinds(config["knockoff"]))
+    clones = max(
+        ((n * per_sweep, f"defense {d} against {v} on {t}") for (v, t, d), n in sweeps.items()),
+        default=(0, ""),
+    )
+    runs = []
+    for attack in sorted({a for a, *_ in datafree_runs(config)}):
+        cfg = from_config(config["datafree"]["attacks"][attack])
+        runs.append((cfg.iterations_for(cfg.query_budget), f"datafree.attacks.{attack}.query_budget"))
+    return {
+        "jobs": (jobs, f"{len(config['seeds'])} seeds"),
+        "clones_per_job": clones,
+        "datafree_iterations": max(runs, default=(0, "")),
+    }
+
+
+def check_plan_bounds(config: Mapping[str, Any]) -> None:
+    """Refuse a plan above :data:`PLAN_BOUNDS` (naming the bound, the size and where it comes
+    from) unless the config sets ``allow_large_plan: true``."""
+    from .config import ConfigError
+
+    if config.get("allow_large_plan"):
+        return
+    for unit, (size, where) in plan_size(config).items():
+        if size > PLAN_BOUNDS[unit]:
+            raise ConfigError(
+                f"this config plans {size:,} {unit.replace('_', ' ')} ({where}), above the bound of "
+                f"{PLAN_BOUNDS[unit]:,} (msdefense.plan.PLAN_BOUNDS); if that is meant, run with "
+                "--config allow_large_plan=true"
+            )
+
+
 #: Assumed GPU hours per unit of work on one current data-centre GPU, for an order-of-magnitude
 #: estimate only (no paper config has been timed on a GPU yet): a victim, defender model or
 #: MISLEADER member trained on a paper dataset, one KnockoffNets clone (50 epochs of 50k images),

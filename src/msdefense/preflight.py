@@ -5,8 +5,11 @@
 2. keys that were renamed or moved (:func:`msdefense.config.check_renamed_keys`);
 3. every name that becomes part of a path matches :data:`NAME_PATTERN` (:func:`check_names`);
 4. every number is finite (:func:`check_finite`): JSON-schema ``minimum`` lets NaN through;
-5. the JSON schema (types, ranges, defaults), then the registries and cross-references
-   (:func:`msdefense.config.check_config`).
+5. the JSON schema (types, ranges, defaults); a whole number where the schema asks for an
+   integer (``32.0`` and ``2.0e+5`` are refused naming the key: :func:`check_integers`), then the
+   registries and cross-references (:func:`msdefense.config.check_config`);
+6. the size of the plan (:func:`msdefense.plan.check_plan_bounds`): jobs, clones per job and
+   data-free iterations above the bounds are refused unless ``allow_large_plan`` is true.
 
 :func:`preflight` runs them all; a failure is a :class:`~msdefense.config.ConfigError` naming
 the key (or file and line) and what to do.
@@ -98,9 +101,16 @@ def _section(config: Mapping[str, Any], dotted: str) -> Any:
 ARTIFACT_SUFFIXES = (".safetensors", ".json", ".npz", ".csv", ".tsv", ".md", ".log", ".png", ".pdf", ".pth")
 
 
+#: Snakemake refuses a wildcard value that ends in one unit repeated 20 times or more ("aaa…",
+#: "abab…"): it takes it for an infinite recursion (PeriodicWildcardError, snakemake.io).
+PERIODIC_REPEATS = 20
+_PERIODIC = re.compile(rf"((?P<unit>.+?)(?P=unit){{{PERIODIC_REPEATS - 1},}})$")
+
+
 def check_name(name: object, key: str) -> None:
-    """Raise :class:`ConfigError` unless ``name`` matches :data:`NAME_PATTERN` and does not end in
-    one of :data:`ARTIFACT_SUFFIXES`."""
+    """Raise :class:`ConfigError` unless ``name`` matches :data:`NAME_PATTERN`, does not end in
+    one of :data:`ARTIFACT_SUFFIXES` and does not end in a unit repeated :data:`PERIODIC_REPEATS`
+    times (which Snakemake refuses as a wildcard value)."""
     if not isinstance(name, str) or not _NAME.match(name):
         shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:60]}… ({len(str(name))} characters)"
         raise ConfigError(
@@ -111,6 +121,13 @@ def check_name(name: object, key: str) -> None:
         raise ConfigError(
             f"config key {key}: {name!r} ends like one of the workflow's file names "
             f"({', '.join(ARTIFACT_SUFFIXES)}), so its folder could collide with a file; rename it"
+        )
+    periodic = _PERIODIC.search(name)
+    if periodic:
+        raise ConfigError(
+            f"config key {key}: {name!r} ends in {periodic.group('unit')!r} repeated "
+            f"{len(periodic.group(1)) // len(periodic.group('unit'))} times, which Snakemake refuses in a "
+            f"file name (it takes it for an endless recursion); rename it"
         )
 
 
@@ -145,7 +162,7 @@ def check_finite(config: Mapping[str, Any]) -> None:
 
 #: Top-level switches a user may give on the command line (``--config rerun_on_code_change=false``,
 #: which Snakemake passes on as the string ``"false"``), and the spellings each side accepts.
-FLAGS = ("rerun_on_code_change",)
+FLAGS = ("rerun_on_code_change", "allow_large_plan")
 _SPELLINGS = {True: ("true", "yes", "on", "1"), False: ("false", "no", "off", "0")}
 
 
@@ -165,14 +182,61 @@ def normalise_flags(config: MutableMapping[str, Any]) -> None:
             raise ConfigError(f"config key {key}: {value!r} is not a switch; give one of {accepted}")
 
 
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    while isinstance(schema, Mapping) and "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _integer_only(schema: Mapping[str, Any]) -> bool:
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    return "integer" in types and "number" not in types
+
+
+def _check_integers(node: Any, schema: Any, key: str, root: Mapping[str, Any]) -> None:
+    schema = _resolve(schema, root)
+    if not isinstance(schema, Mapping):
+        return
+    if _integer_only(schema) and isinstance(node, float):
+        hint = f" (write {int(node)})" if math.isfinite(node) and node.is_integer() else ""
+        raise ConfigError(f"config key {key}: must be a whole number, got {node!r}{hint}")
+    if isinstance(node, Mapping):
+        for k, value in node.items():
+            child = (schema.get("properties") or {}).get(k)
+            if child is None:
+                patterns = schema.get("patternProperties") or {}
+                child = next((sub for pat, sub in patterns.items() if re.search(pat, str(k))), None)
+            if child is None and isinstance(schema.get("additionalProperties"), Mapping):
+                child = schema["additionalProperties"]
+            if child is not None:
+                _check_integers(value, child, f"{key}.{k}" if key else str(k), root)
+    elif isinstance(node, list) and isinstance(schema.get("items"), Mapping):
+        for i, value in enumerate(node):
+            _check_integers(value, schema["items"], f"{key}[{i}]", root)
+
+
+def check_integers(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """A number where the JSON schema asks for an integer is a whole number written as one: JSON
+    schema counts ``32.0`` as an integer, and the stages would fail on it late (``range(32.0)``)."""
+    _check_integers(config, schema, "", schema)
+
+
 def preflight(
     config: Mapping[str, Any],
     *,
     validate: Callable[[Mapping[str, Any]], None],
     files: Iterable[str | Path] = (),
+    schema: str | Path | None = None,
 ) -> None:
     """All checks of a config before any job (the module docstring's order); ``validate`` applies
-    the JSON schema (Snakemake's ``validate`` with ``config/schema.yaml``) and fills defaults."""
+    the JSON schema (Snakemake's ``validate`` with ``config/schema.yaml``, the file ``schema``)
+    and fills defaults."""
+    from .plan import check_plan_bounds
+
     check_config_files(files)
     if isinstance(config, MutableMapping):
         normalise_flags(config)
@@ -180,7 +244,10 @@ def preflight(
     check_names(config)
     check_finite(config)
     validate(config)
+    if schema is not None:
+        check_integers(config, yaml.safe_load(Path(schema).read_text(encoding="utf-8")))
     check_config(config)
+    check_plan_bounds(config)
 
 
 def load_checked(path: str | Path, schema: str | Path) -> dict[str, Any]:
@@ -192,5 +259,5 @@ def load_checked(path: str | Path, schema: str | Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path}: expected a mapping of config keys, got {type(config).__name__}"
         )
-    preflight(config, validate=lambda c: validate(c, str(schema)))
+    preflight(config, validate=lambda c: validate(c, str(schema)), schema=schema)
     return config

@@ -11,8 +11,6 @@ every method: docs/methods.md.
 from __future__ import annotations
 
 from .base import Defense, check_probabilities
-from .dcp import DCP, gamma_for
-from .none import NoDefense
 from .options import Option, OptionError
 from .registry import (
     DEFENSES,
@@ -26,19 +24,16 @@ from .registry import (
 )
 
 __all__ = [
-    "DCP",
     "DEFENSES",
     "METHOD_MODULES",
     "Defense",
     "DefenseMethod",
-    "NoDefense",
     "Option",
     "OptionError",
     "build_defense",
     "check_defense_config",
     "check_probabilities",
     "defense_options",
-    "gamma_for",
     "register",
     "required_aux_models",
 ]

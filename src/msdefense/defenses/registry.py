@@ -25,6 +25,9 @@ from .options import Option, OptionError, finite_number, resolve
 Builder = Callable[[Mapping[str, Any], str, Mapping[str, nn.Module], int], Defense]
 # Keys of every config entry that are not options of the method: checked by check_defense_config.
 ENTRY_KEYS = ("method", "params")
+#: The largest sweep value of any method (a method may declare a smaller one, ``param_max``): the
+#: answers are computed in float32, where a value like 1e300 is infinite and every answer NaN.
+SWEEP_MAX = 1e6
 
 
 def _no_aux(options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -103,11 +106,10 @@ def check_defense_config(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     negative = [p for p in sweep if p < 0]
     if negative:
         raise OptionError(f"{key}.params: values must be >= 0, got {negative}")
-    if method.param_max is not None:
-        limit, why = method.param_max
-        above = [p for p in sweep if p > limit]
-        if above:
-            raise OptionError(f"{key}.params: values must be <= {limit:g} ({why}), got {above}")
+    limit, why = method.param_max or (SWEEP_MAX, "the answers are computed in float32")
+    above = [p for p in sweep if p > limit]
+    if above:
+        raise OptionError(f"{key}.params: values must be <= {limit:g} ({why}), got {above}")
     return {"method": method.name, "params": sweep, **method.resolve(entry, key=key)}
 
 
