@@ -1,8 +1,10 @@
 """Artifact I/O without pickle: safetensors weights, ``.npz`` arrays, JSON metrics.
 
 Every writer goes through :func:`atomic_path`: the data lands in a temporary file in the
-target directory and is renamed into place, so an interrupted job never leaves a partial
-artifact that Snakemake would mistake for a finished one. The file gets the mode an ordinary
+target directory, is flushed to the disk (``fsync``) and renamed into place, and the directory
+is flushed after the rename, so neither an interrupted job nor a power cut leaves a partial
+artifact that Snakemake would mistake for a finished one (a temporary file a kill left behind is
+hidden, ``.<name>.*``, and removed by the next write of that artifact). The file gets the mode an ordinary
 ``open`` would give it (0666 less the umask: 0644 by default), not ``mkstemp``'s private 0600,
 so a lab's group can read weights and tables on a shared filesystem.
 """
@@ -28,18 +30,33 @@ def _umask() -> int:
     return mask
 
 
+def fsync_path(path: str | os.PathLike) -> None:
+    """Flush a file's or a directory's data and metadata to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; if the block succeeds, flush it to the disk,
+    rename it onto ``path`` and flush the directory (the rename itself)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
+    suffix = suffix or target.suffix
+    for stale in target.parent.glob(f".{target.name}.*{suffix}"):  # left by a killed write
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())
+        fsync_path(tmp_path)
         os.replace(tmp_path, target)
+        fsync_path(target.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
 
