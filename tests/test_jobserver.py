@@ -261,3 +261,23 @@ def test_a_job_whose_server_fails_before_taking_it_runs_in_its_own_process(tmp_p
         assert _report(tmp_path)["pid"] == client.pid
     finally:
         listener.close()
+
+
+@needs_root
+def test_a_run_in_a_folder_the_user_cannot_write_is_refused_with_a_message(tmp_path) -> None:
+    """``make run`` on a finished run of someone else's (read-only to this user): a clear message
+    naming the folder, not a traceback."""
+    folder = tmp_path / "finished"
+    (folder / ".snakemake").mkdir(parents=True)
+    os.chmod(tmp_path, 0o755)
+    done = subprocess.run(
+        _as_nobody([sys.executable, "-m", "msdefense.launch", "-n"]),
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"cannot write in {folder / '.snakemake'}" in done.stderr and "copy the folder" in done.stderr

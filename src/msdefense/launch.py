@@ -168,8 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--no-job-server"]
     workdir = _workdir(args)
     lock_path = workdir / LOCK_FILE
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        print(
+            f"msdefense: cannot write in {lock_path.parent} ({exc.strerror}): Snakemake keeps its locks and "
+            f"records there, so a run needs a writable folder; to read a finished run that you may not "
+            f"change, copy the folder (with its .snakemake/ and results/) somewhere writable and run there",
+            file=sys.stderr,
+        )
+        return 1
     if not _lock(fd, wait=LOCK_WAIT_SECONDS):
         holder = Path(lock_path).read_text().strip() or "unknown"
         print(
