@@ -9,6 +9,7 @@ import pytest
 
 from msdefense.reporting import CLAIMS_COLUMNS, claims_table, interpolation_seeds, verdict
 from msdefense.reporting.claims import holm_verdicts
+from msdefense.reporting.verdicts import TIMING_NOTE
 
 
 def test_verdict_rule() -> None:
@@ -41,8 +42,8 @@ def _knockoff(
     )  # fmt: skip
 
 
-def _claims(knockoff: pd.DataFrame) -> pd.DataFrame:
-    return claims_table(knockoff=knockoff, interpolation=interpolation_seeds(knockoff))
+def _claims(knockoff: pd.DataFrame, **tables: pd.DataFrame) -> pd.DataFrame:
+    return claims_table(knockoff=knockoff, interpolation=interpolation_seeds(knockoff), **tables)
 
 
 def _row(table: pd.DataFrame, claim: str) -> pd.Series:
@@ -125,13 +126,35 @@ def test_every_row_gives_its_power_and_a_holm_verdict_per_paper() -> None:
     assert row["mde"] > 0 and 0 <= row["p_value"] < 0.05
     rows = pd.DataFrame(
         {"paper": ["p"] * 3 + ["q"], "measured": [0.5, 0.5, -0.5, 0.5], "p_value": [0.001, 0.02, 0.03, 0.03],
-         "verdict": ["holds", "holds", "fails", "holds"],
+         "verdict": ["holds", "holds", "fails", "holds"], "note": [""] * 4,
          "rule": ["x; holds if the 95% interval is > 0, fails if it is < 0, else inconclusive"] * 4}
     )  # fmt: skip
     # Holm within paper p: 0.001·3 = 0.003, max(0.003, 0.02·2) = 0.04, max(0.04, 0.03·1) = 0.04
     assert list(holm_verdicts(rows)) == ["holds", "holds", "fails", "holds"]
     rows.loc[1, "p_value"] = 0.03  # 0.03·2 = 0.06: no longer significant, nor is the next
     assert list(holm_verdicts(rows)) == ["holds", "inconclusive", "inconclusive", "holds"]
+    # timing-dependent rows are a family of their own: however their p-values fall, the other
+    # rows' adjusted verdicts stay (the byte-identity of reruns rests on it)
+    timed = pd.concat([rows, rows.iloc[[0]].assign(note=TIMING_NOTE, p_value=0.0001)], ignore_index=True)
+    assert (
+        list(holm_verdicts(timed))[:4] == list(holm_verdicts(rows))
+        and holm_verdicts(timed).iloc[4] == "holds"
+    )
+    timed.loc[4, "p_value"] = 0.5
+    assert list(holm_verdicts(timed))[:4] == list(holm_verdicts(rows))
+
+
+def test_latency_claims_say_they_rest_on_timings() -> None:
+    latency = pd.DataFrame(
+        [
+            {"victim": "v", "batch_size": 64, "method": m, "ms_per_query": ms, "overhead_vs_none": r,
+             "overhead_ci_low": r * 0.9, "overhead_ci_high": r * 1.1}
+            for m, ms, r in (("DCP", 0.1, 1.1), ("MAD", 3.0, 30.0), ("GRAD", 4.0, 40.0))
+        ]
+    )  # fmt: skip
+    table = _claims(_knockoff({"DCP": [0.5, 0.52, 0.48]}), latency=latency)
+    timed = table[table["note"].str.contains(TIMING_NOTE, regex=False)]
+    assert set(timed["claim"].str.contains("faster")) == {True} and len(timed) == 2
 
 
 def test_misleader_claims_use_both_views() -> None:

@@ -67,7 +67,9 @@ def test_a_write_killed_before_its_rename_leaves_the_old_artifact_and_no_partial
 
     target = tmp_path / "metrics.json"
     save_json({"old": True}, target)
-    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
     writer.send_signal(signal.SIGKILL)
     writer.wait()

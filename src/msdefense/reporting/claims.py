@@ -49,6 +49,7 @@ from .verdicts import (
     CLAIMS_COLUMNS,
     INTERVAL_VERDICTS,
     NOT_PUBLIC,
+    TIMING_NOTE,
     VERDICTS,
     Claim,
     bootstrap_estimate,
@@ -342,7 +343,7 @@ def _latency_claims(latency: pd.DataFrame | None) -> list[dict[str, object]]:
         paper_value=f"×{PAPER_SPEEDUP:g}",
     )
     if latency is None or latency.empty:
-        return [faster.row("latency", None), by37.row("latency", None)]
+        return [faster.row("latency", None, note=TIMING_NOTE), by37.row("latency", None, note=TIMING_NOTE)]
     rows = []
     big = latency[latency["batch_size"] == latency["batch_size"].max()]
     slowest = big.groupby("victim")["ms_per_query"].max().idxmax()
@@ -362,11 +363,8 @@ def _latency_claims(latency: pd.DataFrame | None) -> list[dict[str, object]]:
             if not chosen:
                 continue
             ratio, low, high = pick(ratios.values(), key=lambda r: r[0])
-            rows.append(
-                claim.row_from(
-                    f"{victim}, batch {int(p['batch_size'].iloc[0])}", bootstrap_estimate(ratio, low, high)
-                )
-            )
+            setting = f"{victim}, batch {int(p['batch_size'].iloc[0])}"
+            rows.append(claim.row_from(setting, bootstrap_estimate(ratio, low, high), note=TIMING_NOTE))
     return rows
 
 

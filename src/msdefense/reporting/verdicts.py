@@ -35,6 +35,9 @@ VERDICTS = ("holds", "fails", "inconclusive", "not testable", "identical")
 #: The verdicts an interval decides (the others are set by the data's validity or construction).
 INTERVAL_VERDICTS = ("holds", "fails", "inconclusive")
 NOT_PUBLIC = "not public"
+#: The note of a row that rests on wall-clock timings: its value, interval and verdict may differ
+#: between two runs of one config (every other row is the same, byte for byte).
+TIMING_NOTE = "timing-dependent: rests on this machine's wall-clock timings, which differ from run to run"
 #: Significance level of the raw and the Holm-adjusted verdicts.
 ALPHA = 1 - CI_LEVEL
 
@@ -150,9 +153,12 @@ def holm_verdicts(rows: pd.DataFrame) -> pd.Series:
     """Each row's verdict after Holm's step-down adjustment of the p-values of the rows an
     interval decides, within each paper: ``holds`` / ``fails`` where the adjusted p is below
     :data:`ALPHA` (the side as in the raw verdict's rule), else ``inconclusive``; rows without a
-    p-value or with a verdict the data set keep theirs."""
+    p-value or with a verdict the data set keep theirs. A paper's timing-dependent rows
+    (:data:`TIMING_NOTE`) form a family of their own, so that run-to-run timing noise cannot move
+    the adjusted verdicts of the other rows."""
     out = rows["verdict"].copy()
-    for _, part in rows.groupby("paper", sort=False):
+    timing = rows["note"].fillna("").astype(str).str.contains(TIMING_NOTE, regex=False)
+    for _, part in rows.groupby([rows["paper"], timing], sort=False):
         tested = part[part["verdict"].isin(INTERVAL_VERDICTS) & part["p_value"].notna()]
         if tested.empty:
             continue
