@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import layout
+from . import layout, provenance
 from .io import load_arrays
 
 PathLike = str | os.PathLike
@@ -119,11 +119,15 @@ def read_posteriors(path: PathLike, params: Iterable[str] = ()) -> dict[str, np.
     missing = [k for k in POSTERIOR_SHAPES if k not in arrays]
     if missing:
         raise bad(f"lacks the arrays {missing} (it holds {sorted(arrays)})")
+    recorded = arrays.pop(provenance.KEY, None)
     _check_posteriors(arrays, bad)
     texts = arrays["param_texts"].tolist()
     absent = [p for p in params if p not in texts]
     if absent:
         raise bad(f"has no answers for the sweep values {absent}; it holds {texts}")
+    wrong = provenance.mismatch(None if recorded is None else str(recorded), path)
+    if wrong:
+        raise bad(wrong)
     return arrays
 
 

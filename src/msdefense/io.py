@@ -6,7 +6,9 @@ is flushed after the rename, so neither an interrupted job nor a power cut leave
 artifact that Snakemake would mistake for a finished one (a temporary file a kill left behind is
 hidden, ``.<name>.*``, and removed by the next write of that artifact). The file gets the mode an ordinary
 ``open`` would give it (0666 less the umask: 0644 by default), not ``mkstemp``'s private 0600,
-so a lab's group can read weights and tables on a shared filesystem.
+so a lab's group can read weights and tables on a shared filesystem. A file written where an
+artifact of the layout lives records its provenance (:mod:`msdefense.provenance`): the
+safetensors metadata key, the ``.npz`` array and the JSON records' key ``provenance``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 import numpy as np
 from safetensors.torch import save
 from torch import Tensor
+
+from . import provenance
 
 
 def _umask() -> int:
@@ -62,6 +66,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as JSON; a record (or each record of a list) at an artifact's path gets its
+    provenance under the key ``provenance``."""
+    stamp = provenance.stamp(path)
+    if stamp is not None:
+        prov = json.loads(stamp)
+        if isinstance(obj, Mapping):
+            obj = {**obj, provenance.KEY: prov}
+        elif isinstance(obj, list) and all(isinstance(r, Mapping) for r in obj):
+            obj = [{**r, provenance.KEY: prov} for r in obj]
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
@@ -71,7 +84,11 @@ def load_json(path: str | os.PathLike) -> Any:
 
 
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` as an uncompressed ``.npz`` (no object arrays allowed)."""
+    """Write ``arrays`` as an uncompressed ``.npz`` (no object arrays allowed), with the array
+    ``provenance`` at an artifact's path."""
+    stamp = provenance.stamp(path)
+    if stamp is not None:
+        arrays = {**arrays, provenance.KEY: np.array(stamp)}
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"array {key!r} has dtype object; only numeric/string arrays are stored")
@@ -79,7 +96,26 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> No
         np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+def check_npz_size(path: str | os.PathLike) -> None:
+    """Refuse an ``.npz`` whose arrays unpack to more than the file holds (the writer above never
+    compresses): a small compressed file could otherwise claim gigabytes of memory."""
+    import zipfile
+
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    compressed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
+    unpacked = sum(m.file_size for m in members)
+    if compressed or unpacked > size:
+        raise ValueError(
+            f"its arrays are compressed ({', '.join(compressed[:3]) or 'sizes'}: {unpacked:,} bytes unpacked "
+            f"from a {size:,}-byte file); the workflow writes them uncompressed"
+        )
+
+
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (no pickle), its size checked first (:func:`check_npz_size`)."""
+    check_npz_size(path)
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
@@ -104,7 +140,11 @@ def safetensors_bytes(tensors: Mapping[str, Tensor], metadata: Mapping[str, str]
 def save_tensors(
     tensors: Mapping[str, Tensor], path: str | os.PathLike, metadata: Mapping[str, str] | None = None
 ) -> None:
-    """Write ``tensors`` and string ``metadata`` as a byte-reproducible safetensors file, atomically."""
+    """Write ``tensors`` and string ``metadata`` as a byte-reproducible safetensors file, atomically
+    (with the metadata key ``provenance`` at an artifact's path)."""
+    stamp = provenance.stamp(path)
+    if stamp is not None:
+        metadata = {**(metadata or {}), provenance.KEY: stamp}
     data = safetensors_bytes(tensors, metadata)
     with atomic_path(path, suffix=".safetensors") as tmp:
         tmp.write_bytes(data)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import layout
+from . import layout, provenance
 from .artifacts import ArtifactError, PathLike, error_detail, writers
 
 
@@ -78,6 +78,8 @@ class RecordSchema:
     required: tuple[str, ...] = ()
     unique: tuple[str, ...] = ()
     victim_kind: str | None = None
+    #: field -> the field it may not exceed (where both are present)
+    at_most: Mapping[str, str] = field(default_factory=dict)
 
     def rules(self, path: PathLike) -> tuple[str, ...]:
         return writers(path, self.pattern, self.victim_kind)
@@ -136,6 +138,7 @@ RECORDS: dict[str, RecordSchema] = {
         },
         required=(*_ATTACK_REQUIRED, "attack", "oracle_view", "preset", "best_val_acc"),
         unique=("attack", "oracle_view", "victim", "defense", "param", "seed"),
+        at_most={"queries": "query_budget", "oracle_queries": "query_budget"},
     ),
     "victim": RecordSchema(
         "victim metrics", layout.VICTIM_METRICS, many=False, fields=_VICTIM_FIELDS, victim_kind="fp32"
@@ -209,9 +212,18 @@ RECORDS: dict[str, RecordSchema] = {
 }
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice in one object (JSON keeps the last silently)")
+        seen[key] = value
+    return seen
+
+
 def _load_json(path: PathLike, rules: Sequence[str]) -> Any:
     try:
-        return json.loads(Path(path).read_bytes())
+        return json.loads(Path(path).read_bytes(), object_pairs_hook=_unique_keys)
     except OSError as exc:
         raise ArtifactError(path, f"cannot be read ({error_detail(exc, path)})", rules) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -234,6 +246,7 @@ def _file_records(path: PathLike, schema: RecordSchema, required: Sequence[str])
         where = f"record {i}" if schema.many else "the record"
         if not isinstance(record, dict):
             raise ArtifactError(path, f"{where} is a JSON {type(record).__name__}, not an object", rules)
+        recorded = record.pop(provenance.KEY, None)
         missing = [k for k in required if k not in record]
         if missing:
             raise ArtifactError(path, f"{where} lacks the keys {missing} of {schema.what}", rules)
@@ -242,6 +255,13 @@ def _file_records(path: PathLike, schema: RecordSchema, required: Sequence[str])
                 raise ArtifactError(
                     path, f"{where}: {key!r} is {record[key]!r}, expected {check.expect}", rules
                 )
+        over = [f"{k} {record[k]!r} exceeds {b} {record[b]!r}" for k, b in schema.at_most.items()
+                if NUMBER.ok(record.get(k)) and NUMBER.ok(record.get(b)) and record[k] > record[b]]  # fmt: skip
+        if over:
+            raise ArtifactError(path, f"{where}: {'; '.join(over)}", rules)
+        wrong = provenance.mismatch(recorded, path) or provenance.fields_mismatch(record, path)
+        if wrong:
+            raise ArtifactError(path, f"{where}: {wrong}" if schema.many else wrong, rules)
     return records
 
 

@@ -32,6 +32,7 @@ from . import __version__
 from .artifacts import ArtifactError, PathLike, error_detail, writers
 from .io import save_tensors
 from .models import build_model
+from .provenance import KEY, mismatch
 from .training import prepare_model
 
 KINDS = ("fp32", "int8", "ensemble")
@@ -106,7 +107,7 @@ class VictimInfo:
                     f"{path}: the weights lack the metadata key {key!r}; re-create them with this "
                     "package's victim store (msdefense.victims.save_victim)"
                 )
-        rest = {k: v for k, v in meta.items() if k not in INFO_KEYS and k != "msdefense_version"}
+        rest = {k: v for k, v in meta.items() if k not in INFO_KEYS and k not in ("msdefense_version", KEY)}
         return cls(
             kind=meta["kind"],
             arch=meta["arch"],
@@ -221,7 +222,28 @@ def _victim_info(
             raise ArtifactError(path, f"is an int8 victim without the metadata keys {lacking}", rules)
     if info.kind not in kinds:
         raise ArtifactError(path, f"holds a {info.kind} model where {' or '.join(kinds)} is expected", rules)
+    wrong = mismatch(meta.get(KEY), path)
+    if wrong:
+        raise ArtifactError(path, wrong, rules)
     return info
+
+
+def _check_dtypes(
+    model: nn.Module, tensors: Mapping[str, Tensor], info: VictimInfo, path: PathLike, rules: Sequence[str]
+) -> None:
+    """Refuse tensors whose dtype differs from the model's (``load_state_dict`` would cast them)."""
+    if info.kind == "int8":
+        return  # the quantized layout checks its own tensors (msdefense.quantization.state)
+    own = {
+        (f"member{i}.{k}" if info.kind == "ensemble" else k): v.dtype
+        for i, m in enumerate(model.members if info.kind == "ensemble" else [model])  # type: ignore[union-attr]
+        for k, v in m.state_dict().items()
+    }
+    wrong = [f"{k} ({t.dtype})" for k, t in tensors.items() if k in own and t.dtype != own[k]]
+    if wrong:
+        raise ArtifactError(
+            path, f"holds {len(wrong)} tensors of another dtype than its model's (first: {wrong[0]})", rules
+        )
 
 
 def read_victim_info(
@@ -273,6 +295,7 @@ def read_victim(
         raise ArtifactError(
             path, f"does not load into its {what} model ({error_detail(exc, path)})", rules
         ) from exc
+    _check_dtypes(model, tensors, info, path, rules)
     return (model if info.kind == "int8" else prepare_model(model, device).eval()), info
 
 
