@@ -20,7 +20,6 @@ from torch import nn
 
 from msdefense.config import ConfigError, check_config
 from msdefense.defenses import (
-    DCP,
     DEFENSES,
     OptionError,
     build_defense,
@@ -29,6 +28,7 @@ from msdefense.defenses import (
     required_aux_models,
 )
 from msdefense.defenses.adaptive_misinformation import AdaptiveMisinformation
+from msdefense.defenses.dcp import DCP
 from msdefense.defenses.grad import GRAD
 from msdefense.defenses.mad import MAD, alternating_projections
 from msdefense.defenses.options import Option, declare, defaults, resolve
