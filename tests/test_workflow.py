@@ -264,7 +264,9 @@ def test_a_code_edit_plans_the_jobs_that_run_it_again(finished_run: Path, tmp_pa
     assert "claims" in tables and tables <= TABLE_RULES | {"all"}, tables
     dcp = source / "src" / "msdefense" / "defenses" / "dcp.py"
     dcp.write_text(dcp.read_text() + "\n\ndef _edited() -> int:\n    return 1\n")
-    assert {"answer_queries", "train_knockoff", "run_datafree"} <= _planned_rules(source, workdir)
+    planned = _planned_rules(source, workdir)
+    assert {"answer_queries", "train_knockoff"} <= planned
+    assert "run_datafree" not in planned  # the tiny config attacks no DCP-defended victim data-free
 
 
 def test_resources_table_has_every_job_and_the_declared_memory_covers_its_peak(finished_run: Path) -> None:

@@ -7,62 +7,29 @@ ranges), and the records of a table's inputs are unique per setting. A failure r
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import layout, provenance
 from .artifacts import ArtifactError, PathLike, error_detail, writers
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number_text(v: Any) -> bool:
-    try:
-        return isinstance(v, str) and math.isfinite(float(v))
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class Check:
-    """What a field of a record must be: ``ok`` on its value, described by ``expect``."""
-
-    expect: str
-    ok: Callable[[Any], bool]
-
-
-def _between(lo: float, hi: float, *, nan: bool = False) -> Check:
-    expect = f"a finite number in [{lo:g}, {hi:g}]" + (" or NaN" if nan else "")
-    return Check(expect, lambda v: _is_number(v) and (lo <= v <= hi or (nan and math.isnan(v))))
-
-
-TEXT = Check("a non-empty string", lambda v: isinstance(v, str) and bool(v))
-NUMBER_TEXT = Check("a number written as a string (e.g. '0.5')", _is_number_text)
-NUMBER = Check("a finite number", lambda v: _is_number(v) and math.isfinite(v))
-NONNEGATIVE = Check("a finite number >= 0", lambda v: _is_number(v) and 0 <= v < math.inf)
-FRACTION = _between(0, 1)
-FRACTION_OR_NAN = _between(0, 1, nan=True)
-FRACTION_OR_NULL = Check("null or a finite number in [0, 1]", lambda v: v is None or FRACTION.ok(v))
-FRACTIONS = Check(
-    "a list of finite numbers in [0, 1]", lambda v: isinstance(v, list) and all(map(FRACTION.ok, v))
+from .record_types import (
+    FLAG,
+    FRACTION,
+    FRACTION_OR_NULL,
+    FRACTIONS,
+    NONNEGATIVE,
+    NUMBER,
+    POSITIVE,
+    SEED,
+    TEXT,
+    Check,
+    DataFreeRecord,
+    KnockoffRecord,
+    field_checks,
+    one_of,
 )
-COUNT = Check("an integer >= 0", lambda v: _is_int(v) and v >= 0)
-POSITIVE = Check("an integer >= 1", lambda v: _is_int(v) and v >= 1)
-SEED = Check("an integer", _is_int)
-FLAG = Check("true or false", lambda v: isinstance(v, bool))
-
-
-def _one_of(*values: str) -> Check:
-    return Check(f"one of {list(values)}", lambda v: v in values)
 
 
 @dataclass(frozen=True)
@@ -85,20 +52,20 @@ class RecordSchema:
         return writers(path, self.pattern, self.victim_kind)
 
 
-_ATTACK_FIELDS = {
-    "victim": TEXT,
-    "defense": TEXT,
-    "method": TEXT,
-    "param": NUMBER_TEXT,
-    "defender_acc": FRACTION,
-    "clone_acc": FRACTION,
-    "fidelity": FRACTION,
-    "clone_acc_final": FRACTION,
-    "fidelity_final": FRACTION,
-    "queries": COUNT,
-    "seed": SEED,
-}
-_ATTACK_REQUIRED = (*_ATTACK_FIELDS,)
+#: the fields every attack record must hold (msdefense.record_types.AttackRecord)
+_ATTACK_REQUIRED = (
+    "victim",
+    "defense",
+    "method",
+    "param",
+    "defender_acc",
+    "clone_acc",
+    "fidelity",
+    "clone_acc_final",
+    "fidelity_final",
+    "queries",
+    "seed",
+)
 _VICTIM_FIELDS = {
     "victim": TEXT,
     "dataset": TEXT,
@@ -114,14 +81,7 @@ RECORDS: dict[str, RecordSchema] = {
         "KnockoffNets metrics",
         layout.KNOCKOFF_METRICS,
         many=True,
-        fields={
-            **_ATTACK_FIELDS,
-            "transfer": TEXT,
-            "labels": TEXT,
-            "l1_distance": _between(0, 2),
-            "agreement_defended": FRACTION,
-            "best_val_acc": FRACTION_OR_NAN,
-        },
+        fields=field_checks(KnockoffRecord),
         required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
         unique=("victim", "transfer", "labels", "defense", "param", "seed"),
     ),
@@ -129,13 +89,7 @@ RECORDS: dict[str, RecordSchema] = {
         "data-free attack metrics",
         layout.DATAFREE_METRICS,
         many=False,
-        fields={
-            **_ATTACK_FIELDS,
-            "attack": TEXT,
-            "oracle_view": TEXT,
-            "preset": TEXT,
-            "best_val_acc": FRACTION_OR_NAN,
-        },
+        fields=field_checks(DataFreeRecord),
         required=(*_ATTACK_REQUIRED, "attack", "oracle_view", "preset", "best_val_acc"),
         unique=("attack", "oracle_view", "victim", "defense", "param", "seed"),
         at_most={"queries": "query_budget", "oracle_queries": "query_budget"},
@@ -150,7 +104,7 @@ RECORDS: dict[str, RecordSchema] = {
         fields={
             **_VICTIM_FIELDS,
             "source": TEXT,
-            "precision": _one_of("int8"),
+            "precision": one_of("int8"),
             "backend": TEXT,
             "mode": TEXT,
             "source_test_acc": FRACTION,

@@ -24,6 +24,7 @@ from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
+from ..record_types import DataFreeRecord, KnockoffRecord
 from ..seeding import derive_seed, seed_everything
 from ..training import dataset_tensors, predict_probs
 from ..victims import read_victim, save_classifier
@@ -109,7 +110,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 save_classifier(
                     result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
                 )
-                record = ctx.record(
+                record = KnockoffRecord(
                     victim=r.victim,
                     transfer=r.transfer,
                     defense=r.defense,
@@ -139,7 +140,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                     # alone:
                     clone_seconds=round(seconds, 2),
                 )
-                records.append(record)
+                records.append(ctx.record(**record.fields()))
     save_json(records, r.out_metrics)
     return records
 
@@ -232,7 +233,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
         best = clone_scores(selected, test, answers, ctx.device)
         save_csv(result.history, r.out_history)
         save_classifier(selected, r.out_model, arch=r.student, dataset=cfg["dataset"])
-        metrics = ctx.record(
+        metrics = DataFreeRecord(
             attack=r.attack,
             victim=r.victim,
             defense=r.defense,
@@ -258,4 +259,5 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             seed=r.seed,
             stream_seed=aseed,
         )
-    return write_record(metrics, r.out_metrics)
+        record = ctx.record(**metrics.fields())
+    return write_record(record, r.out_metrics)
