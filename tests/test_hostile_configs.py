@@ -315,3 +315,14 @@ def test_a_data_free_setting_of_the_wrong_type_is_refused_naming_its_key(
     with pytest.raises(ConfigError) as info:
         checked(default_config)
     assert f"config key datafree.attacks.maze.{key}: {says}" in str(info.value)
+
+
+def test_config_readme_quotes_the_plan_bounds_of_the_code() -> None:
+    from msdefense.plan import PLAN_BOUNDS
+
+    row = next(
+        line
+        for line in (ROOT / "config" / "README.md").read_text().splitlines()
+        if "allow_large_plan" in line
+    )
+    assert all(f"{bound:,}" in row for bound in PLAN_BOUNDS.values())
