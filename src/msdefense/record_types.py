@@ -1,9 +1,10 @@
-"""The attacks' metrics records, one dataclass per kind: the one statement of their fields.
+"""The metrics records the tables read, one dataclass per kind: the one statement of their fields.
 
 A stage builds its record as one of these (a field it does not declare is a ``TypeError``), and
 :mod:`msdefense.records` reads the file back with the checks declared here (``check`` in each
 field's metadata; a field without a default is required), so the writer and the reader cannot
-drift apart. The victims' records and the latency rows are declared in :mod:`msdefense.records`.
+drift apart. The latency rows, measured by :mod:`msdefense.latency`, are declared in
+:mod:`msdefense.records`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ POSITIVE = Check("an integer >= 1", lambda v: _is_int(v) and v >= 1)
 SEED = Check("an integer", _is_int)
 FLAG = Check("true or false", lambda v: isinstance(v, bool))
 MAPPING = Check("a JSON object", lambda v: isinstance(v, dict))
+TEXTS = Check("a list of non-empty strings", lambda v: isinstance(v, list) and all(map(TEXT.ok, v)))
 #: why a clone's training stopped (msdefense.schedules.STOP_REASONS)
 STOP_REASON = one_of("plateau", "cap", "schedule")
 
@@ -75,8 +77,16 @@ def checked(check: Check, **kwargs: Any) -> Any:
     return field(metadata={"check": check}, **kwargs)
 
 
+class Record:
+    """A metrics record: :meth:`fields` gives what its JSON file holds (with the stage's clock,
+    :meth:`msdefense.stages.context.StageContext.record`)."""
+
+    def fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, kw_only=True)
-class AttackRecord:
+class AttackRecord(Record):
     """What every attack's record holds: the setting, the clone's scores on the test split (best
     on validation and final), the queries it spent and its random streams."""
 
@@ -94,10 +104,6 @@ class AttackRecord:
     test_images: int = checked(POSITIVE)
     seed: int = checked(SEED)
     stream_seed: int = checked(SEED)
-
-    def fields(self) -> dict[str, Any]:
-        """The record's fields as a plain dict (what the JSON file holds, with the stage's clock)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +138,53 @@ class DataFreeRecord(AttackRecord):
     cost_per_iteration: int = checked(POSITIVE)
     student_arch: str = checked(TEXT)
     config: Mapping[str, Any] = checked(MAPPING)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRecord(Record):
+    """What every victim's record holds: which model, its test accuracy, its replicate seed."""
+
+    victim: str = checked(TEXT)
+    dataset: str = checked(TEXT)
+    arch: str = checked(TEXT)
+    test_acc: float = checked(FRACTION)
+    seed: int = checked(SEED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VictimRecord(ModelRecord):
+    """A trained fp32 victim (``train_victim``)."""
+
+    val_acc: float | None = checked(FRACTION_OR_NULL)
+    train_size: int = checked(POSITIVE)
+    stream_seed: int = checked(SEED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizedVictimRecord(ModelRecord):
+    """An int8 copy of an fp32 victim (``quantize_victim``)."""
+
+    source: str = checked(TEXT)
+    precision: str = checked(one_of("int8"))
+    mode: str = checked(TEXT)
+    backend: str = checked(TEXT)
+    source_test_acc: float = checked(FRACTION)
+    agreement_with_source: float = checked(FRACTION)
+    size_mb: float = checked(NONNEGATIVE)
+    source_size_mb: float = checked(NONNEGATIVE)
+    qat_weight_max_abs_change: float | None = checked(or_null(NONNEGATIVE))
+    stream_seed: int = checked(SEED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsembleRecord(ModelRecord):
+    """A MISLEADER ensemble (``build_ensemble``)."""
+
+    kind: str = checked(one_of("misleader"))
+    members: list[str] = checked(TEXTS)
+    member_test_acc: list[float] = checked(FRACTIONS)
+    teacher: str = checked(TEXT)
+    teacher_test_acc: float = checked(FRACTION)
 
 
 def field_checks(kind: type) -> dict[str, Check]:

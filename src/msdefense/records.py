@@ -16,19 +16,17 @@ from . import layout, provenance
 from .artifacts import ArtifactError, PathLike, error_detail, writers
 from .record_types import (
     FLAG,
-    FRACTION,
-    FRACTION_OR_NULL,
-    FRACTIONS,
     NONNEGATIVE,
     NUMBER,
     POSITIVE,
-    SEED,
     TEXT,
     Check,
     DataFreeRecord,
+    EnsembleRecord,
     KnockoffRecord,
+    QuantizedVictimRecord,
+    VictimRecord,
     field_checks,
-    one_of,
 )
 
 
@@ -66,14 +64,6 @@ _ATTACK_REQUIRED = (
     "queries",
     "seed",
 )
-_VICTIM_FIELDS = {
-    "victim": TEXT,
-    "dataset": TEXT,
-    "arch": TEXT,
-    "test_acc": FRACTION,
-    "val_acc": FRACTION_OR_NULL,
-    "seed": SEED,
-}
 
 #: Every kind of metrics record a stage or a table reads.
 RECORDS: dict[str, RecordSchema] = {
@@ -95,23 +85,17 @@ RECORDS: dict[str, RecordSchema] = {
         at_most={"queries": "query_budget", "oracle_queries": "query_budget"},
     ),
     "victim": RecordSchema(
-        "victim metrics", layout.VICTIM_METRICS, many=False, fields=_VICTIM_FIELDS, victim_kind="fp32"
+        "victim metrics",
+        layout.VICTIM_METRICS,
+        many=False,
+        fields=field_checks(VictimRecord),
+        victim_kind="fp32",
     ),
     "quantized_victim": RecordSchema(
         "int8 victim metrics",
         layout.VICTIM_METRICS,
         many=False,
-        fields={
-            **_VICTIM_FIELDS,
-            "source": TEXT,
-            "precision": one_of("int8"),
-            "backend": TEXT,
-            "mode": TEXT,
-            "source_test_acc": FRACTION,
-            "agreement_with_source": FRACTION,
-            "size_mb": NONNEGATIVE,
-            "source_size_mb": NONNEGATIVE,
-        },
+        fields=field_checks(QuantizedVictimRecord),
         required=(
             "victim",
             "source",
@@ -131,12 +115,7 @@ RECORDS: dict[str, RecordSchema] = {
         "MISLEADER ensemble metrics",
         layout.VICTIM_METRICS,
         many=False,
-        fields={
-            **_VICTIM_FIELDS,
-            "teacher": TEXT,
-            "member_test_acc": FRACTIONS,
-            "teacher_test_acc": FRACTION,
-        },
+        fields=field_checks(EnsembleRecord),
         required=("victim", "teacher", "dataset", "seed"),
         unique=("victim", "seed"),
         victim_kind="ensemble",

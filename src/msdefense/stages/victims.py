@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Subset
 
 from .. import layout
 from ..io import save_csv
+from ..record_types import EnsembleRecord, QuantizedVictimRecord, VictimRecord
 from ..records import read_record
 from ..seeding import derive_seed
 from ..training import SGDRecipe, accuracy, dataset_labels, predict_probs, train_classifier
@@ -45,14 +46,16 @@ def train_victim(request: TrainVictimRequest) -> dict[str, Any]:
         save_csv(history, r.out_history)
         save_classifier(model, r.out_model, arch=cfg["arch"], dataset=cfg["dataset"])
         metrics = ctx.record(
-            victim=r.victim,
-            dataset=cfg["dataset"],
-            arch=cfg["arch"],
-            test_acc=history[-1]["test_acc"],
-            val_acc=history[-1].get("val_acc"),
-            train_size=len(train),
-            seed=r.seed,
-            stream_seed=vseed,
+            **VictimRecord(
+                victim=r.victim,
+                dataset=cfg["dataset"],
+                arch=cfg["arch"],
+                test_acc=history[-1]["test_acc"],
+                val_acc=history[-1].get("val_acc"),
+                train_size=len(train),
+                seed=r.seed,
+                stream_seed=vseed,
+            ).fields()
         )
     return write_record(metrics, r.out_metrics)
 
@@ -107,21 +110,23 @@ def quantize_victim(request: QuantizeVictimRequest) -> dict[str, Any]:
             ),
         )
         metrics = ctx.record(
-            victim=r.victim,
-            dataset=cfg["dataset"],
-            arch=source.arch,
-            source=qcfg["source"],
-            precision="int8",
-            mode=recipe.mode,
-            backend=recipe.backend,
-            test_acc=accuracy(q_probs, labels),
-            source_test_acc=accuracy(f_probs, labels),
-            agreement_with_source=float((q_probs.argmax(-1) == f_probs.argmax(-1)).double().mean()),
-            size_mb=model_size_mb(qmodel),
-            source_size_mb=model_size_mb(fp32),
-            qat_weight_max_abs_change=info.get("weight_max_abs_change"),
-            seed=r.seed,
-            stream_seed=qseed,
+            **QuantizedVictimRecord(
+                victim=r.victim,
+                dataset=cfg["dataset"],
+                arch=source.arch,
+                source=qcfg["source"],
+                precision="int8",
+                mode=recipe.mode,
+                backend=recipe.backend,
+                test_acc=accuracy(q_probs, labels),
+                source_test_acc=accuracy(f_probs, labels),
+                agreement_with_source=float((q_probs.argmax(-1) == f_probs.argmax(-1)).double().mean()),
+                size_mb=model_size_mb(qmodel),
+                source_size_mb=model_size_mb(fp32),
+                qat_weight_max_abs_change=info.get("weight_max_abs_change"),
+                seed=r.seed,
+                stream_seed=qseed,
+            ).fields()
         )
     return write_record(metrics, r.out_metrics)
 
@@ -208,15 +213,17 @@ def build_ensemble(request: BuildEnsembleRequest) -> dict[str, Any]:
         )
         save_victim(ensemble, r.out_model, info)
         metrics = ctx.record(
-            victim=r.victim,
-            dataset=cfg["dataset"],
-            arch=arch,
-            kind="misleader",
-            members=list(archs),
-            member_test_acc=member_acc,
-            test_acc=acc,
-            teacher=cfg["misleader"]["teacher"],
-            teacher_test_acc=teacher["test_acc"],
-            seed=r.seed,
+            **EnsembleRecord(
+                victim=r.victim,
+                dataset=cfg["dataset"],
+                arch=arch,
+                kind="misleader",
+                members=list(archs),
+                member_test_acc=member_acc,
+                test_acc=acc,
+                teacher=cfg["misleader"]["teacher"],
+                teacher_test_acc=teacher["test_acc"],
+                seed=r.seed,
+            ).fields()
         )
     return write_record(metrics, r.out_metrics)
