@@ -110,12 +110,17 @@ def test_killing_the_client_kills_its_job(server, tmp_path) -> None:
     time.sleep(0.2)
     job_pid = _report(tmp_path)["pid"]
     assert job_pid != client.pid
-    client.send_signal(signal.SIGKILL)
-    client.wait()
-    deadline = time.monotonic() + 10
-    while _alive(job_pid) and time.monotonic() < deadline:
+    assert _gone_after_killing(client, job_pid), "the job outlived its client"
+
+
+def _gone_after_killing(process: subprocess.Popen, pid: int, *, seconds: float = 20) -> bool:
+    """Kill ``process`` (SIGKILL) and wait up to ``seconds`` for the process ``pid`` to be gone."""
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(job_pid), "the job outlived its client"
+    return not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -231,12 +236,7 @@ def test_the_server_dies_with_the_process_that_started_it(tmp_path) -> None:
     assert parent.stdout is not None
     server_pid = int(parent.stdout.readline())
     assert _alive(server_pid)
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    deadline = time.monotonic() + 20
-    while _alive(server_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not _alive(server_pid), "the job server outlived its launcher"
+    assert _gone_after_killing(parent, server_pid), "the job server outlived its launcher"
 
 
 def test_a_job_whose_server_fails_before_taking_it_runs_in_its_own_process(tmp_path) -> None:
