@@ -63,3 +63,13 @@ def test_timed_pairs_stops_when_narrow_and_marks_noisy_rows() -> None:
         _sleeper(0.001), noisy, x, device=cpu, repeats=4, target_halfwidth=0.001, max_seconds=0.2, seed=0
     )
     assert not capped["reliable"] and capped["repeats"] > 4  # more rounds, then the cap, then flagged
+
+
+def test_max_seconds_bounds_a_round_of_a_huge_repeats() -> None:
+    """``latency.repeats: 10**9`` once ran a billion pairs before looking at the clock."""
+    cpu = torch.device("cpu")
+    row = timed_pairs(
+        _sleeper(0.001), _sleeper(0.001), torch.zeros(1), device=cpu,
+        repeats=10**9, target_halfwidth=0.5, max_seconds=0.2, seed=0,
+    )  # fmt: skip
+    assert MIN_PAIRS <= row["repeats"] < 10_000
