@@ -26,8 +26,10 @@ Integrity checks: torchvision verifies the MD5 of every CIFAR batch file and SVH
 each construction.  With ``download=False`` the loaders use subclasses whose checksums are
 ``None`` (torchvision's ``check_integrity`` then only tests presence); the MD5s are verified
 when the data are fetched by :func:`prepare`, which uses the stock classes (torchvision checks
-the archive's and then every file's MD5 there).  MNIST / FashionMNIST and GTSRB are only
-presence-checked by torchvision anyway.
+the archive's and then every file's MD5 there).  MNIST and GTSRB are only presence-checked by
+torchvision anyway; Fashion-MNIST is prepared offline from Debian's ``dataset-fashion-mnist``
+when it is installed, and its decompressed files' MD5s are checked either way
+(:mod:`msdefense.data.fashion_mnist`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 
+from . import fashion_mnist
 from .paper_specs import PAPER_DATASETS, TORCHVISION_DATASETS  # noqa: F401  (re-exported)
 from .registry import DatasetMissingError
 from .transforms import image_transform
@@ -299,7 +302,7 @@ def _torchvision_missing(name: str, root: Path, missing: list[Path]) -> DatasetM
     shown = ", ".join(str(p) for p in missing)
     return DatasetMissingError(
         f"dataset {name!r} not found under {dataset_dir(name, root)} (download=False; missing: {shown}). "
-        f"To obtain it, {PREPARE_HINT}."
+        f"To obtain it, {fashion_mnist.HOW_TO_GET if name == 'fashionmnist' else PREPARE_HINT}."
     )
 
 
@@ -361,6 +364,9 @@ def prepare(name: str, root: Path) -> Path:
         return target
     if name not in PAPER_DATASETS:
         raise KeyError(f"unknown paper dataset {name!r}; known: {', '.join(PAPER_DATASETS)}")
+    if name == "fashionmnist" and fashion_mnist.DEBIAN_DIR.is_dir():
+        fashion_mnist.install(root)  # offline: Debian's dataset-fashion-mnist, checked
+        return target
     target.mkdir(parents=True, exist_ok=True)
     try:
         if name == "pascal":
@@ -377,7 +383,10 @@ def prepare(name: str, root: Path) -> Path:
             f"`prepare_dataset` needs network access: run it where there is network, or copy the "
             f"official files into {target} in the layout torchvision expects"
             + (f", or download it manually from {VOC_PAGE}" if name == "pascal" else "")
+            + (f", or {fashion_mnist.HOW_TO_GET.split(' or ')[0]}" if name == "fashionmnist" else "")
         ) from err
+    if name == "fashionmnist":
+        fashion_mnist.verify(root)  # the decompressed files' MD5s (torchvision checks the archives')
     return target
 
 
