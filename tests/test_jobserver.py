@@ -171,6 +171,40 @@ def _as_nobody(cmd: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *cmd]
 
 
+@pytest.fixture
+def nobody_dir():
+    """A folder the other user can read (the checkout and the venv may lie under a private home):
+    the stdlib-only modules its processes import, and a world-writable ``shared/``; the base
+    interpreter (not the venv's) runs them."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="msdefense-nobody-"))
+    os.chmod(folder, 0o755)
+    package = folder / "pkg" / "msdefense"
+    package.mkdir(parents=True)
+    for name in ("__init__.py", "jobclient.py", "launch.py"):
+        shutil.copy(ROOT / "src" / "msdefense" / name, package / name)
+    for d in (folder / "pkg", package):
+        os.chmod(d, 0o755)
+    (folder / "shared").mkdir(mode=0o777)
+    os.chmod(folder / "shared", 0o777)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(folder / "pkg")}
+    python = os.path.realpath(sys.executable)
+    probe = subprocess.run(
+        _as_nobody([python, "-c", "import msdefense.jobclient"]),
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"the other user cannot run {python} here: {probe.stderr.strip()[-200:]}")
+    yield folder, env, python
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 needs_root = pytest.mark.skipif(
     os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(),
     reason="needs root and setpriv to act as another user",
@@ -179,21 +213,21 @@ needs_root = pytest.mark.skipif(
 
 @needs_root
 @pytest.mark.parametrize("folder_mode", [0o700, 0o755])
-def test_another_user_cannot_get_a_job_run_by_the_server(server, tmp_path, folder_mode) -> None:
+def test_another_user_cannot_get_a_job_run_by_the_server(server, nobody_dir, folder_mode) -> None:
     """The socket's folder keeps other users out (0700); opened up (folder 0755, socket 0777), the
     server still closes their connection unread (peer credentials): the job never runs."""
     address, _ = server
     folder = Path(address).parent
     os.chmod(folder, folder_mode)
     os.chmod(address, 0o777 if folder_mode != 0o700 else 0o755)
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o777)
-    os.chmod(shared, 0o777)
+    folder_of_nobody, env, python = nobody_dir
+    shared = folder_of_nobody / "shared"
     report = shared / "report.json"
     try:
         done = subprocess.run(
-            _as_nobody([sys.executable, "-c", RAW_CLIENT, address, str(shared), str(report)]),
-            env=_env(),
+            _as_nobody([python, "-c", RAW_CLIENT, address, str(shared), str(report)]),
+            env=env,
+            cwd=folder_of_nobody,
             capture_output=True,
             text=True,
             timeout=60,
@@ -264,16 +298,18 @@ def test_a_job_whose_server_fails_before_taking_it_runs_in_its_own_process(tmp_p
 
 
 @needs_root
-def test_a_run_in_a_folder_the_user_cannot_write_is_refused_with_a_message(tmp_path) -> None:
+def test_a_run_in_a_folder_the_user_cannot_write_is_refused_with_a_message(nobody_dir) -> None:
     """``make run`` on a finished run of someone else's (read-only to this user): a clear message
     naming the folder, not a traceback."""
-    folder = tmp_path / "finished"
+    base, env, python = nobody_dir
+    folder = base / "finished"
     (folder / ".snakemake").mkdir(parents=True)
-    os.chmod(tmp_path, 0o755)
+    for d in (folder, folder / ".snakemake"):
+        os.chmod(d, 0o755)
     done = subprocess.run(
-        _as_nobody([sys.executable, "-m", "msdefense.launch", "-n"]),
+        _as_nobody([python, "-m", "msdefense.launch", "-n"]),
         cwd=folder,
-        env=_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
