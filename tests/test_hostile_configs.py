@@ -134,6 +134,15 @@ HOSTILE = {
 }
 
 
+def test_a_long_sweep_is_shown_briefly_in_a_message() -> None:
+    config = copy.deepcopy(DEFAULT)
+    config["defenses"]["DCP"]["params"] = [i / 1000 for i in range(1, 10_000)]
+    config["defenses"]["DCP"]["params"].remove(1.5)
+    with pytest.raises(ConfigError) as err:
+        checked(config)
+    assert "(9,998 values)" in str(err.value) and len(str(err.value)) < 400
+
+
 def test_a_large_plan_runs_when_the_user_says_so() -> None:
     config = copy.deepcopy(DEFAULT)
     config["seeds"] = list(range(1000))

@@ -7,7 +7,7 @@ fails before any job runs, with the offending key and the known names in the mes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .data import DATASETS, TRANSFER_SOURCES
@@ -226,6 +226,13 @@ def victims_of_kind(config: Mapping[str, Any], kind: str) -> list[str]:
     return [n for n, v in config["victims"].items() if victim_kind(v) == kind]
 
 
+def brief(values: Sequence[Any], *, at_most: int = 8) -> str:
+    """A list for a message: whole when short, else its first values and how many there are."""
+    if len(values) <= at_most:
+        return str(list(values))
+    return f"[{', '.join(map(str, values[:at_most]))}, … ({len(values):,} values)]"
+
+
 def victim_defenses(config: Mapping[str, Any], name: str) -> dict[str, list[float]]:
     """Defenses (and their parameters) put in front of victim ``name``: ``victims.<name>.defenses``
     if given (a subset of each sweep), else every defense with its whole sweep."""
@@ -298,7 +305,7 @@ def check_datafree(config: Mapping[str, Any]) -> None:
             if format_param(p) not in sweep:
                 raise ConfigError(
                     f"config key datafree.params.{defense}: {p} is not in defenses.{defense}.params "
-                    f"{config['defenses'][defense]['params']}; attack only swept values"
+                    f"{brief(config['defenses'][defense]['params'])}; attack only swept values"
                 )
     allowed = ({f.name for f in fields(DataFreeConfig)} - {"name", "seed"}) | set(SCOPE_KEYS)
     attacked = df.get("victims") or list(config["victims"])
