@@ -149,7 +149,7 @@ def test_a_real_change_to_a_module_changes_the_fingerprint_of_the_scripts_that_r
     file = package / name
     file.write_text(file.read_text() + "\n\n_EDITED = 1\n")
     after = _prints()
-    changed = {script for (script, _), value in before.items() if after[script, _] != value}
+    changed = {script for (script, method), value in before.items() if after[script, method] != value}
     reaching = {s.name for s in SCRIPTS.glob("*.py") if file in fingerprint.closure(s)}
     assert reaching and changed == reaching
 

@@ -15,11 +15,9 @@ writes that kind of file (:data:`msdefense.layout.WRITERS`) with the command tha
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -56,16 +54,10 @@ def _rerun(path: str, rules: Sequence[str]) -> str:
     return f"Rerun the job that writes it with `snakemake --forcerun {path}`"
 
 
-@cache
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    parts = re.split(r"\{\w+\}", pattern)
-    return re.compile(r"(?:^|/)" + "[^/]+".join(map(re.escape, parts)) + "$")
-
-
 def pattern_of(path: PathLike) -> str | None:
     """The :mod:`~msdefense.layout` pattern ``path`` is an instance of (None if it follows none)."""
     text = Path(path).as_posix()
-    return next((p for p in layout.WRITERS if _pattern_regex(p).search(text)), None)
+    return next((p for p in layout.WRITERS if layout.pattern_regex(p).search(text)), None)
 
 
 def writers(path: PathLike, pattern: str | None = None, victim_kind: str | None = None) -> tuple[str, ...]:

@@ -68,9 +68,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def save_json(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` as JSON; a record (or each record of a list) at an artifact's path gets its
     provenance under the key ``provenance``."""
-    stamp = provenance.stamp(path)
-    if stamp is not None:
-        prov = json.loads(stamp)
+    prov = provenance.of_path(path)
+    if prov is not None:
         if isinstance(obj, Mapping):
             obj = {**obj, provenance.KEY: prov}
         elif isinstance(obj, list) and all(isinstance(r, Mapping) for r in obj):
@@ -86,9 +85,9 @@ def load_json(path: str | os.PathLike) -> Any:
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` as an uncompressed ``.npz`` (no object arrays allowed), with the array
     ``provenance`` at an artifact's path."""
-    stamp = provenance.stamp(path)
-    if stamp is not None:
-        arrays = {**arrays, provenance.KEY: np.array(stamp)}
+    prov = provenance.of_path(path)
+    if prov is not None:
+        arrays = {**arrays, provenance.KEY: np.array(json.dumps(prov, sort_keys=True))}
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise TypeError(f"array {key!r} has dtype object; only numeric/string arrays are stored")
@@ -142,9 +141,9 @@ def save_tensors(
 ) -> None:
     """Write ``tensors`` and string ``metadata`` as a byte-reproducible safetensors file, atomically
     (with the metadata key ``provenance`` at an artifact's path)."""
-    stamp = provenance.stamp(path)
-    if stamp is not None:
-        metadata = {**(metadata or {}), provenance.KEY: stamp}
+    prov = provenance.of_path(path)
+    if prov is not None:
+        metadata = {**(metadata or {}), provenance.KEY: json.dumps(prov, sort_keys=True)}
     data = safetensors_bytes(tensors, metadata)
     with atomic_path(path, suffix=".safetensors") as tmp:
         tmp.write_bytes(data)

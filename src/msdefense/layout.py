@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,14 @@ WRITERS: dict[str, tuple[str, ...]] = {
 }
 
 _SURROGATE = re.compile(r"surrogate_e(\d+)")
+
+
+@cache
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A regex finding an instance of ``pattern`` at the end of a path, one named group per wildcard."""
+    parts = re.split(r"(\{\w+\})", pattern)
+    body = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
+    return re.compile(rf"(?:^|/){body}$")
 
 
 def results_dir(config: Mapping[str, Any]) -> str:

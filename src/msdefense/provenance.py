@@ -3,7 +3,7 @@
 Every weights, answers and metrics file the workflow writes under an experiment's results folder
 records its provenance: the experiment, the rule that writes it and the wildcards of its path
 (seed, victim, transfer set, defense, attack, sweep value, member …), all read off the path it
-is written to (:func:`of_path`). :mod:`msdefense.io` stamps it (safetensors metadata, an array
+is written to (:func:`of_path`). :mod:`msdefense.io` writes it (safetensors metadata, an array
 of the ``.npz``, a key of each JSON record); the readers compare it with the path they were asked
 to read (:func:`mismatch`), so a valid file of another run (seed 4's weights copied over seed 3's,
 a symlink to another victim's answers, one MISLEADER member copied over another) is refused
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +26,6 @@ KEY = "provenance"
 _OUTSIDE = (layout.WEIGHTS_FILE, layout.DATASET_FLAG)
 
 
-@cache
-def _regex(pattern: str) -> re.Pattern[str]:
-    parts = re.split(r"(\{\w+\})", pattern)
-    body = "".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts)
-    return re.compile(rf"(?:^|/){body}$")
-
-
 def of_path(path: str | os.PathLike) -> dict[str, str] | None:
     """The provenance an artifact at ``path`` must record: the experiment (the folder above the
     pattern's part of the path), the rule(s) that write it and its wildcards; None for a path that
@@ -43,7 +34,7 @@ def of_path(path: str | os.PathLike) -> dict[str, str] | None:
     for pattern, rules in layout.WRITERS.items():
         if pattern in _OUTSIDE:
             continue
-        match = _regex(pattern).search(text)
+        match = layout.pattern_regex(pattern).search(text)
         if match:
             before = text[: match.start()].rstrip("/")
             return {
@@ -52,12 +43,6 @@ def of_path(path: str | os.PathLike) -> dict[str, str] | None:
                 **match.groupdict(),
             }
     return None
-
-
-def stamp(path: str | os.PathLike) -> str | None:
-    """The provenance of ``path`` as the JSON text a file records (None outside the layout)."""
-    found = of_path(path)
-    return None if found is None else json.dumps(found, sort_keys=True)
 
 
 def _shown(prov: Mapping[str, Any]) -> str:

