@@ -37,8 +37,8 @@ def test_prepare_lays_out_the_release_files_and_the_reader_sees_60000_and_10000_
     train = load_paper_dataset("fashionmnist", prepared, "train", False, False)
     test = load_paper_dataset("fashionmnist", prepared, "test", False, False)
     assert len(train) == 60_000 and len(test) == 10_000
-    assert set(collections.Counter(train.targets.tolist()).values()) == {6_000}
-    assert set(collections.Counter(test.targets.tolist()).values()) == {1_000}
+    assert set(collections.Counter(train.labels.tolist()).values()) == {6_000}
+    assert set(collections.Counter(test.labels.tolist()).values()) == {1_000}
     image, label = train[0]
     assert tuple(image.shape) == (1, 32, 32) and 0 <= label < 10
 

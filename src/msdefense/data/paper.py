@@ -10,9 +10,9 @@ format of its official release:
   (``cifar-10-batches-py/``, ``cifar-100-python/``, ``{train,test}_32x32.mat``,
   ``MNIST/raw/*-idx?-ubyte``, ``FashionMNIST/raw/...``, ``GTSRB/Training/<class>/*.ppm`` +
   ``GTSRB/Final_Test/Images`` + ``GT-final_test.csv``; torchvision already names its GTSRB
-  folder ``gtsrb``, so it is given ``root`` itself and the files still lie under ``root/gtsrb``).
-  CIFAR's official format is a set of Python pickles; it is read by torchvision (the
-  third-party reader of that format) — this package never calls ``pickle`` itself.
+  folder ``gtsrb``, so it is given ``root`` itself). CIFAR's official format is Python pickles,
+  read by torchvision; this package never calls ``pickle``. All but gtsrb are then held in
+  memory as uint8 tensors (:mod:`msdefense.data.in_memory`: the same items, no PIL per item).
 * cub200: ``CUB_200_2011/`` of the official Caltech-UCSD Birds-200-2011 archive
   (:class:`CUB200`; label = class id − 1; official train/test split).
 * pascal: ``VOCdevkit/VOC2012/`` of the official VOC 2012 trainval archive
@@ -43,7 +43,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
 
-from . import fashion_mnist
+from . import fashion_mnist, in_memory
 from .paper_specs import PAPER_DATASETS, TORCHVISION_DATASETS  # noqa: F401  (re-exported)
 from .registry import DatasetMissingError
 from .transforms import image_transform
@@ -315,6 +315,10 @@ def _load_torchvision(name: str, root: Path, split: str, augment: bool, download
     if missing:
         raise _torchvision_missing(name, root, missing)
     try:
+        if name in in_memory.IN_MEMORY:  # the same items without a PIL decode per item
+            return in_memory.from_torchvision(
+                name, _torchvision_dataset(name, root, split, None, False), augment
+            )
         return _torchvision_dataset(name, root, split, image_transform(name, augment), download=False)
     except RuntimeError as err:  # torchvision's "Dataset not found ..." / "... not found or corrupted"
         if "not found" not in str(err).lower():
