@@ -72,6 +72,7 @@ def job_description(sm: Any) -> dict[str, Any]:
         "output": _named(sm.output),
         "log": [str(p) for p in (sm.log or [])],
         "threads": int(sm.threads),
+        "resources": {"gpu": int(_named(getattr(sm, "resources", None)).get("gpu", 0))},
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -48,3 +49,33 @@ def pick_device(requested: str = "auto") -> torch.device:
             f"device {requested!r} requested but CUDA is not available; use device: auto or cpu"
         )
     return torch.device(requested)
+
+
+#: variables through which SLURM hands a job its GPUs (any of them non-empty and not "0")
+SLURM_GPU_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
+
+
+def check_gpu_request(
+    *, gpus: int, device: str, environ: Mapping[str, str], cuda_available: bool, rule: str = "this job"
+) -> None:
+    """Refuse to compute on the CPU while a GPU is requested (``resources.gpu`` > 0) or SLURM
+    gave the job one: a cluster would bill a GPU for a CPU run. ``device: auto`` without a
+    request runs wherever it can."""
+    given = [v for v in SLURM_GPU_VARIABLES if environ.get(v, "").strip() not in ("", "0")]
+    if gpus <= 0 and not given:
+        return
+    source = f"resources.gpu: {gpus}" if gpus > 0 else f"SLURM gave it one ({', '.join(given)})"
+    if device == "cpu":
+        raise RuntimeError(
+            f"{rule} requests a GPU ({source}) but the config says device: cpu; set resources.gpu: 0 "
+            f"to run on the CPU, or device: auto to use the GPU"
+        )
+    if not cuda_available:
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA (a CPU-only build)"
+        raise RuntimeError(
+            f"{rule} requests a GPU ({source}) but CUDA is not available here (torch "
+            f"{torch.__version__} with {build}; CUDA_VISIBLE_DEVICES="
+            f"{environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}): it would run on the CPU while the GPU "
+            f"is billed. Install a CUDA build of PyTorch or check the node's GPU driver, or set "
+            f"resources.gpu: 0 to run on the CPU"
+        )

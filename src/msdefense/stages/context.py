@@ -10,6 +10,7 @@ threads, and runs the stage.
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 import typing
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..seeding import configure_cuda, pick_device, seed_everything
+from ..seeding import check_gpu_request, configure_cuda, pick_device, seed_everything
 
 #: Keys of a metrics record that vary from run to run (not compared in determinism checks).
 TIMING_KEYS = ("wall_seconds", "peak_memory_mb", "peak_gpu_memory_mb", "clone_seconds")
@@ -180,6 +181,13 @@ def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
     from ..runtime import job
 
     with job(sm.log[0] if sm.log else None, sm.threads):
+        check_gpu_request(
+            gpus=int(_items(getattr(sm, "resources", None)).get("gpu", 0)),
+            device=str(_items(sm.params).get("device", "auto")),
+            environ=os.environ,
+            cuda_available=torch.cuda.is_available(),
+            rule=f"job {stage_fn.__name__}",
+        )
         requests = requests_from_rule(request_type(stage_fn), sm)
         if "seeds" not in _items(sm.params):
             return stage_fn(*requests)
