@@ -75,6 +75,11 @@ def test_without_a_request_auto_runs_on_the_cpu(tmp_path, no_cuda) -> None:
     assert CALLS == [3]
 
 
+def test_a_cluster_with_fake_gpus_computes_on_the_cpu_knowingly(tmp_path, no_cuda, monkeypatch) -> None:
+    monkeypatch.setenv("MSDEFENSE_FAKE_GPUS", "1")  # what tests/test_slurm.py sets
+    assert context.run_rule(stage_fn, job(tmp_path, gpu=1, device="cpu")) == 3
+
+
 def test_with_cuda_the_request_passes() -> None:
     check_gpu_request(gpus=1, device="auto", environ={"SLURM_GPUS_ON_NODE": "1"}, cuda_available=True)
 

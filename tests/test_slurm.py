@@ -1,7 +1,8 @@
 """The SLURM profile against a real SLURM: a single-node cluster on localhost (.ci/local-slurm.sh).
 
 The tiny experiment runs through ``--workflow-profile profiles/slurm`` with one GPU per GPU job
-(fake GPUs in gres.conf, so the requests are really scheduled; the jobs compute on the CPU).
+(fake GPUs in gres.conf, so the requests are really scheduled; with ``MSDEFENSE_FAKE_GPUS=1`` the
+jobs compute on the CPU instead of stopping for want of CUDA).
 Checked from ``squeue``: every job that is not a local rule ran as a SLURM job, in the partition
 the profile gives its rule, with the GPU count the rule declares; the tables equal a local run's.
 Skipped, with the reason, where SLURM is not installed or the test is not root.
@@ -92,6 +93,7 @@ def test_tiny_run_on_slurm_schedules_every_job_as_its_rule_declares(
         "2",
         "--slurm-keep-successful-logs",
         timeout=limit(3600),
+        env={"MSDEFENSE_FAKE_GPUS": "1"},  # the jobs inherit it: compute on the CPU knowingly
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     jobs = [job for job in _squeue() if job["id"] not in before]

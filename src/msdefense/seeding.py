@@ -53,6 +53,9 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 #: variables through which SLURM hands a job its GPUs (any of them non-empty and not "0")
 SLURM_GPU_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
+#: set to 1 on a cluster whose GPUs are fake (a scheduling test, .ci/local-slurm.sh): GPU jobs
+#: compute on the CPU knowingly instead of stopping
+FAKE_GPUS_VARIABLE = "MSDEFENSE_FAKE_GPUS"
 
 
 def check_gpu_request(
@@ -60,7 +63,10 @@ def check_gpu_request(
 ) -> None:
     """Refuse to compute on the CPU while a GPU is requested (``resources.gpu`` > 0) or SLURM
     gave the job one: a cluster would bill a GPU for a CPU run. ``device: auto`` without a
-    request runs wherever it can."""
+    request runs wherever it can; ``MSDEFENSE_FAKE_GPUS=1`` (a cluster with fake GPUs, for
+    scheduling tests) lets a request compute on the CPU."""
+    if environ.get(FAKE_GPUS_VARIABLE, "") == "1":
+        return
     given = [v for v in SLURM_GPU_VARIABLES if environ.get(v, "").strip() not in ("", "0")]
     if gpus <= 0 and not given:
         return
