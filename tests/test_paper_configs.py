@@ -15,7 +15,11 @@ from workflow_runs import ROOT, SNAKEMAKE, limit
 from msdefense.plan import gpu_hours, job_counts
 from msdefense.preflight import load_checked
 
-CONFIGS = [ROOT / "config" / "config.yaml", *sorted((ROOT / "config" / "paper").glob("*.yaml"))]
+CONFIGS = [
+    ROOT / "config" / "config.yaml",
+    ROOT / "config" / "fashion.yaml",
+    *sorted((ROOT / "config" / "paper").glob("*.yaml")),
+]
 CONFIGS.append(ROOT / "tests" / "data" / "tiny.yaml")
 CONFIGS.append(ROOT / "benchmarks" / "default_at_1fa112b.yaml")  # bench_end_to_end.py's equal-work config
 PAPER_TABLES = {"khaled_knockoff", "khaled_cub200", "khaled_datafree", "khaled_quantized"}

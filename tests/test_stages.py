@@ -14,6 +14,7 @@ import torch
 from snakemake.iocontainers import Namedlist
 
 from msdefense import layout
+from msdefense.attacks.knockoff import label_kinds
 from msdefense.io import load_arrays, load_json, save_arrays
 from msdefense.stages import answers, attacks, data, defender_models, latency, tables, victims
 from msdefense.stages.context import (
@@ -219,6 +220,20 @@ def test_train_knockoff_trains_every_label_kind_in_one_job(out: Path, dcp_answer
         clones / "soft" / "1.5.safetensors"
     ).read_bytes()
     assert both[0]["clone_acc"] == soft[0]["clone_acc"]
+
+
+def test_argmax_defenses_leaves_the_label_only_clone_out_for_other_defenses(
+    out: Path, dcp_answers: str
+) -> None:
+    both = {**KNOCKOFF, "labels": ["soft", "argmax"]}
+    request = _knockoff_request(dcp_answers, ["1.5"], out / "argmax_elsewhere")
+    others = attacks.train_knockoff(
+        dataclasses.replace(request, knockoff={**both, "argmax_defenses": ["undefended"]})
+    )
+    assert [r["labels"] for r in others] == ["soft"]  # DCP is not named: soft clones only
+    assert not (out / "argmax_elsewhere" / "clones" / "argmax" / "1.5.safetensors").exists()
+    assert label_kinds({**both, "argmax_defenses": ["DCP"]}, "DCP") == ("soft", "argmax")
+    assert label_kinds({**both, "argmax_defenses": ["DCP"]}) == ("soft", "argmax")  # no defense: all kinds
 
 
 def test_two_victims_meet_the_same_attacker_under_one_seed(out: Path, dcp_answers: str, monkeypatch) -> None:

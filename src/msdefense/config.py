@@ -114,6 +114,17 @@ def check_config(config: Mapping[str, Any]) -> None:
         if len(set(texts)) != len(texts):
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
+    only = config["knockoff"].get("argmax_defenses")
+    if only is not None:
+        from .attacks.knockoff import label_kinds
+
+        if "argmax" not in label_kinds(config["knockoff"]):
+            raise ConfigError(
+                "config key knockoff.argmax_defenses is set but knockoff.labels has no argmax: "
+                "add argmax to knockoff.labels or drop the key"
+            )
+        for name in only:
+            _known("defense", name, config["defenses"], "knockoff.argmax_defenses")
     if config["knockoff"].get("pretrained"):
         _pretrainable(config["knockoff"]["arch"], "knockoff.pretrained")
     check_datafree(config)

@@ -76,9 +76,12 @@ def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
 
     jobs = sum(job_counts(config).values())
     sweeps: Counter = Counter((v, t, d) for v, t, d, _ in knockoff_runs(config))
-    per_sweep = len(config["seeds"]) * len(label_kinds(config["knockoff"]))
+    seeds = len(config["seeds"])
     clones = max(
-        ((n * per_sweep, f"defense {d} against {v} on {t}") for (v, t, d), n in sweeps.items()),
+        (
+            (n * seeds * len(label_kinds(config["knockoff"], d)), f"defense {d} against {v} on {t}")
+            for (v, t, d), n in sweeps.items()
+        ),
         default=(0, ""),
     )
     runs = []
@@ -135,7 +138,7 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
     # an answer job serves every seed: its unit of work is one seed's answers
     per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
     hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
-    clones = sum(1 for _ in knockoff_runs(config)) * len(label_kinds(config["knockoff"]))
+    clones = sum(len(label_kinds(config["knockoff"], d)) for _, _, d, _ in knockoff_runs(config))
     hours += seeds * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget

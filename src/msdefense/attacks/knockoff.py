@@ -42,14 +42,19 @@ class KnockoffConfig:
         return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=labels or label_kinds(cfg)[0])
 
 
-def label_kinds(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+def label_kinds(cfg: Mapping[str, Any], defense: str | None = None) -> tuple[str, ...]:
     """The label kinds the config's ``knockoff`` section trains clones on: ``labels`` as a name
-    or a list of names (default ``soft``), each one of :data:`LABELS`."""
+    or a list of names (default ``soft``), each one of :data:`LABELS`. Given ``defense``, argmax
+    is left out unless ``argmax_defenses`` (default: every defense) names it: the label-only
+    attacker can be run against a few defenses only, where clones cost too much for all."""
     given = cfg.get("labels", "soft")
     kinds = (given,) if isinstance(given, str) else tuple(given)
     bad = [k for k in kinds if k not in LABELS]
     if bad or not kinds or len(set(kinds)) != len(kinds):
         raise ValueError(f"knockoff.labels must be distinct names among {LABELS}, got {given!r}")
+    only = cfg.get("argmax_defenses")
+    if defense is not None and only is not None and defense not in only:
+        kinds = tuple(k for k in kinds if k != "argmax") or kinds
     return kinds
 
 

@@ -87,7 +87,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     order), so the clones of a sweep differ only by the defense and the labels they learn from.
     """
     r, cfg = request, request.victim_cfg
-    kinds = label_kinds(r.knockoff)
+    kinds = label_kinds(r.knockoff, r.defense)
     cseed = attack_stream_seed(r.seed, "knockoff", r.transfer)
     records = []
     with stage(r.device) as ctx:
