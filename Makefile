@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format venv report readme clean fashion
+.PHONY: run test lint format venv report readme readme-fashion clean fashion
 
 # through msdefense.launch: after a kill, the next run removes the stale lock and resumes
 run: $(STAMP)
@@ -32,6 +32,10 @@ format: $(STAMP)
 # after `make run`: quote the default run's tables (snapshot in docs/results) and the config in README.md
 readme: $(STAMP)
 	$(BIN)/python -m msdefense.reporting.summary README.md --tables results/default/tables
+
+# after `make fashion`: quote the real-scale run's tables (snapshot in docs/results/fashion) in README.md
+readme-fashion: $(STAMP)
+	$(BIN)/python -m msdefense.reporting.summary README.md --fashion-tables results/fashion/tables
 
 # the report needs a finished run: run (or finish) the default experiment first, then report
 report: $(STAMP)

@@ -21,6 +21,8 @@ from msdefense.resources import rule_resources
 
 OUT = layout.results_dir(config)
 DATA_ROOT = config["data"]["root"]
+# a rehearsal (msdefense.rehearsal) fabricates its datasets: this many images per split
+SAMPLE_IMAGES = (config.get("rehearsal") or {}).get("images", 0)
 THREADS = config["resources"]["threads"]
 SEEDS = config["seeds"]
 # what every job that trains or queries a model passes to its stage (seed: its replicate's)

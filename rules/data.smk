@@ -24,5 +24,6 @@ rule prepare_dataset:
     params:
         code=code_version("prepare_dataset.py"),
         root=lambda wc, output: str(Path(output[0]).parent.parent),
+        sample_images=SAMPLE_IMAGES,
     script:
         "../workflow/scripts/prepare_dataset.py"

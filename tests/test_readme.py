@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from msdefense.attacks.knockoff import label_kinds
 from msdefense.config import datafree_runs, knockoff_runs
 from msdefense.reporting import read_table, verdict
 from msdefense.reporting.claims import rule_threshold
 from msdefense.reporting.summary import (
+    FASHION_SNAPSHOT,
     FINDINGS_BLOCKS,
     SNAPSHOT,
     block,
     config_facts,
+    fashion_section,
     load_config,
     results_section,
 )
@@ -63,8 +66,37 @@ def test_snapshot_was_made_with_this_config(config) -> None:
         assert queries[attack] <= spec["query_budget"], attack
 
 
-def test_snapshot_claims_follow_their_rules() -> None:
-    claims = read_table(ROOT / SNAPSHOT / "claims.csv")
+def test_fashion_block_quotes_its_snapshot(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert block(README, "fashion-results") == fashion_section(Path(FASHION_SNAPSHOT)), (
+        "run `make readme-fashion`"
+    )
+
+
+def test_fashion_snapshot_was_made_with_its_config() -> None:
+    """The real-scale snapshot holds every run config/fashion.yaml asks for, over all its seeds."""
+    config = load_config(ROOT / "config" / "fashion.yaml", ROOT / "config" / "schema.yaml")
+    snap = ROOT / FASHION_SNAPSHOT
+    knockoff = read_table(snap / "knockoff.csv")
+    made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
+                   knockoff["param"].astype(float), strict=True))  # fmt: skip
+    asked = {
+        (v, t, k, d, float(p))
+        for v, t, d, p in knockoff_runs(config)
+        for k in label_kinds(config["knockoff"], d)
+    }
+    assert made == asked
+    datafree = read_table(snap / "datafree.csv")
+    made = set(zip(datafree["attack"], datafree["victim"], datafree["defense"], datafree["param"].astype(float),
+                   strict=True))  # fmt: skip
+    assert made == {(a, v, d, float(p)) for a, v, d, p in datafree_runs(config)}
+    for name in ("knockoff", "datafree", "quantization"):
+        assert set(read_table(snap / f"{name}.csv")["n_seeds"]) == {len(config["seeds"])} == {5}, name
+
+
+@pytest.mark.parametrize("snapshot", [SNAPSHOT, FASHION_SNAPSHOT])
+def test_snapshot_claims_follow_their_rules(snapshot: str) -> None:
+    claims = read_table(ROOT / snapshot / "claims.csv")
     assert len(claims) >= 8
     for row in claims.itertuples():
         threshold, above = rule_threshold(row.rule)

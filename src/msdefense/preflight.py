@@ -244,6 +244,10 @@ def preflight(
     check_names(config)
     check_finite(config)
     validate(config)
+    if isinstance(config, MutableMapping):
+        from .rehearsal import rehearse
+
+        rehearse(config)  # a rehearsal overlay: the config shrunk to minutes (msdefense.rehearsal)
     if schema is not None:
         check_integers(config, yaml.safe_load(Path(schema).read_text(encoding="utf-8")))
     check_config(config)

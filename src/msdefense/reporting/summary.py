@@ -25,6 +25,7 @@ from .claims import ATTACK_PAPERS, CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
+FASHION_SNAPSHOT = "docs/results/fashion"  # the real-scale experiment's (config/fashion.yaml)
 
 
 def _num(v: float, digits: int = 3) -> str:
@@ -226,18 +227,24 @@ def _render(q: Quoted) -> str:
     return to_markdown(df.astype(object).map(lambda v: _num(v) if isinstance(v, float) else v), digits=3)
 
 
-def results_section(tables: Path) -> str:
-    """The README's results block from an experiment's ``tables/`` folder."""
+def results_section(tables: Path, *, experiment: str = "default", command: str = "make readme") -> str:
+    """The README's results block from an experiment's ``tables/`` folder (a snapshot of
+    ``results/<experiment>/tables/`` that ``command`` writes)."""
     parts = [
         "Means over seeds with 95% intervals over seeds and test images in brackets (docs/statistics.md); "
         "every number below is "
-        f"quoted from `{tables.as_posix()}/` (a snapshot of `results/default/tables/`) by `make readme`.\n",
+        f"quoted from `{tables.as_posix()}/` (a snapshot of `results/{experiment}/tables/`) by `{command}`.\n",
     ]
     for q in quoted_tables(tables):
         parts.append(
             f"**{q.title}** ([{q.source[:-4]}]({tables.as_posix()}/{q.source[:-4]}.md)):\n\n{_render(q)}"
         )
     return "\n".join(parts)
+
+
+def fashion_section(tables: Path) -> str:
+    """The README's block of the real-scale experiment (``config/fashion.yaml``)."""
+    return results_section(tables, experiment="fashion", command="make readme-fashion")
 
 
 def views_section(tables: Path) -> str:
@@ -366,11 +373,20 @@ def main(argv: list[str] | None = None) -> None:
         "--tables", type=Path, help="a finished run's tables/ to snapshot (default: keep the snapshot)"
     )
     parser.add_argument("--snapshot", type=Path, default=Path(SNAPSHOT))
+    parser.add_argument(
+        "--fashion-tables",
+        type=Path,
+        help="the real-scale run's tables/ to snapshot into " + FASHION_SNAPSHOT,
+    )
     args = parser.parse_args(argv)
     if args.tables:
         snapshot(args.tables, args.snapshot)
+    if args.fashion_tables:
+        snapshot(args.fashion_tables, Path(FASHION_SNAPSHOT))
     text = splice(args.readme.read_text(), "config", config_facts(load_config(args.config, args.schema)))
     text = splice(text, "results", results_section(args.snapshot))
+    if (Path(FASHION_SNAPSHOT) / "claims.csv").exists():
+        text = splice(text, "fashion-results", fashion_section(Path(FASHION_SNAPSHOT)))
     args.readme.write_text(text)
     findings = args.readme.parent / "docs" / "findings.md"
     if findings.exists():

@@ -11,12 +11,17 @@ from pathlib import Path
 class PrepareRequest:
     dataset: str
     root: str
+    sample_images: int = 0  # a rehearsal: fabricate this many images per split instead
 
 
 def prepare_dataset(request: PrepareRequest) -> Path:
     """Download ``dataset`` into ``root`` (torchvision's layout, or the documented manual steps)."""
     from ..data.paper import prepare
 
+    if request.sample_images:
+        from ..data.samples import write_sample
+
+        return write_sample(request.dataset, Path(request.root), images=request.sample_images)
     return prepare(request.dataset, Path(request.root))
 
 
