@@ -12,6 +12,7 @@ from msdefense.config import datafree_runs, knockoff_runs
 from msdefense.reporting import read_table, verdict
 from msdefense.reporting.claims import rule_threshold
 from msdefense.reporting.summary import (
+    FASHION_FINDINGS_BLOCKS,
     FASHION_SNAPSHOT,
     FINDINGS_BLOCKS,
     SNAPSHOT,
@@ -71,6 +72,15 @@ def test_fashion_block_quotes_its_snapshot(monkeypatch) -> None:
     assert block(README, "fashion-results") == fashion_section(Path(FASHION_SNAPSHOT)), (
         "run `make readme-fashion`"
     )
+
+
+def test_fashion_findings_blocks_quote_its_snapshot(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    findings = (ROOT / "docs" / "findings.md").read_text()
+    for marker, section in FASHION_FINDINGS_BLOCKS.items():
+        assert block(findings, marker) == section(Path(FASHION_SNAPSHOT)), (
+            f"{marker}: run `make readme-fashion`"
+        )
 
 
 def test_fashion_snapshot_was_made_with_its_config() -> None:

@@ -339,6 +339,11 @@ FINDINGS_BLOCKS = {
     "attack-validity": validity_section,
     "clone-convergence": convergence_section,
 }
+#: The blocks of docs/findings.md written from the real-scale snapshot (:data:`FASHION_SNAPSHOT`).
+FASHION_FINDINGS_BLOCKS = {
+    "fashion-attack-validity": validity_section,
+    "fashion-clone-convergence": convergence_section,
+}
 
 
 def splice(text: str, marker: str, content: str) -> str:
@@ -393,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         text = findings.read_text()
         for marker, section in FINDINGS_BLOCKS.items():
             text = splice(text, marker, section(args.snapshot))
+        if (Path(FASHION_SNAPSHOT) / "claims.csv").exists():
+            for marker, section in FASHION_FINDINGS_BLOCKS.items():
+                text = splice(text, marker, section(Path(FASHION_SNAPSHOT)))
         findings.write_text(text)
 
 
