@@ -192,13 +192,14 @@ def _set(cfg: dict, path: str, value) -> None:
         ),
         ("datafree.attacks.maze_as_logits.oracle_view", "logits", WorkflowError, ["oracle_view", "enum"]),
         ("knockoff.argmax_defenses", ["nobody"], ConfigError, ["knockoff.argmax_defenses", "nobody"]),
+        ("knockoff.argmax_defenses", ["DCP"], ConfigError, ["knockoff.argmax_defenses", "method: None"]),
         ("knockoff.labels", "soft", None, None),  # with argmax_defenses below: no argmax to restrict
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:
     if error is None:  # argmax_defenses without argmax among the labels
-        default_config["knockoff"]["argmax_defenses"] = ["DCP"]
-        error, must_mention = ConfigError, ["knockoff.argmax_defenses", "no argmax"]
+        default_config["knockoff"]["argmax_defenses"] = ["undefended"]
+        error, must_mention = ConfigError, ["knockoff.argmax_defenses", "[soft, argmax]"]
     _set(default_config, path, value)
     with pytest.raises(error) as info:
         validated(default_config)

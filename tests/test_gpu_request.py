@@ -59,10 +59,12 @@ def test_a_job_requesting_a_gpu_without_cuda_fails_before_its_stage(tmp_path, no
 
 def test_slurm_allocation_counts_as_a_request(tmp_path, no_cuda, monkeypatch) -> None:
     monkeypatch.setenv("SLURM_JOB_GPUS", "0")  # GPU index 0: a GPU was given
-    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "1")
-    with pytest.raises(RuntimeError, match=r"SLURM gave it one \(SLURM_GPUS_ON_NODE\)"):
+    with pytest.raises(RuntimeError, match=r"SLURM gave it one \(SLURM_JOB_GPUS\)"):
         context.run_rule(stage_fn, job(tmp_path, gpu=0))
-    assert CALLS == []
+    monkeypatch.delenv("SLURM_JOB_GPUS")
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "0")  # a count: none given
+    assert context.run_rule(stage_fn, job(tmp_path, gpu=0)) == 3
+    assert CALLS == [3]
 
 
 def test_gpu_request_with_device_cpu_is_a_contradiction(tmp_path, no_cuda) -> None:
@@ -78,6 +80,14 @@ def test_without_a_request_auto_runs_on_the_cpu(tmp_path, no_cuda) -> None:
 def test_a_cluster_with_fake_gpus_computes_on_the_cpu_knowingly(tmp_path, no_cuda, monkeypatch) -> None:
     monkeypatch.setenv("MSDEFENSE_FAKE_GPUS", "1")  # what tests/test_slurm.py sets
     assert context.run_rule(stage_fn, job(tmp_path, gpu=1, device="cpu")) == 3
+
+
+def test_a_cpu_only_rule_is_not_checked(tmp_path, no_cuda, monkeypatch) -> None:
+    def claims(request: Request) -> int:  # named as the CPU-only rule (msdefense.resources.RULES)
+        return request.seed
+
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "1")  # e.g. the run itself inside a GPU allocation
+    assert context.run_rule(claims, job(tmp_path, gpu=0)) == 3
 
 
 def test_with_cuda_the_request_passes() -> None:

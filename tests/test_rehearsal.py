@@ -4,7 +4,6 @@ formats; and the overlay shrinks a config as msdefense.rehearsal says."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 import yaml
 from workflow_runs import ROOT, SNAKEMAKE, limit
 
+from msdefense.config import ConfigError
 from msdefense.data.registry import DATASETS
 from msdefense.data.samples import SAMPLE_DATASETS, write_sample
 from msdefense.plan import job_counts
@@ -54,8 +54,22 @@ def test_the_overlay_shrinks_every_paper_config(path: Path) -> None:
         v.get("arch") for v in full["victims"].values()
     ]
     assert sum(job_counts(small).values()) < sum(job_counts(full).values())
-    rehearse(copy.deepcopy(small))  # a second pass changes nothing that matters (idempotent name)
-    assert rehearsed(path)["experiment"].count("_rehearsal") == 1
+    assert small["data"]["root"] == OVERLAY["rehearsal"]["data_root"] != full["data"]["root"]
+
+
+def test_the_rehearsal_refuses_the_real_data_root() -> None:
+    config = load_checked(PAPER[0], ROOT / "config" / "schema.yaml")
+    config["rehearsal"] = {**OVERLAY["rehearsal"], "data_root": config["data"]["root"]}
+    with pytest.raises(ConfigError, match="rehearsal.data_root"):
+        rehearse(config)
+
+
+def test_a_sample_is_never_written_over_real_files(tmp_path: Path) -> None:
+    (tmp_path / "cifar10").mkdir()
+    (tmp_path / "cifar10" / "cifar-10-python.tar.gz").write_bytes(b"real")
+    with pytest.raises(FileExistsError, match="not a complete fabricated sample"):
+        write_sample("cifar10", tmp_path, images=4)
+    assert (tmp_path / "cifar10" / "cifar-10-python.tar.gz").read_bytes() == b"real"
 
 
 @pytest.mark.workflow

@@ -118,13 +118,18 @@ def check_config(config: Mapping[str, Any]) -> None:
     if only is not None:
         from .attacks.knockoff import label_kinds
 
-        if "argmax" not in label_kinds(config["knockoff"]):
+        if set(label_kinds(config["knockoff"])) != {"soft", "argmax"}:
             raise ConfigError(
-                "config key knockoff.argmax_defenses is set but knockoff.labels has no argmax: "
-                "add argmax to knockoff.labels or drop the key"
+                "config key knockoff.argmax_defenses narrows the argmax clones next to the soft ones: "
+                "set knockoff.labels to [soft, argmax] or drop the key"
             )
         for name in only:
             _known("defense", name, config["defenses"], "knockoff.argmax_defenses")
+        if not any(config["defenses"][name]["method"] == "None" for name in only):
+            raise ConfigError(
+                "config key knockoff.argmax_defenses must name the undefended oracle (a defense with "
+                "method: None): every argmax row is compared with it"
+            )
     if config["knockoff"].get("pretrained"):
         _pretrainable(config["knockoff"]["arch"], "knockoff.pretrained")
     check_datafree(config)

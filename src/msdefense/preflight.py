@@ -244,14 +244,15 @@ def preflight(
     check_names(config)
     check_finite(config)
     validate(config)
-    if isinstance(config, MutableMapping):
-        from .rehearsal import rehearse
-
-        rehearse(config)  # a rehearsal overlay: the config shrunk to minutes (msdefense.rehearsal)
     if schema is not None:
         check_integers(config, yaml.safe_load(Path(schema).read_text(encoding="utf-8")))
     check_config(config)
     check_plan_bounds(config)
+    if isinstance(config, MutableMapping) and config.get("rehearsal") is not None:
+        from .rehearsal import rehearse
+
+        rehearse(config)  # the checked config shrunk to minutes (msdefense.rehearsal), checked again
+        check_config(config)
 
 
 def load_checked(path: str | Path, schema: str | Path) -> dict[str, Any]:

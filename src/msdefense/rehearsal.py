@@ -39,6 +39,15 @@ def rehearse(config: MutableMapping[str, Any]) -> None:
     if r is None:
         return
     config["rehearsal"] = r
+    from pathlib import Path
+
+    from .config import ConfigError
+
+    if Path(r["data_root"]).resolve() == Path(config["data"]["root"]).resolve():
+        raise ConfigError(
+            f"config key rehearsal.data_root: {r['data_root']!r} is the experiment's data.root; fabricated "
+            f"datasets would take the place of the real ones there: give the rehearsal its own folder"
+        )
     if not config["experiment"].endswith("_rehearsal"):
         config["experiment"] = f"{config['experiment']}_rehearsal"
     config["seeds"] = list(config["seeds"])[:1]

@@ -51,7 +51,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-#: variables through which SLURM hands a job its GPUs (any of them non-empty and not "0")
+#: variables through which SLURM hands a job its GPUs: the first two list GPU indices (``0`` is a
+#: GPU), the last counts them
 SLURM_GPU_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
 #: set to 1 on a cluster whose GPUs are fake (a scheduling test, .ci/local-slurm.sh): GPU jobs
 #: compute on the CPU knowingly instead of stopping
@@ -67,7 +68,11 @@ def check_gpu_request(
     scheduling tests) lets a request compute on the CPU."""
     if environ.get(FAKE_GPUS_VARIABLE, "") == "1":
         return
-    given = [v for v in SLURM_GPU_VARIABLES if environ.get(v, "").strip() not in ("", "0")]
+    given = [
+        v
+        for v in SLURM_GPU_VARIABLES
+        if environ.get(v, "").strip() not in ("", "0" if v == "SLURM_GPUS_ON_NODE" else "")
+    ]
     if gpus <= 0 and not given:
         return
     source = f"resources.gpu: {gpus}" if gpus > 0 else f"SLURM gave it one ({', '.join(given)})"

@@ -35,11 +35,17 @@ def write_sample(name: str, root: Path, *, images: int, seed: int = 0) -> Path:
     if images < 2:
         raise ValueError(f"a sample needs at least 2 images per split, got {images}")
     target = Path(root) / name
-    if (target / COMPLETE).exists():
+    stamp = f"{images} random images per split (msdefense.data.samples)\n"
+    if (target / COMPLETE).exists() and (target / COMPLETE).read_text() == stamp:
         return target
+    if target.exists() and any(target.iterdir()) and not (target / COMPLETE).exists():
+        raise FileExistsError(
+            f"{target} holds files that are not a complete fabricated sample (real data?): a sample is "
+            f"only written into an empty folder; give the rehearsal another data_root or empty {target}"
+        )
     rng = np.random.default_rng(seed)
     WRITERS[name](target, images, rng)
-    (target / COMPLETE).write_text(f"{images} random images per split (msdefense.data.samples)\n")
+    (target / COMPLETE).write_text(stamp)
     return target
 
 

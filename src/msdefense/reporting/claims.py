@@ -136,9 +136,8 @@ def _dcp_rows(t: ClaimInputs) -> list[dict[str, object]]:
     )
     first = knockoff[knockoff["victim"] == victim]
     if len(first):  # the defended accuracy is the same for every transfer set and label kind
-        first = first[
-            (first["transfer"] == first["transfer"].iloc[0]) & (first["labels"] == first["labels"].iloc[0])
-        ]
+        kind = "soft" if (first["labels"] == "soft").any() else first["labels"].iloc[0]  # soft: every defense
+        first = first[(first["transfer"] == first["transfer"].iloc[0]) & (first["labels"] == kind)]
     rows.append(
         cost.row(f"{victim}, test split", defense_drop(first, "DCP", "defender_acc"), test_images=n_test)
     )

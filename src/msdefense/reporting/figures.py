@@ -121,8 +121,10 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
             ax.set_ylim(0, 1.02)
             if row == 0:
                 ax.set_title(setting)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="defense", loc="outside right center")
+    legend = {}  # every panel's defenses (the argmax panels may hold fewer: knockoff.argmax_defenses)
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.legend(list(legend.values()), list(legend), title="defense", loc="outside right center")
     fig.suptitle(f"Utility vs. extraction along each defense's sweep ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 

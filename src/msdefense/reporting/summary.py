@@ -47,6 +47,7 @@ def _params(values: list[float]) -> str:
 
 def config_facts(config: Mapping[str, Any]) -> str:
     """The default experiment in numbers, from its (schema-validated) config."""
+    from ..attacks.knockoff import label_kinds
     from ..config import datafree_runs, knockoff_runs, victim_kind
 
     data = config["data"]
@@ -83,9 +84,8 @@ def config_facts(config: Mapping[str, Any]) -> str:
     )
     lines.append(f"- **Defense sweeps:** {sweeps}.")
     k = config["knockoff"]
-    labels = k.get("labels", "soft")
-    labels = [labels] if isinstance(labels, str) else list(labels)
-    n_clones = len(list(knockoff_runs(config))) * len(labels)
+    labels = list(label_kinds(k))
+    n_clones = sum(len(label_kinds(k, d)) for _, _, d, _ in knockoff_runs(config))
     schedule = (
         f"{k['epochs']} epochs"
         if k.get("patience") is None

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..resources import RULES
 from ..seeding import check_gpu_request, configure_cuda, pick_device, seed_everything
 
 #: Keys of a metrics record that vary from run to run (not compared in determinism checks).
@@ -181,13 +182,15 @@ def run_rule(stage_fn: Callable[[Any], Any], sm: Any) -> Any:
     from ..runtime import job
 
     with job(sm.log[0] if sm.log else None, sm.threads):
-        check_gpu_request(
-            gpus=int(_items(getattr(sm, "resources", None)).get("gpu", 0)),
-            device=str(_items(sm.params).get("device", "auto")),
-            environ=os.environ,
-            cuda_available=torch.cuda.is_available(),
-            rule=f"job {stage_fn.__name__}",
-        )
+        needs = RULES.get(stage_fn.__name__)
+        if needs is None or needs.gpu:  # a CPU-only rule (tables, downloads) never uses a GPU
+            check_gpu_request(
+                gpus=int(_items(getattr(sm, "resources", None)).get("gpu", 0)),
+                device=str(_items(sm.params).get("device", "auto")),
+                environ=os.environ,
+                cuda_available=torch.cuda.is_available(),
+                rule=f"job {stage_fn.__name__}",
+            )
         requests = requests_from_rule(request_type(stage_fn), sm)
         if "seeds" not in _items(sm.params):
             return stage_fn(*requests)
