@@ -63,10 +63,11 @@ def test_dcp_stops_knockoff_by_its_rule(dcp_drops, expected) -> None:
     assert "holds if the 95% interval over seeds and test images is > 0.1" in row["rule"]
 
 
-def test_unrun_claims_are_inconclusive_and_say_so() -> None:
+def test_unrun_claims_are_not_testable_and_say_why() -> None:
     table = _claims(_knockoff({"DCP": [0.5, 0.5, 0.5]}))
     dfme = _row(table, "DCP stops DFME")
-    assert dfme["verdict"] == "inconclusive" and "not run" in dfme["setting"]
+    assert dfme["verdict"] == dfme["verdict_holm"] == "not testable" and "not run" in dfme["setting"]
+    assert "not run in this experiment" in dfme["note"]
     assert set(table["verdict"]) <= {"holds", "fails", "inconclusive", "identical", "not testable"}
     assert len(table) >= 8
 

@@ -110,6 +110,8 @@ class Claim:
         est = estimate(values, test_images=test_images, spread=self.spread, per_image=per_image)
         if not values:
             setting = f"{setting}: not run in this experiment"
+            # nothing measured: no verdict, and the row says why (the config asks for no such run)
+            untestable = untestable or "not run in this experiment: the config has no run for this setting"
         return self.row_from(setting, est, untestable=untestable, note=note)
 
     def row_from(
