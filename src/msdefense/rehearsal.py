@@ -21,8 +21,8 @@ from typing import Any
 DEFAULTS = {
     "images": 24,  # fabricated images per split of each dataset
     "epochs": 1,
-    "iterations": 2,  # data-free iterations
-    "transfer_size": 64,
+    "iterations": 1,  # data-free iterations
+    "transfer_size": 32,
     "data_root": "resources/rehearsal",
 }
 
@@ -127,5 +127,7 @@ def _trim_datafree(config: MutableMapping[str, Any], kept: dict[str, set[float]]
         entry["batch_size"] = min(int(entry.get("batch_size", from_config(entry).batch_size)), 16)
         if from_config(entry).replay_size:
             entry["replay_size"] = 256
+        if from_config(entry).iter_exp:
+            entry["iter_exp"] = 1  # one replay step: MAZE's replay loop runs, briefly
         entry["eval_every"] = 1
         entry["query_budget"] = iterations * from_config(entry).cost_per_iteration
