@@ -3,11 +3,12 @@ transforms, defenses and tables.
 
 ``config/rehearsal.yaml`` merged on top of a config (``--configfile config/paper/X.yaml
 config/rehearsal.yaml``) adds a ``rehearsal`` section; :func:`rehearse` (called by the preflight
-once the schema has filled the defaults) then cuts the experiment to its first seed, every training
-to ``epochs``, every sweep to its first and last values, every data-free attack to ``iterations``
-iterations, transfer sets to ``transfer_size`` images and the latency rounds to a few; the datasets
-are fabricated in their real on-disk formats under ``data_root`` (:mod:`msdefense.data.samples`,
-written by ``prepare_dataset``). Pretrained weights are not fetched (no network): those victims
+once the schema has filled the defaults) then cuts the experiment to its first seed, every
+training to ``epochs``, every sweep to its first and last values, every data-free attack to
+``iterations`` iterations against the undefended oracle and DCP only, transfer sets to
+``transfer_size`` images and the latency rounds to a few; the datasets are fabricated in their
+real on-disk formats under ``data_root`` (:mod:`msdefense.data.samples`, written by
+``prepare_dataset``). Pretrained weights are not fetched (no network): those victims
 and clones start from random weights. Results go to ``results/<experiment>_rehearsal``. A
 rehearsal checks that a config executes; its numbers mean nothing.
 """
@@ -114,8 +115,13 @@ def _trim_datafree(config: MutableMapping[str, Any], kept: dict[str, set[float]]
     if not df:
         return
 
+    # against the undefended oracle and DCP only: every defense already answers KnockoffNets' queries,
+    # and a data-free job per defense and value is most of a paper config's rehearsal time
+    methods = {name: d["method"] for name, d in config["defenses"].items()}
+
     def subset(params: dict[str, list[float]]) -> dict[str, list[float]]:
-        out = {name: [p for p in map(float, ps) if p in kept[name]] for name, ps in params.items()}
+        chosen = {n: ps for n, ps in params.items() if methods[n] in ("None", "DCP")} or params
+        out = {name: [p for p in map(float, ps) if p in kept[name]] for name, ps in chosen.items()}
         return {name: ps for name, ps in out.items() if ps} or {
             name: [max(kept[name])] for name in list(params)[:1]
         }
