@@ -11,10 +11,9 @@ from msdefense.attacks.knockoff import label_kinds
 from msdefense.config import datafree_runs, knockoff_runs
 from msdefense.reporting import read_table, verdict
 from msdefense.reporting.claims import rule_threshold
+from msdefense.reporting.findings_blocks import FASHION_FINDINGS_BLOCKS, FINDINGS_BLOCKS
 from msdefense.reporting.summary import (
-    FASHION_FINDINGS_BLOCKS,
     FASHION_SNAPSHOT,
-    FINDINGS_BLOCKS,
     SNAPSHOT,
     block,
     config_facts,

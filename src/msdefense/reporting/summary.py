@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .claims import ATTACK_PAPERS, CLAIMS_COLUMNS
+from .claims import CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
@@ -247,105 +247,6 @@ def fashion_section(tables: Path) -> str:
     return results_section(tables, experiment="fashion", command="make readme-fashion")
 
 
-def views_section(tables: Path) -> str:
-    """The oracle-view control for docs/findings.md: every data-free run of an undefended victim
-    (the MISLEADER ensemble and its teacher) in both views, from ``datafree.csv``."""
-    d = read_table(tables / "datafree.csv")
-    d = d[d["method"] == "None"]
-    cols = ["attack", "oracle_view", "victim", *CLONE_COLUMNS]
-    q = Quoted(
-        "Undefended victims under both oracle views",
-        "datafree.csv",
-        d[cols].sort_values(["attack", "victim"], kind="stable"),
-    )
-    link = tables.as_posix().removeprefix("docs/")  # the block lives in docs/findings.md
-    return f"**{q.title}** ([datafree]({link}/datafree.md)):\n\n{_render(q)}"
-
-
-#: Where the snapshot keeps a replication of the default run (another machine), if any.
-REPLICATION = "replication"
-
-
-def stability_section(tables: Path) -> str:
-    """For docs/findings.md: the claims whose verdict differs between the snapshot's run and the
-    replication kept in ``<tables>/replication/claims.csv`` (the same config on another machine)."""
-    ours = read_table(tables / "claims.csv")
-    other_path = tables / REPLICATION / "claims.csv"
-    if not other_path.exists():
-        return "No replication is kept beside the snapshot.\n"
-    other = read_table(other_path)
-    ours_seeds, other_seeds = (sorted(set(t["n_seeds"].dropna().astype(int))) for t in (ours, other))
-    if max(ours_seeds) != max(other_seeds):
-        return (
-            f"The replication kept beside the snapshot ran another config ({max(other_seeds)} seeds, "
-            f"against the snapshot's {max(ours_seeds)}, and the claims as they were then): its verdicts "
-            "are not compared with the snapshot's.\n"
-        )
-    keys = ["paper", "claim", "setting"]
-    both = ours.merge(other, on=keys, suffixes=("", "_replication"))
-    changed = both[both["verdict"] != both["verdict_replication"]]
-    opposite = changed[changed[["verdict", "verdict_replication"]].isin(["holds", "fails"]).all(axis=1)]
-    cols = [*keys[1:], "verdict_replication", "measured_replication", "verdict", "measured"]
-    q = Quoted("Claims whose verdict differs between the two runs", "claims.csv", changed[cols])
-    head = (
-        f"Of the {len(both)} claims both runs give a verdict for, {len(changed)} differ; "
-        f"{len(opposite)} go from holds to fails or back (the others move to or from inconclusive)."
-    )
-    link = tables.as_posix().removeprefix("docs/")
-    sources = f"[claims]({link}/claims.md), [replication]({link}/{REPLICATION}/README.md)"
-    return f"{head}\n\n**{q.title}** ({sources}):\n\n{_render(q)}"
-
-
-def validity_section(tables: Path) -> str:
-    """For docs/findings.md: the claims table's attack-validity rows (does each attack work on the
-    undefended victim, against the attack papers' own figures)."""
-    claims = read_table(tables / "claims.csv")
-    rows = claims[claims["paper"].isin(ATTACK_PAPERS.values())]
-    cols = ["claim", "setting", "measured", "ci_low", "ci_high", "n_seeds", "verdict", "paper_value", "note"]
-    q = Quoted(
-        "The attacks on the undefended victims (clone accuracy over the victim's)", "claims.csv", rows[cols]
-    )
-    link = tables.as_posix().removeprefix("docs/")
-    return f"**{q.title}** ([claims]({link}/claims.md)):\n\n{_render(q)}"
-
-
-def convergence_section(tables: Path) -> str:
-    """For docs/findings.md: how the KnockoffNets clones of the run stopped, per victim and label
-    kind, over every defense, value and seed (``knockoff_seeds.csv``)."""
-    k = read_table(tables / "knockoff_seeds.csv")
-    frame = (
-        k.groupby(["victim", "labels"], sort=True)
-        .agg(
-            clones=("stop_reason", "size"),
-            on_plateau=("stop_reason", lambda s: int((s == "plateau").sum())),
-            on_cap=("stop_reason", lambda s: int((s == "cap").sum())),
-            epochs_min=("epochs_run", "min"),
-            epochs_mean=("epochs_run", "mean"),
-            epochs_max=("epochs_run", "max"),
-        )
-        .reset_index()
-    )
-    frame["epochs_mean"] = frame["epochs_mean"].astype(float)
-    q = Quoted(
-        "How the KnockoffNets clones stopped (every defense, value and seed)", "knockoff_seeds.csv", frame
-    )
-    return f"**{q.title}** ({q.source}):\n\n{_render(q)}"
-
-
-#: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
-FINDINGS_BLOCKS = {
-    "oracle-views": views_section,
-    "verdict-stability": stability_section,
-    "attack-validity": validity_section,
-    "clone-convergence": convergence_section,
-}
-#: The blocks of docs/findings.md written from the real-scale snapshot (:data:`FASHION_SNAPSHOT`).
-FASHION_FINDINGS_BLOCKS = {
-    "fashion-attack-validity": validity_section,
-    "fashion-clone-convergence": convergence_section,
-}
-
-
 def splice(text: str, marker: str, content: str) -> str:
     """``text`` with the block between ``<!-- marker:begin -->`` and ``<!-- marker:end -->`` replaced."""
     pattern = re.compile(rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)", re.S)
@@ -393,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     if (Path(FASHION_SNAPSHOT) / "claims.csv").exists():
         text = splice(text, "fashion-results", fashion_section(Path(FASHION_SNAPSHOT)))
     args.readme.write_text(text)
+    from .findings_blocks import FASHION_FINDINGS_BLOCKS, FINDINGS_BLOCKS
+
     findings = args.readme.parent / "docs" / "findings.md"
     if findings.exists():
         text = findings.read_text()
