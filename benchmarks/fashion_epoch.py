@@ -2,7 +2,7 @@
 accuracy after each epoch: what sizes the real-scale experiment (docs/findings.md, "Fashion-MNIST
 offline"). Needs the prepared dataset: ``prepare_dataset`` for fashionmnist, or
 
-    python -c "from msdefense.data.paper import prepare; prepare('fashionmnist', 'resources')"
+    python -c "from msdefense.data.download import prepare; prepare('fashionmnist', 'resources')"
 
 (offline where Debian's dataset-fashion-mnist is installed). Usage:
 ``python benchmarks/fashion_epoch.py [--root resources] [--epochs 3]``.

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from msdefense.data import fashion_mnist
-from msdefense.data.paper import load_paper_dataset, prepare
+from msdefense.data.download import prepare
+from msdefense.data.paper import load_paper_dataset
 from msdefense.data.registry import DatasetMissingError
 
 DEBIAN = fashion_mnist.DEBIAN_DIR

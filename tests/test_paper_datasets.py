@@ -17,7 +17,7 @@ import scipy.io
 import torch
 from PIL import Image
 
-from msdefense.data import paper
+from msdefense.data import download, paper
 from msdefense.data import transforms as tf
 from msdefense.data.registry import DATASETS, DatasetMissingError
 
@@ -175,7 +175,7 @@ def test_mnist_like(tmp_path: Path, name: str) -> None:
         check_item(name, test[i], (1, 32, 32))
         assert torch.allclose(test[i][0], torch.full((1, 32, 32), values["test"][i] / 255 * 2 - 1), atol=1e-5)
     check_item(name, load(name, tmp_path, "train", augment=True)[2], (1, 32, 32))
-    assert paper.prepare(name, tmp_path) == tmp_path / name  # present: torchvision skips the download
+    assert download.prepare(name, tmp_path) == tmp_path / name  # present: torchvision skips the download
 
 
 # ----------------------------------------------------------------------------- GTSRB
@@ -210,7 +210,7 @@ def test_gtsrb_sizes_and_labels(tmp_path: Path) -> None:
     assert len(test) == 2 and [test[i][1] for i in range(2)] == [12, 5]
     for i in range(2):
         check_item("gtsrb", test[i], (3, 32, 32))
-    assert paper.prepare("gtsrb", tmp_path) == tmp_path / "gtsrb"  # present: no download
+    assert download.prepare("gtsrb", tmp_path) == tmp_path / "gtsrb"  # present: no download
 
 
 def test_gtsrb_train_transform_fixes_b6() -> None:
@@ -253,7 +253,7 @@ def test_cub200(tmp_path: Path) -> None:
         check_item("cub200", test[i], (3, 224, 224))
         check_item("cub200", train[i], (3, 224, 224))  # includes a greyscale JPEG -> RGB
     check_item("cub200", load("cub200", tmp_path, "train", augment=True)[1], (3, 224, 224))
-    assert paper.prepare("cub200", tmp_path) == tmp_path / "cub200"
+    assert download.prepare("cub200", tmp_path) == tmp_path / "cub200"
 
 
 # ----------------------------------------------------------------------------- PASCAL VOC 2012
@@ -302,7 +302,7 @@ def test_pascal(tmp_path: Path) -> None:
     check_item("pascal", aug[0], (3, 300, 300))
     first = paper.PascalVOCClassification(vr, "train", label_rule="first")
     assert first.targets == [v[3] for v in VOC_ITEMS.values() if v[0] == "train"]
-    assert paper.prepare("pascal", tmp_path) == tmp_path / "pascal"  # present: no download
+    assert download.prepare("pascal", tmp_path) == tmp_path / "pascal"  # present: no download
 
 
 # ----------------------------------------------------------------------------- missing data
@@ -328,7 +328,7 @@ def test_partial_cifar_raises(tmp_path: Path) -> None:
 
 def test_prepare_cub_explains_manual_download(tmp_path: Path) -> None:
     with pytest.raises(DatasetMissingError, match="CUB_200_2011.tgz") as info:
-        paper.prepare("cub200", tmp_path)
+        download.prepare("cub200", tmp_path)
     assert str(tmp_path / "cub200" / "CUB_200_2011") in str(info.value)
 
 

@@ -52,7 +52,7 @@ SPLITS = ("train", "test")
 
 PREPARE_HINT = (
     "run the Snakemake rule `prepare_dataset` for it (`snakemake --cores 1 <data root>/<name>/.prepared`) "
-    "on a machine with network access; it downloads the dataset there (msdefense.data.paper.prepare)"
+    "on a machine with network access; it downloads the dataset there (msdefense.data.download.prepare)"
 )
 CUB_PAGE = "Caltech-UCSD Birds-200-2011 (CUB-200-2011), https://www.vision.caltech.edu/datasets/cub_200_2011/"
 VOC_PAGE = "PASCAL VOC 2012, http://host.robots.ox.ac.uk/pascal/VOC/voc2012/ (VOCtrainval_11-May-2012.tar)"
@@ -310,6 +310,8 @@ def _load_torchvision(name: str, root: Path, split: str, augment: bool, download
     _check_split(split)
     root = Path(root)
     if download:
+        from .download import prepare  # it imports this module
+
         prepare(name, root)
     missing = [p for p in expected_files(name, root, split) if not p.exists()]
     if missing:
@@ -331,6 +333,8 @@ def _load_torchvision(name: str, root: Path, split: str, augment: bool, download
 
 def _load_cub200(root: Path, split: str, augment: bool, download: bool) -> Dataset:
     if download:
+        from .download import prepare  # it imports this module
+
         prepare("cub200", root)
     return CUB200(dataset_dir("cub200", root) / "CUB_200_2011", split, image_transform("cub200", augment))
 
@@ -343,55 +347,14 @@ def voc_root(root: Path) -> Path:
 def _load_pascal(root: Path, split: str, augment: bool, download: bool) -> Dataset:
     _check_split(split)
     if download:
+        from .download import prepare  # it imports this module
+
         prepare("pascal", root)
     image_set = "train" if split == "train" else "val"
     return PascalVOCClassification(voc_root(root), image_set, image_transform("pascal", augment))
 
 
 # --------------------------------------------------------------------------- prepare / register
-
-
-def prepare(name: str, root: Path) -> Path:
-    """Make dataset ``name`` available under ``root / name`` and return that directory.
-
-    Downloads (network needed) the torchvision datasets and PASCAL VOC 2012 when absent, with
-    torchvision's MD5 verification.  CUB-200-2011 cannot be downloaded: it is only checked, and
-    a :class:`DatasetMissingError` explains the manual download when absent.
-    """
-    root = Path(root)
-    target = dataset_dir(name, root)
-    if name == "cub200":
-        cub_root = target / "CUB_200_2011"
-        missing = [cub_root / f for f in CUB200.FILES if not (cub_root / f).exists()]
-        if missing:
-            raise DatasetMissingError(missing_message("cub200", cub_root, missing))
-        return target
-    if name not in PAPER_DATASETS:
-        raise KeyError(f"unknown paper dataset {name!r}; known: {', '.join(PAPER_DATASETS)}")
-    if name == "fashionmnist" and fashion_mnist.DEBIAN_DIR.is_dir():
-        fashion_mnist.install(root)  # offline: Debian's dataset-fashion-mnist, checked
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        if name == "pascal":
-            vr = voc_root(root)
-            needed = [vr / "ImageSets" / "Main" / f"{s}.txt" for s in ("train", "val")]
-            if not all(p.exists() for p in needed + [vr / "Annotations", vr / "JPEGImages"]):
-                tvd.VOCDetection(target, year="2012", image_set="trainval", download=True)
-        else:
-            for split in SPLITS:
-                _torchvision_dataset(name, root, split, None, download=True)
-    except (RuntimeError, OSError) as err:
-        raise DatasetMissingError(
-            f"dataset {name!r}: could not download it into {target} ({type(err).__name__}: {err}); "
-            f"`prepare_dataset` needs network access: run it where there is network, or copy the "
-            f"official files into {target} in the layout torchvision expects"
-            + (f", or download it manually from {VOC_PAGE}" if name == "pascal" else "")
-            + (f", or {fashion_mnist.HOW_TO_GET.split(' or ')[0]}" if name == "fashionmnist" else "")
-        ) from err
-    if name == "fashionmnist":
-        fashion_mnist.verify(root)  # the decompressed files' MD5s (torchvision checks the archives')
-    return target
 
 
 def load_paper_dataset(name: str, root: Path, split: str, augment: bool, download: bool) -> Dataset:

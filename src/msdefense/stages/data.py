@@ -16,7 +16,7 @@ class PrepareRequest:
 
 def prepare_dataset(request: PrepareRequest) -> Path:
     """Download ``dataset`` into ``root`` (torchvision's layout, or the documented manual steps)."""
-    from ..data.paper import prepare
+    from ..data.download import prepare
 
     if request.sample_images:
         from ..data.samples import write_sample
