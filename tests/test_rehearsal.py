@@ -90,3 +90,12 @@ def test_every_paper_config_runs_to_its_tables(tmp_path: Path, path: Path) -> No
     assert len(claims) and claims["verdict"].notna().all()  # every row has a verdict (or not testable)
     for table in tables.glob("*_seeds.csv"):
         assert len(pd.read_csv(table)), table  # every per-seed table has rows
+
+
+def test_the_cifar_batches_are_written_without_the_pickle_module() -> None:
+    import pickle  # the test reads back bytes it made: the package never imports pickle
+
+    from msdefense.data.samples import _pickle_bytes
+
+    obj = {"data": [[0, 255, 7], [300, 1, 2]], "labels": [1, 9], "names": ["a", "éb"], "empty": []}
+    assert pickle.loads(_pickle_bytes(obj)) == obj

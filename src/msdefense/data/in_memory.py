@@ -74,7 +74,8 @@ class Uint8Images(Dataset):
 def _pixels(name: str, dataset: Any) -> tuple[Tensor, Tensor]:
     """uint8 ``[N, C, 32, 32]`` images and labels of a torchvision dataset built without a transform."""
     if name in ("cifar10", "cifar100"):
-        images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)
+        # uint8 as released (a no-op); the rehearsal's fabricated batches hold plain ints
+        images = torch.from_numpy(np.ascontiguousarray(dataset.data, dtype=np.uint8)).permute(0, 3, 1, 2)
         return images, torch.as_tensor(dataset.targets)
     if name == "svhn":
         return torch.from_numpy(np.ascontiguousarray(dataset.data)), torch.as_tensor(dataset.labels)

@@ -6,13 +6,14 @@ would download the real files, in the layout the real loaders read (CIFAR's Pyth
 MATLAB files, MNIST's IDX files, GTSRB's PPM folders and CSV, CUB-200-2011's text indices, PASCAL
 VOC's XML annotations), so the loaders, transforms and architectures of the paper run as they
 would on the real data. CIFAR's official format is a Python pickle: it is written here, for these
-fabricated arrays only; the package reads it through torchvision and never unpickles anything else.
+fabricated arrays only, by :func:`_pickle_bytes` (the few opcodes a dict of lists of small ints and
+strings needs, no ``pickle`` module); the package reads it through torchvision and never unpickles
+anything else.
 """
 
 from __future__ import annotations
 
 import csv
-import pickle
 import struct
 from pathlib import Path
 
@@ -49,6 +50,26 @@ def write_sample(name: str, root: Path, *, images: int, seed: int = 0) -> Path:
     return target
 
 
+def _pickle_bytes(obj: object) -> bytes:
+    """``obj`` (dicts, lists, ints, strings) as a protocol-2 pickle, written opcode by opcode."""
+
+    def encode(x: object) -> bytes:
+        if isinstance(x, dict):
+            items = b"".join(encode(k) + encode(v) for k, v in x.items())
+            return b"}" + (b"(" + items + b"u" if items else b"")
+        if isinstance(x, list):
+            elems = b"".join(map(encode, x))
+            return b"]" + (b"(" + elems + b"e" if elems else b"")
+        if isinstance(x, int):
+            return b"K" + bytes([x]) if 0 <= x < 256 else b"J" + struct.pack("<i", x)
+        if isinstance(x, str):
+            raw = x.encode()
+            return b"X" + struct.pack("<I", len(raw)) + raw
+        raise TypeError(f"cannot encode {type(x).__name__}")
+
+    return b"\x80\x02" + encode(obj) + b"."
+
+
 def _pixels(rng: np.random.Generator, n: int, h: int, w: int, c: int = 3) -> np.ndarray:
     return rng.integers(0, 256, size=(n, h, w, c), dtype=np.uint8)
 
@@ -68,8 +89,8 @@ def _cifar(target: Path, n: int, rng: np.random.Generator, *, classes: int) -> N
         count = n if filename in ("test_batch", "test") else max(1, -(-n // train_files))
         flat = _pixels(rng, count, 32, 32).transpose(0, 3, 1, 2).reshape(count, -1)
         labels = [(k + j) % classes for k in range(count)]
-        (folder / filename).write_bytes(pickle.dumps({"data": flat, key: labels}))
-    (folder / meta[0]).write_bytes(pickle.dumps(meta[1]))
+        (folder / filename).write_bytes(_pickle_bytes({"data": flat.tolist(), key: labels}))
+    (folder / meta[0]).write_bytes(_pickle_bytes(meta[1]))
 
 
 def _svhn(target: Path, n: int, rng: np.random.Generator) -> None:
