@@ -31,11 +31,11 @@ format: $(STAMP)
 
 # after `make run`: quote the default run's tables (snapshot in docs/results) and the config in README.md
 readme: $(STAMP)
-	$(BIN)/python -m msdefense.reporting.summary README.md --tables results/default/tables
+	$(BIN)/python -m msdefense.reporting.readme README.md --tables results/default/tables
 
 # after `make fashion`: quote the real-scale run's tables (snapshot in docs/results/fashion) in README.md
 readme-fashion: $(STAMP)
-	$(BIN)/python -m msdefense.reporting.summary README.md --fashion-tables results/fashion/tables
+	$(BIN)/python -m msdefense.reporting.readme README.md --fashion-tables results/fashion/tables
 
 # the report needs a finished run: run (or finish) the default experiment first, then report
 report: $(STAMP)

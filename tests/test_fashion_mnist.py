@@ -35,8 +35,8 @@ def test_prepare_lays_out_the_release_files_and_the_reader_sees_60000_and_10000_
     folder = fashion_mnist.raw_dir(prepared)
     assert sorted(p.name for p in folder.iterdir()) == sorted(fashion_mnist.FILES)
     assert all(fashion_mnist.problem(folder / name) is None for name in fashion_mnist.FILES)
-    train = load_paper_dataset("fashionmnist", prepared, "train", False, False)
-    test = load_paper_dataset("fashionmnist", prepared, "test", False, False)
+    train = load_paper_dataset("fashionmnist", prepared, "train", False)
+    test = load_paper_dataset("fashionmnist", prepared, "test", False)
     assert len(train) == 60_000 and len(test) == 10_000
     assert set(collections.Counter(train.labels.tolist()).values()) == {6_000}
     assert set(collections.Counter(test.labels.tolist()).values()) == {1_000}

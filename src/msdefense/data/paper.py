@@ -18,9 +18,10 @@ format of its official release:
 * pascal: ``VOCdevkit/VOC2012/`` of the official VOC 2012 trainval archive
   (:class:`PascalVOCClassification`; ``train`` image set for training, ``val`` for test).
 
-Loaders never download: with ``download=False`` and files missing they raise
+The readers here never download: with files missing they raise
 :class:`DatasetMissingError` naming the dataset, the expected path and how to obtain it.
-Only :func:`prepare` (the Snakemake rule ``prepare_dataset``) and ``download=True`` fetch data.
+Only :func:`msdefense.data.download.prepare` (the Snakemake rule ``prepare_dataset``, and a
+registry loader called with ``download=True``) fetches data.
 
 Integrity checks: torchvision verifies the MD5 of every CIFAR batch file and SVHN ``.mat`` on
 each construction.  With ``download=False`` the loaders use subclasses whose checksums are
@@ -306,13 +307,9 @@ def _torchvision_missing(name: str, root: Path, missing: list[Path]) -> DatasetM
     )
 
 
-def _load_torchvision(name: str, root: Path, split: str, augment: bool, download: bool) -> Dataset:
+def _load_torchvision(name: str, root: Path, split: str, augment: bool) -> Dataset:
     _check_split(split)
     root = Path(root)
-    if download:
-        from .download import prepare  # it imports this module
-
-        prepare(name, root)
     missing = [p for p in expected_files(name, root, split) if not p.exists()]
     if missing:
         raise _torchvision_missing(name, root, missing)
@@ -331,11 +328,7 @@ def _load_torchvision(name: str, root: Path, split: str, augment: bool, download
         raise _torchvision_missing(name, root, [Path(err.filename or dataset_dir(name, root))]) from err
 
 
-def _load_cub200(root: Path, split: str, augment: bool, download: bool) -> Dataset:
-    if download:
-        from .download import prepare  # it imports this module
-
-        prepare("cub200", root)
+def _load_cub200(root: Path, split: str, augment: bool) -> Dataset:
     return CUB200(dataset_dir("cub200", root) / "CUB_200_2011", split, image_transform("cub200", augment))
 
 
@@ -344,12 +337,8 @@ def voc_root(root: Path) -> Path:
     return dataset_dir("pascal", root) / "VOCdevkit" / "VOC2012"
 
 
-def _load_pascal(root: Path, split: str, augment: bool, download: bool) -> Dataset:
+def _load_pascal(root: Path, split: str, augment: bool) -> Dataset:
     _check_split(split)
-    if download:
-        from .download import prepare  # it imports this module
-
-        prepare("pascal", root)
     image_set = "train" if split == "train" else "val"
     return PascalVOCClassification(voc_root(root), image_set, image_transform("pascal", augment))
 
@@ -357,10 +346,11 @@ def _load_pascal(root: Path, split: str, augment: bool, download: bool) -> Datas
 # --------------------------------------------------------------------------- prepare / register
 
 
-def load_paper_dataset(name: str, root: Path, split: str, augment: bool, download: bool) -> Dataset:
-    """The reader behind every paper dataset's spec (registered in :mod:`msdefense.data.paper_specs`)."""
+def load_paper_dataset(name: str, root: Path, split: str, augment: bool) -> Dataset:
+    """The reader behind every paper dataset's spec (registered in :mod:`msdefense.data.paper_specs`,
+    which runs :func:`msdefense.data.download.prepare` first when asked to download): never downloads."""
     if name == "cub200":
-        return _load_cub200(root, split, augment, download)
+        return _load_cub200(root, split, augment)
     if name == "pascal":
-        return _load_pascal(root, split, augment, download)
-    return _load_torchvision(name, root, split, augment, download)
+        return _load_pascal(root, split, augment)
+    return _load_torchvision(name, root, split, augment)

@@ -20,8 +20,10 @@ PAPER_DATASETS = (*TORCHVISION_DATASETS, "cub200", "pascal")
 
 def _lazy_loader(name: str) -> Loader:
     def load(root: Path, split: str, augment: bool, download: bool) -> Dataset:
+        if download:  # fetch first (prepare_dataset's work), then read what is on disk
+            importlib.import_module("msdefense.data.download").prepare(name, Path(root))
         reader = importlib.import_module("msdefense.data.paper")  # torchvision and PIL only when used
-        return reader.load_paper_dataset(name, root, split, augment, download)
+        return reader.load_paper_dataset(name, root, split, augment)
 
     load.__name__ = f"load_{name}"
     load.__doc__ = f"Loader of {name!r} (reader in :mod:`msdefense.data.paper`)."

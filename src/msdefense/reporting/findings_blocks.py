@@ -1,5 +1,5 @@
 """The generated blocks of docs/findings.md, each written from a results snapshot's tables
-(``python -m msdefense.reporting.summary`` splices them in; tests/test_readme.py checks them)."""
+(``python -m msdefense.reporting.readme`` splices them in; tests/test_readme.py checks them)."""
 
 from __future__ import annotations
 
