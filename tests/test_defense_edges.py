@@ -7,11 +7,11 @@ import pytest
 import torch
 from test_defense_properties import (
     NAMES,
-    SWEEP,
     batch,
     config_for,  # noqa: I001  (a helper of the same test package)
     make_defense,
     queries,
+    sweep_for,
     tiny_aux_model,
 )
 
@@ -27,8 +27,8 @@ WITH_AUX = sorted(n for n in NAMES if required_aux_models(config_for(n)))
 @pytest.mark.parametrize("name", NAMES)
 def test_an_empty_batch_gets_an_empty_answer(name: str) -> None:
     x = queries(0)
-    out = make_defense(name, K).perturb(x, torch.zeros(0, K), SWEEP)
-    assert out.shape == (len(SWEEP), 0, K)
+    out = make_defense(name, K).perturb(x, torch.zeros(0, K), sweep_for(name))
+    assert out.shape == (len(sweep_for(name)), 0, K)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,7 +36,7 @@ def test_nan_posteriors_are_refused(name: str) -> None:
     x, y = batch(K)
     y[3, 2] = float("nan")
     with pytest.raises(ValueError, match="NaN or inf"):
-        make_defense(name, K).perturb(x, y, SWEEP)
+        make_defense(name, K).perturb(x, y, sweep_for(name))
 
 
 @pytest.mark.parametrize("name", USES_INPUT)
@@ -44,7 +44,7 @@ def test_a_nan_image_is_refused_before_any_work(name: str) -> None:
     x, y = batch(K)
     x[1, 0, 2, 2] = float("nan")
     with pytest.raises(ValueError, match="input images contain NaN or inf"):
-        make_defense(name, K).perturb(x, y, SWEEP)
+        make_defense(name, K).perturb(x, y, sweep_for(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -54,8 +54,10 @@ def test_integer_one_hot_posteriors_answer_as_their_float_version(name: str, dty
     one_hot = torch.nn.functional.one_hot(labels, K).to(dtype)
     x = queries(len(labels))
     defense = make_defense(name, K, seed=2)
-    as_int = defense.perturb(x, one_hot, SWEEP)
-    as_float = make_defense(name, K, seed=2).perturb(x, one_hot.to(torch.get_default_dtype()), SWEEP)
+    as_int = defense.perturb(x, one_hot, sweep_for(name))
+    as_float = make_defense(name, K, seed=2).perturb(
+        x, one_hot.to(torch.get_default_dtype()), sweep_for(name)
+    )
     assert as_int.is_floating_point()
     torch.testing.assert_close(as_int, as_float)
 
@@ -67,14 +69,14 @@ def test_auxiliary_models_of_another_class_count_are_refused(name: str) -> None:
     defense = build_defense(cfg, "digits", aux)
     x, y = batch(K)
     with pytest.raises(ValueError, match=rf"gives {K + 3} classes but the victim's posteriors have {K}"):
-        defense.perturb(x, y, SWEEP)
+        defense.perturb(x, y, sweep_for(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("seed", range(3))
 def test_answers_are_on_the_simplex(name: str, seed: int) -> None:
     x, y = batch(K, dtype=torch.float32, seed=seed)
-    out = make_defense(name, K, seed=seed).perturb(x, y, SWEEP)
+    out = make_defense(name, K, seed=seed).perturb(x, y, sweep_for(name))
     assert torch.isfinite(out).all() and out.min() >= -1e-6
     torch.testing.assert_close(out.sum(-1), torch.ones(out.shape[:2]), atol=1e-4, rtol=0)
 

@@ -45,6 +45,8 @@ EXPECTED_DEFAULTS = {
     "ReverseSigmoid": {"gamma": 0.2, "gamma_by_dataset": {}, "clip_odds": True},
     "AdaptiveMisinformation": {"nu": 1000.0},
     "Random": {},
+    "TopK": {},
+    "Rounding": {},
     "MAD": {
         "variant": "simplified",
         "optim": "projections",
@@ -178,21 +180,32 @@ def test_entry_needs_method_and_a_sweep() -> None:
         check_defense_config("x", {"method": "DCP", "params": [0.1, -0.5]})
 
 
+def test_counting_sweeps_take_whole_numbers_in_their_range() -> None:
+    with pytest.raises(OptionError, match=r"defenses.x.params: TopK takes whole numbers .* got \[1.5\]"):
+        check_defense_config("x", {"method": "TopK", "params": [1, 1.5]})
+    with pytest.raises(OptionError, match=r"values must be >= 1 \(k counts the classes"):
+        check_defense_config("x", {"method": "TopK", "params": [0]})
+    with pytest.raises(OptionError, match=r"values must be <= 7 \(float32"):
+        check_defense_config("x", {"method": "Rounding", "params": [2, 9]})
+    assert check_defense_config("x", {"method": "Rounding", "params": [0, 3]})["params"] == [0.0, 3.0]
+
+
 # ----------------------------------------------------------------------------------------------
 # Declared defaults and what the defense objects use
 
 
 @pytest.mark.parametrize("method", sorted(DEFENSES))
 def test_resolved_defaults_are_the_declared_ones(method: str) -> None:
-    entry = {"method": method, "params": [0.0]}
+    entry = {"method": method, "params": DEFENSES[method].example_sweep()[:1]}
     assert check_defense_config(method, entry) == {**entry, **EXPECTED_DEFAULTS[method]}
     assert defense_options({"method": method}) == EXPECTED_DEFAULTS[method]
 
 
 @pytest.mark.parametrize("method", sorted(DEFENSES))
 def test_every_method_accepts_its_declared_options_at_their_defaults(method: str) -> None:
-    entry = {"method": method, "params": [0.0, 0.5], **defaults(DEFENSES[method].options)}
-    assert check_defense_config("d", entry) == {**entry, "params": [0.0, 0.5]}
+    sweep = DEFENSES[method].example_sweep()[:2]
+    entry = {"method": method, "params": sweep, **defaults(DEFENSES[method].options)}
+    assert check_defense_config("d", entry) == {**entry, "params": sweep}
     explicit, implicit = (
         build_defense(entry, "digits", tiny_aux(entry)),
         build_defense({"method": method}, "digits", tiny_aux({"method": method})),
@@ -202,7 +215,8 @@ def test_every_method_accepts_its_declared_options_at_their_defaults(method: str
 
 def test_a_config_with_every_option_of_every_method_is_valid(default_config) -> None:
     default_config["defenses"] = {
-        name: {"method": name, "params": [0.0], **defaults(m.options)} for name, m in DEFENSES.items()
+        name: {"method": name, "params": m.example_sweep()[:1], **defaults(m.options)}
+        for name, m in DEFENSES.items()
     }
     default_config["defenses"]["undefended"] = default_config["defenses"].pop("None")
     default_config["defenses"]["DCP"]["gamma_by_dataset"] = {"cifar100": 0.1}

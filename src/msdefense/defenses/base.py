@@ -83,6 +83,10 @@ class Defense(ABC):
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
         """Defended posteriors ``[E, B, K]`` for valid ``probs`` ``[B, K]`` and ``params`` ``[E]``."""
 
+    def _check_params(self, params: Tensor) -> None:
+        """Refuse sweep values the method cannot use (``ValueError``); any value >= 0 by default."""
+        return None
+
     def auxiliary_models(self) -> dict[str, nn.Module]:
         """The defense's own models (name → model), whose class count must be the victim's."""
         return {}
@@ -114,6 +118,7 @@ class Defense(ABC):
         probs = as_probabilities(probs)
         check_probabilities(probs)
         p = as_param_tensor(params, probs)
+        self._check_params(p)
         self._check_input(x, probs)
         if probs.shape[0] == 0:
             return probs.new_empty((len(p), *probs.shape))

@@ -49,6 +49,17 @@ class DefenseMethod:
     aux_models: Callable[[Mapping[str, Any]], tuple[str, ...]] = _no_aux
     #: the largest sweep value the method can use, and why (None: any value >= 0)
     param_max: tuple[float, str] | None = None
+    #: the smallest sweep value, and why (None: 0)
+    param_min: tuple[float, str] | None = None
+    #: whether the sweep values are whole numbers (a count of classes or of decimals)
+    integer_params: bool = False
+
+    def example_sweep(self) -> list[float]:
+        """Four valid sweep values from the smallest up (for tests and documentation)."""
+        low = self.param_min[0] if self.param_min else 0.0
+        high = self.param_max[0] if self.param_max else SWEEP_MAX
+        step = 1.0 if self.integer_params else 0.5
+        return [v for v in (low, low + step, low + 2 * step, low + 3 * step) if v <= high]
 
     def resolve(self, entry: Mapping[str, Any], *, key: str) -> dict[str, Any]:
         """The options of config ``entry`` checked, defaults filled in (``method``/``params`` not included)."""
@@ -64,6 +75,8 @@ METHOD_MODULES: Mapping[str, str] = {
     "Random": "msdefense.defenses.random_perturbation",
     "MAD": "msdefense.defenses.mad",
     "GRAD": "msdefense.defenses.grad",
+    "TopK": "msdefense.defenses.top_k",
+    "Rounding": "msdefense.defenses.rounding",
 }
 
 
@@ -110,6 +123,18 @@ def check_defense_config(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     above = [p for p in sweep if p > limit]
     if above:
         raise OptionError(f"{key}.params: values must be <= {limit:g} ({why}), got {above}")
+    if method.param_min is not None:
+        low, why = method.param_min
+        below = [p for p in sweep if p < low]
+        if below:
+            raise OptionError(f"{key}.params: values must be >= {low:g} ({why}), got {below}")
+    if method.integer_params:
+        fractional = [p for p in sweep if p != int(p)]
+        if fractional:
+            raise OptionError(
+                f"{key}.params: {method.name} takes whole numbers (e.g. {method.example_sweep()[:2]}), "
+                f"got {fractional}"
+            )
     return {"method": method.name, "params": sweep, **method.resolve(entry, key=key)}
 
 
