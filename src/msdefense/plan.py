@@ -79,7 +79,10 @@ def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
     seeds = len(config["seeds"])
     clones = max(
         (
-            (n * seeds * len(label_kinds(config["knockoff"], d)), f"defense {d} against {v} on {t}")
+            (
+                n * seeds * len(label_kinds(config["knockoff"], d, config["transfer_sets"][t]["source"])),
+                f"defense {d} against {v} on {t}",
+            )
             for (v, t, d), n in sweeps.items()
         ),
         default=(0, ""),
@@ -138,7 +141,10 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
     # an answer job serves every seed: its unit of work is one seed's answers
     per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
     hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
-    clones = sum(len(label_kinds(config["knockoff"], d)) for _, _, d, _ in knockoff_runs(config))
+    clones = sum(
+        len(label_kinds(config["knockoff"], d, config["transfer_sets"][t]["source"]))
+        for _, t, d, _ in knockoff_runs(config)
+    )
     hours += seeds * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget

@@ -122,6 +122,10 @@ class KnockoffRecord(AttackRecord):
     stop_reason: str = checked(STOP_REASON)
     val_curve: list[float] = checked(FRACTIONS)
     clone_seconds: float = checked(NONNEGATIVE)
+    #: the defense-aware attacker's restorer (``labels: restored``) on its held-out shadow pairs:
+    #: mean L1 distance to the clean posterior of the defended and of the restored answers
+    restorer_l1_defended: float | None = checked(or_null(between(0, 2)), default=None)
+    restorer_l1_restored: float | None = checked(or_null(between(0, 2)), default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -221,11 +221,11 @@ def accuracy(probs: Tensor, labels: Tensor) -> float:
 def attacker_labels(answers: Tensor, labels: str) -> Tensor:
     """The targets a KnockoffNets attacker trains on: the answered posteriors (``soft``), or
     their one-hot argmax (``argmax``, the countermeasure of the GRAD² evaluation, Mazeika et al. 2022)."""
-    if labels == "soft":
+    if labels in ("soft", "restored"):  # restored: the defense-aware attacker's restored answers
         return answers
     if labels == "argmax":
         return F.one_hot(answers.argmax(-1), answers.shape[-1]).to(answers.dtype)
-    raise ValueError(f"knockoff.labels must be 'soft' or 'argmax', got {labels!r}")
+    raise ValueError(f"knockoff.labels must be 'soft', 'argmax' or 'restored', got {labels!r}")
 
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:

@@ -5,7 +5,9 @@ The attacker queries the oracle once per transfer image (``answer_queries`` stor
 answers), then trains a fresh clone on augmented views of the images against the answers to the
 un-augmented ones, with the SGD + cosine recipe of docs/methods.md. The clone is selected on a
 validation split (never the test set). ``labels: argmax`` trains on one-hot answers instead (the
-countermeasure of the GRAD² evaluation, Mazeika et al., ICML 2022).
+countermeasure of the GRAD² evaluation, Mazeika et al., ICML 2022); ``labels: restored`` trains
+on the answers through a restorer the defense-aware attacker learned
+(:mod:`msdefense.attacks.defense_aware`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from torch.utils.data import Dataset
 from ..models import build_model
 from ..training import BestOnValidation, SGDRecipe, attacker_labels, distill
 
-LABELS = ("soft", "argmax")
+#: soft: the answered posteriors; argmax: their top-1 labels; restored: the answers through the
+#: defense-aware attacker's restorer (:mod:`msdefense.attacks.defense_aware`)
+LABELS = ("soft", "argmax", "restored")
+#: the key of ``knockoff`` that narrows each label kind but soft to some defenses
+NARROWING = {"argmax": "argmax_defenses", "restored": "restored_defenses"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,19 +48,32 @@ class KnockoffConfig:
         return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=labels or label_kinds(cfg)[0])
 
 
-def label_kinds(cfg: Mapping[str, Any], defense: str | None = None) -> tuple[str, ...]:
+#: transfer sources without labels: the defense-aware attacker cannot train shadows on them
+UNLABELLED_SOURCES = ("photo_crops",)
+
+
+def label_kinds(
+    cfg: Mapping[str, Any], defense: str | None = None, transfer_source: str | None = None
+) -> tuple[str, ...]:
     """The label kinds the config's ``knockoff`` section trains clones on: ``labels`` as a name
     or a list of names (default ``soft``), each one of :data:`LABELS`. Given ``defense``, argmax
-    is left out unless ``argmax_defenses`` (default: every defense) names it: the label-only
-    attacker can be run against a few defenses only, where clones cost too much for all."""
+    is left out unless ``argmax_defenses`` (default: every defense) names it, and restored unless
+    ``restored_defenses`` does: the label-only and the defense-aware attackers can be run against a
+    few defenses only, where clones cost too much for all. Given ``transfer_source``, restored is
+    left out on unlabelled transfer sets (:data:`UNLABELLED_SOURCES`): the attacker's shadow
+    models need its query images' labels."""
     given = cfg.get("labels", "soft")
     kinds = (given,) if isinstance(given, str) else tuple(given)
     bad = [k for k in kinds if k not in LABELS]
     if bad or not kinds or len(set(kinds)) != len(kinds):
         raise ValueError(f"knockoff.labels must be distinct names among {LABELS}, got {given!r}")
-    only = cfg.get("argmax_defenses")
-    if defense is not None and only is not None and defense not in only:
-        kinds = tuple(k for k in kinds if k != "argmax") or kinds
+    if defense is not None:
+        for kind, key in NARROWING.items():
+            only = cfg.get(key)
+            if only is not None and defense not in only:
+                kinds = tuple(k for k in kinds if k != kind) or kinds
+    if transfer_source in UNLABELLED_SOURCES:
+        kinds = tuple(k for k in kinds if k != "restored") or kinds
     return kinds
 
 

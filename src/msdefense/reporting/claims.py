@@ -54,9 +54,11 @@ from .verdicts import (
     Claim,
     bootstrap_estimate,
     holm_verdicts,
+    join_notes,
     rule_threshold,
     verdict,
 )
+from .worst_case import attacker_name, deciding_note
 
 
 def claims_table(
@@ -102,14 +104,16 @@ def _dcp_rows(t: ClaimInputs) -> list[dict[str, object]]:
     )
     mine = knockoff[knockoff["victim"] == victim]
     for (transfer, labels), runs in mine.groupby(["transfer", "labels"], sort=False):
-        claim = stops.named(attack=f"KnockoffNets ({labels} labels)")
+        claim = stops.named(attack=attacker_name(labels))
         rows.append(
             claim.row(
                 f"{victim}, KnockoffNets on {transfer}",
                 defense_drop(runs, "DCP", "clone_acc"),
                 test_images=n_test,
                 untestable=validity(runs, "KnockoffNets"),
-                note=capped(runs[runs["method"].isin(["None", "DCP"])]),
+                note=join_notes(
+                    deciding_note(runs, "DCP"), capped(runs[runs["method"].isin(["None", "DCP"])])
+                ),
             )
         )
     for family, name in (("dfme", "DFME"), ("maze", "MAZE")):
@@ -232,7 +236,7 @@ def _comparison_rows(t: ClaimInputs) -> list[dict[str, object]]:
     methods = dict(zip(knockoff["defense"], knockoff["method"], strict=False))
     mine = knockoff[knockoff["victim"] == victim]
     for (transfer, labels), runs in mine.groupby(["transfer", "labels"], sort=False):
-        setting = f"{victim}, KnockoffNets ({labels} labels) on {transfer}"
+        setting = f"{victim}, {attacker_name(labels)} on {transfer}"
         gate = validity(runs, "KnockoffNets")
         high = lambda r: r[r["param"].astype(float) > 1.0]  # noqa: E731
         dcp, rs = (high(runs[runs["method"] == m]) for m in ("DCP", "ReverseSigmoid"))

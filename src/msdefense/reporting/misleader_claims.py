@@ -18,6 +18,7 @@ from .claim_inputs import (
 )
 from .validity import validity
 from .verdicts import Claim
+from .worst_case import attacker_name
 
 
 def misleader_claims(t: ClaimInputs) -> list[dict[str, object]]:
@@ -122,8 +123,8 @@ def misleader_claims(t: ClaimInputs) -> list[dict[str, object]]:
 
 
 def attack_name(attack: str) -> str:
-    if attack.startswith("knockoff_argmax"):
-        return "KnockoffNets (argmax labels)"
+    if attack.startswith("knockoff_"):
+        return attacker_name(attack.split("/", 1)[0].removeprefix("knockoff_"))
     return attack_family(attack)
 
 
@@ -138,7 +139,7 @@ def teacher_validity(attack: str, teacher: str, knockoff: pd.DataFrame, datafree
             & (knockoff["transfer"] == transfer)
             & (knockoff["labels"] == labels)
         ]
-        return validity(runs, f"KnockoffNets ({labels} labels)")
+        return validity(runs, attacker_name(labels))
     if datafree is None:
         return ""
     return validity(datafree[(datafree["attack"] == attack) & (datafree["victim"] == teacher)], attack)

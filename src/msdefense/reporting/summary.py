@@ -84,7 +84,8 @@ def config_facts(config: Mapping[str, Any]) -> str:
     lines.append(f"- **Defense sweeps:** {sweeps}.")
     k = config["knockoff"]
     labels = list(label_kinds(k))
-    n_clones = sum(len(label_kinds(k, d)) for _, _, d, _ in knockoff_runs(config))
+    src = {t: c["source"] for t, c in config["transfer_sets"].items()}
+    n_clones = sum(len(label_kinds(k, d, src[t])) for _, t, d, _ in knockoff_runs(config))
     schedule = (
         f"{k['epochs']} epochs"
         if k.get("patience") is None

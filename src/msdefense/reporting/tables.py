@@ -12,6 +12,7 @@ from ..io import atomic_path
 from ..records import read_records
 from .matching import UNMATCHED, Point, strongest_within
 from .replicates import TEST_IMAGES, summarise, test_images_of
+from .worst_case import with_worst_case
 
 #: What identifies one setting of a table; its per-seed rows add ``seed``.
 KNOCKOFF_KEYS = ["victim", "transfer", "labels", "defense", "param"]
@@ -57,16 +58,19 @@ def _records(
 
 def knockoff_seeds(metric_paths: Sequence[str | Path]) -> pd.DataFrame:
     """The KnockoffNets runs, one row per victim × transfer set × label kind (``soft``: the answered
-    posteriors; ``argmax``: their top-1 labels) × defense × ε × seed, accuracies as fractions in [0, 1].
+    posteriors; ``argmax``: their top-1 labels; ``restored``: the defense-aware attacker's; ``worst``:
+    the best clone of these on the seed, :mod:`.worst_case`, ``decided_by`` naming whose) × defense
+    × ε × seed, accuracies as fractions in [0, 1].
 
     ``clone_acc`` / ``fidelity`` are the clone selected on the validation split; ``*_final``
     the clone after the last epoch. The columns are :data:`KNOCKOFF_KEYS`, ``seed``, the other
     :data:`KNOCKOFF_COLUMNS` and ``method`` (the defense's registry name).
     """
     df = _records(metric_paths, "knockoff", "KnockoffNets", [*KNOCKOFF_COLUMNS, "method", "seed"])
+    df = with_worst_case(df[[*KNOCKOFF_COLUMNS, "method", "seed"]])
     df["param_value"] = df["param"].astype(float)
     df = df.sort_values([*KNOCKOFF_KEYS[:4], "param_value", "seed"], kind="stable")
-    cols = [*KNOCKOFF_KEYS, "seed", *KNOCKOFF_COLUMNS[len(KNOCKOFF_KEYS) :], "method"]
+    cols = [*KNOCKOFF_KEYS, "seed", *KNOCKOFF_COLUMNS[len(KNOCKOFF_KEYS) :], "method", "decided_by"]
     return df[cols].reset_index(drop=True)
 
 

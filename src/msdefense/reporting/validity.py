@@ -14,6 +14,7 @@ from .claim_inputs import (
     by_seed,
 )
 from .verdicts import Claim, join_notes
+from .worst_case import attacker_name
 
 
 def validity(runs: pd.DataFrame, attack: str) -> str:
@@ -67,7 +68,7 @@ def attack_rows(t: ClaimInputs) -> list[dict[str, object]]:
         return None if und.empty else (by_seed(und, "clone_acc") / by_seed(und, "defender_acc"))
 
     for (victim, transfer, labels), runs in knockoff.groupby(["victim", "transfer", "labels"], sort=False):
-        claim = works("KnockoffNets", f"KnockoffNets ({labels} labels)")
+        claim = works("KnockoffNets", attacker_name(labels))
         reason = validity(runs, "KnockoffNets")
         rows.append(
             claim.row(

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from .. import layout
 from ..artifacts import read_posteriors, sweep_index
+from ..attacks.defense_aware import RESTORED, DefenseAwareConfig, restore, restorers
 from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
@@ -87,7 +88,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     order), so the clones of a sweep differ only by the defense and the labels they learn from.
     """
     r, cfg = request, request.victim_cfg
-    kinds = label_kinds(r.knockoff, r.defense)
+    kinds = label_kinds(r.knockoff, r.defense, r.transfer_cfg["source"])
     cseed = attack_stream_seed(r.seed, "knockoff", r.transfer)
     records = []
     with stage(r.device) as ctx:
@@ -96,13 +97,35 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
+        indices = [sweep_index(answers, param, r.in_posteriors) for param in r.params]
+        soft: dict[str, tuple[Any, float]] = {}  # value -> (clone result, seconds) of the soft clones
         for labels in kinds:
             attack = KnockoffConfig.from_config(r.knockoff, labels)
             (Path(r.out_clones) / labels).mkdir(exist_ok=True)
-            indices = [sweep_index(answers, param, r.in_posteriors) for param in r.params]
-            for param, e, result, seconds in _knockoff_clones(
-                r, attack, answers, indices, train=train, val=val, data=data, device=ctx.device, seed=cseed
+            restorers = (
+                _restorers(r, attack, train=train, data=data, device=ctx.device, seed=cseed)
+                if labels == RESTORED
+                else [(None, {}) for _ in r.params]
+            )
+            for (param, e, result, seconds), (_, fit) in zip(
+                _knockoff_clones(
+                    r,
+                    attack,
+                    answers,
+                    indices,
+                    restorers=[restorer for restorer, _ in restorers],
+                    soft=soft,
+                    train=train,
+                    val=val,
+                    data=data,
+                    device=ctx.device,
+                    seed=cseed,
+                ),
+                restorers,
+                strict=True,
             ):
+                if labels == "soft":
+                    soft[param] = (result, seconds)
                 best, final = (
                     clone_scores(result.clone, test, answers, ctx.device),
                     clone_scores(result.final, test, answers, ctx.device),
@@ -139,10 +162,39 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                     # wall_seconds / peak memory count from the start of the sweep job; this value
                     # alone:
                     clone_seconds=round(seconds, 2),
+                    restorer_l1_defended=fit.get("l1_defended"),
+                    restorer_l1_restored=fit.get("l1_restored"),
                 )
                 records.append(ctx.record(**record.fields()))
     save_json(records, r.out_metrics)
     return records
+
+
+def _restorers(
+    r: KnockoffRequest,
+    attack: KnockoffConfig,
+    *,
+    train: Dataset,
+    data: VictimData,
+    device: torch.device,
+    seed: int,
+) -> list[tuple[Any, dict[str, float]]]:
+    """The defense-aware attacker's restorer for every value of the sweep, learned on its shadow
+    models (:mod:`msdefense.attacks.defense_aware`); its own seeds, none of them the victim's."""
+    aware = DefenseAwareConfig.from_config(r.knockoff["defense_aware"])
+    return restorers(
+        r.defense_cfg,
+        [float(p) for p in r.params],
+        dataset=r.victim_cfg["dataset"],
+        images=train,
+        plain=data.transfer(r.transfer_cfg, augment=False),
+        cfg=aware,
+        arch=attack.arch,
+        classes=data.spec.num_classes,
+        in_channels=data.spec.in_channels,
+        device=device,
+        seed=derive_seed(seed, "defense-aware"),  # the same shadows for every defense of a seed
+    )
 
 
 def _knockoff_clones(
@@ -151,6 +203,8 @@ def _knockoff_clones(
     answers: Mapping[str, np.ndarray],
     indices: Sequence[int],
     *,
+    restorers: Sequence[Any],
+    soft: Mapping[str, tuple[Any, float]],
     train: Dataset,
     val: Dataset,
     data: VictimData,
@@ -158,15 +212,20 @@ def _knockoff_clones(
     seed: int,
 ) -> list[tuple[str, int, Any, float]]:
     """(value, sweep index, clone result, seconds) for every value of the sweep, one clone at a
-    time, each starting from the global RNG seeded with ``seed``."""
+    time, each starting from the global RNG seeded with ``seed``. A restored clone whose defense
+    the attacker inverts exactly (no restorer) trains on the answers themselves: it is the soft
+    clone of that value (same seed, same targets), taken from ``soft`` where that one ran."""
     spec = data.spec
     common = {"val": val, "num_classes": spec.num_classes, "in_channels": spec.in_channels, "device": device}
     out = []
-    for param, e in zip(r.params, indices, strict=True):
+    for param, e, restorer in zip(r.params, indices, restorers, strict=True):
+        if attack.labels == RESTORED and restorer is None and param in soft:
+            out.append((param, e, *soft[param]))
+            continue
         seed_everything(seed)
         start = time.perf_counter()
         result = run_knockoff(
-            torch.from_numpy(answers["transfer"][e]),
+            restore(restorer, torch.from_numpy(answers["transfer"][e])),
             train,
             attack,
             seed=seed,

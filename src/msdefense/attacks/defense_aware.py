@@ -1,0 +1,261 @@
+"""A defense-aware KnockoffNets attacker: it learns to undo the defense before training the clone.
+
+In the spirit of D-DAE (Chen et al., "D-DAE: Defense-Penetrating Model Extraction Attacks", IEEE
+S&P 2023) as ModelGuard (Tang et al., USENIX Security 2024) evaluates every defense with it;
+re-implemented from the papers' description (docs/methods.md, "Defense-aware KnockoffNets").
+The attacker knows the defense's algorithm and options (Kerckhoffs), not the victim, not the
+defender's models and not the defender's random seed. It
+
+1. trains ``shadows`` shadow models of the clone's architecture on its own labelled query images
+   (the transfer set: the attacker's own data; no oracle query);
+2. builds the defense's auxiliary models from its own data where the defense needs them
+   (AdaptiveMisinformation's misinformation model; MAD's and GRAD's surrogates, distilled from
+   its first shadow for the defense's ``surrogate_epochs``);
+3. answers its shadows' posteriors on the query images through the defense, for every sweep
+   value, and fits a restorer per value: a small network from a defended answer to the clean
+   posterior (selected on a held-out tenth of the pairs);
+4. trains the clone, as the naive attacker does, on the real oracle's answers mapped through the
+   restorer.
+
+Real-oracle queries: exactly the naive attacker's (the same stored answers to the same images);
+queries to its shadows are its own and not counted. The restorer sees only the answer vector,
+never the image or its label, so what the clone learns about the victim still comes through the
+oracle. Where the defense's map is the identity (``None``) the attacker inverts it exactly and
+trains on the answers themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from ..defenses import build_defense, required_aux_models
+from ..models import build_model
+from ..seeding import derive_seed, seed_everything
+from ..training import SGDRecipe, distill, predict_probs, train_classifier
+
+#: the label kind of the defense-aware attacker's clones (``knockoff.labels``)
+RESTORED = "restored"
+#: methods whose answer is the posterior itself: inverted exactly, no restorer
+IDENTITY_METHODS = ("None",)
+LOG_FLOOR = 1e-6  # the restorer reads log(max(answer, LOG_FLOOR))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefenseAwareConfig:
+    """Shadow models, their recipe and the restorer (``knockoff.defense_aware``)."""
+
+    shadows: int = 2
+    recipe: SGDRecipe
+    restorer_steps: int = 3000
+    restorer_width: int = 128
+    restorer_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.shadows < 1 or self.restorer_steps < 1 or self.restorer_width < 1:
+            raise ValueError(
+                f"defense_aware: shadows, restorer_steps, restorer_width must be >= 1, got {self}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> DefenseAwareConfig:
+        """From ``knockoff.defense_aware`` (schema defaults filled in)."""
+        return cls(
+            shadows=int(cfg["shadows"]),
+            recipe=SGDRecipe.from_config(cfg["shadow"]),
+            restorer_steps=int(cfg["restorer_steps"]),
+            restorer_width=int(cfg["restorer_width"]),
+            restorer_lr=float(cfg["restorer_lr"]),
+        )
+
+
+class Restorer(nn.Module):
+    """A defended answer ``[B, K]`` → logits of the clean posterior: an MLP on the answer's centred
+    log (log ỹ minus its mean over the classes, blind to the answer's scale)."""
+
+    def __init__(self, classes: int, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(classes, width),
+            nn.ReLU(),
+            nn.Linear(width, width),
+            nn.ReLU(),
+            nn.Linear(width, classes),
+        )
+
+    def forward(self, answers: Tensor) -> Tensor:
+        logs = answers.clamp_min(LOG_FLOOR).log()
+        return self.net(logs - logs.mean(-1, keepdim=True))
+
+    @torch.no_grad()
+    def restore(self, answers: Tensor) -> Tensor:
+        """The restored posteriors (rows on the simplex)."""
+        return torch.softmax(self(answers), -1)
+
+
+def _soft_ce(logits: Tensor, targets: Tensor) -> Tensor:
+    return -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
+
+
+def fit_restorer(
+    defended: Tensor,
+    clean: Tensor,
+    *,
+    steps: int,
+    width: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 256,
+    check_every: int = 100,
+) -> tuple[Restorer, dict[str, float]]:
+    """A :class:`Restorer` fitted on pairs ``defended`` → ``clean`` (``[M, K]`` each) by ``steps``
+    Adam steps on random batches, the one with the lowest cross-entropy on a held-out tenth of the
+    pairs kept (checked every ``check_every`` steps); returns it and the held-out mean L1 distances
+    to the clean posteriors before (``l1_defended``) and after restoration (``l1_restored``)."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(clean), generator=g)
+    held = max(1, len(order) // 10)
+    val, train = order[:held], order[held:]
+    torch.manual_seed(seed)
+    model = Restorer(clean.shape[1], width)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    best, best_state = float("inf"), None
+    for step in range(1, steps + 1):
+        model.train()
+        idx = train[torch.randint(len(train), (min(batch_size, len(train)),), generator=g)]
+        opt.zero_grad(set_to_none=True)
+        _soft_ce(model(defended[idx]), clean[idx]).backward()
+        opt.step()
+        if step % check_every == 0 or step == steps:
+            model.eval()
+            with torch.no_grad():
+                loss = float(_soft_ce(model(defended[val]), clean[val]))
+            if loss < best:
+                best, best_state = loss, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    fit = {
+        "l1_defended": float((defended[val] - clean[val]).abs().sum(-1).mean()),
+        "l1_restored": float((model.restore(defended[val]) - clean[val]).abs().sum(-1).mean()),
+    }
+    return model, fit
+
+
+def train_shadows(
+    images: Dataset,
+    *,
+    arch: str,
+    classes: int,
+    in_channels: int,
+    cfg: DefenseAwareConfig,
+    device: torch.device,
+    seed: int,
+) -> list[nn.Module]:
+    """The attacker's shadow models: ``cfg.shadows`` fresh ``arch`` models trained on its own
+    labelled (augmented) query images, each from its own seed."""
+    shadows = []
+    for i in range(cfg.shadows):
+        s = derive_seed(seed, "shadow", i)
+        seed_everything(s)
+        model = build_model(arch, classes, in_channels)
+        train_classifier(model, images, {}, cfg.recipe, device=device, seed=s, desc=f"shadow {i}")
+        shadows.append(model.eval())
+    return shadows
+
+
+def attacker_aux_models(
+    defense_cfg: Mapping[str, Any],
+    *,
+    images: Dataset,
+    plain: Dataset,
+    shadows: Sequence[nn.Module],
+    arch: str,
+    classes: int,
+    in_channels: int,
+    cfg: DefenseAwareConfig,
+    device: torch.device,
+    seed: int,
+) -> dict[str, nn.Module]:
+    """The auxiliary models the defense needs, built by the attacker from its own data: the
+    misinformation model trained on its labelled images (AdaptiveMisinformation's loss), and
+    surrogates distilled from its first shadow for the defense's epochs (``surrogate_e<n>``)."""
+    out: dict[str, nn.Module] = {}
+    for name in required_aux_models(defense_cfg):
+        s = derive_seed(seed, "attacker-aux", name)
+        seed_everything(s)
+        model = build_model(arch, classes, in_channels)
+        if name == "misinformation":
+            from ..defenses.adaptive_misinformation import misinformation_loss
+
+            train_classifier(
+                model, images, {}, cfg.recipe, device=device, seed=s, desc=name, loss_fn=misinformation_loss
+            )
+        elif name.startswith("surrogate_e"):
+            stop = int(name.removeprefix("surrogate_e"))
+            targets = predict_probs(shadows[0], plain, device)
+            if stop:
+                distill(model, images, targets, cfg.recipe, device=device, seed=s, desc=name, stop_after=stop)
+        else:
+            raise ValueError(f"the defense-aware attacker cannot build the auxiliary model {name!r}")
+        out[name] = model.eval()
+    return out
+
+
+def restorers(
+    defense_cfg: Mapping[str, Any],
+    params: Sequence[float],
+    *,
+    dataset: str,
+    images: Dataset,
+    plain: Dataset,
+    cfg: DefenseAwareConfig,
+    arch: str,
+    classes: int,
+    in_channels: int,
+    device: torch.device,
+    seed: int,
+    batch_size: int = 256,
+) -> list[tuple[Restorer | None, dict[str, float]]]:
+    """One restorer per sweep value (``None`` where the defense is inverted exactly) and its fit."""
+    if defense_cfg["method"] in IDENTITY_METHODS:
+        return [(None, {"l1_defended": 0.0, "l1_restored": 0.0}) for _ in params]
+    common = {"arch": arch, "classes": classes, "in_channels": in_channels, "cfg": cfg, "device": device}
+    shadows = train_shadows(images, seed=seed, **common)
+    aux = attacker_aux_models(defense_cfg, images=images, plain=plain, shadows=shadows, seed=seed, **common)
+    # the attacker's copy of the defense: same options, its own seed (Random's draws are not the defender's)
+    defense = build_defense(
+        defense_cfg, dataset, {k: m.to(device) for k, m in aux.items()}, derive_seed(seed, "attacker-defense")
+    )
+    x = torch.stack([plain[i][0] for i in range(len(plain))])
+    clean, defended = [], []
+    for shadow in shadows:
+        p = predict_probs(shadow, x, device)
+        clean.append(p)
+        parts = [
+            defense.perturb(xb.to(device), pb.to(device), list(params)).cpu()
+            for xb, pb in zip(x.split(batch_size), p.split(batch_size), strict=True)
+        ]
+        defended.append(torch.cat(parts, 1))  # [E, N, K]
+    clean_all, defended_all = torch.cat(clean), torch.cat(defended, 1).float()
+    return [
+        fit_restorer(
+            defended_all[e],
+            clean_all.float(),
+            steps=cfg.restorer_steps,
+            width=cfg.restorer_width,
+            lr=cfg.restorer_lr,
+            seed=derive_seed(seed, "restorer", e),
+        )
+        for e in range(len(params))
+    ]
+
+
+def restore(restorer: Restorer | None, answers: Tensor) -> Tensor:
+    """The clone's targets: the answers through the restorer (themselves where inverted exactly)."""
+    return answers if restorer is None else restorer.restore(answers.float()).to(answers.dtype)
