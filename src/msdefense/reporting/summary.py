@@ -22,6 +22,7 @@ import pandas as pd
 
 from .claims import CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
+from .worst_case import WORST
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
 FASHION_SNAPSHOT = "docs/results/fashion"  # the real-scale experiment's (config/fashion.yaml)
@@ -158,6 +159,17 @@ def quoted_tables(tables: Path) -> list[Quoted]:
             _strongest_rows(knock, ["victim", "transfer", "labels"])[cols],
         )
     )
+    if (knock["labels"] == WORST).any():
+        cols = ["victim", "transfer", "defense", "param", *CLONE_COLUMNS, "decided_by"]
+        worst = _strongest_rows(knock[knock["labels"] == WORST], ["victim", "transfer"])
+        out.append(
+            Quoted(
+                "KnockoffNets, worst case over attackers (each defense at its strongest swept value; "
+                "decided_by: the attacker of the best clone, per seed)",
+                "knockoff.csv",
+                worst[cols],
+            )
+        )
     if have("datafree"):
         d = read_table(tables / "datafree.csv")
         cols = ["attack", "oracle_view", "victim", "defense", "param", *CLONE_COLUMNS]
@@ -239,7 +251,42 @@ def results_section(tables: Path, *, experiment: str = "default", command: str =
         parts.append(
             f"**{q.title}** ([{q.source[:-4]}]({tables.as_posix()}/{q.source[:-4]}.md)):\n\n{_render(q)}"
         )
+        if q.title.startswith("KnockoffNets, worst case"):
+            parts.append(survivors(q.frame) + "\n")
     return "\n".join(parts)
+
+
+def survivors(worst: pd.DataFrame) -> str:
+    """Which defenses stop the worst case over attackers, per victim and transfer set: those whose
+    worst-case clone interval at their strongest value lies wholly below the undefended one's."""
+    lines = []
+    for (victim, transfer), part in worst.groupby(["victim", "transfer"], sort=False):
+        und = part[part["defense"] == "undefended"]
+        if und.empty:
+            continue
+        floor = float(und["clone_acc_ci_low"].iloc[0])
+        rest = part[part["defense"] != "undefended"]
+        held = [
+            f"{d} ({p})"
+            for d, p, hi in zip(rest["defense"], rest["param"], rest["clone_acc_ci_high"], strict=True)
+            if hi < floor
+        ]
+        others = [
+            d for d, hi in zip(rest["defense"], rest["clone_acc_ci_high"], strict=True) if not hi < floor
+        ]
+        lines.append(
+            f"- **{victim} on {transfer}:** "
+            + (
+                f"worst-case clones below the undefended interval behind {', '.join(held)}"
+                if held
+                else "no defense keeps the worst-case clone below the undefended interval"
+            )
+            + (f"; not behind {', '.join(others)}." if others and held else ".")
+        )
+    return (
+        "Which defenses survive every attacker (the worst-case interval wholly below the undefended one's):\n\n"
+        + "\n".join(lines)
+    )
 
 
 def fashion_section(tables: Path) -> str:

@@ -1,0 +1,60 @@
+"""The worst case over KnockoffNets attackers (msdefense.reporting.worst_case; docs/statistics.md)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from msdefense.reporting.worst_case import WORST, attacker_name, deciding_note, with_worst_case
+
+
+def runs() -> pd.DataFrame:
+    rows = []
+    for seed, (soft, argmax, restored) in enumerate(
+        [(0.40, 0.80, 0.95), (0.90, 0.85, 0.70), (0.60, 0.60, 0.60)]
+    ):
+        for labels, acc in (("soft", soft), ("argmax", argmax), ("restored", restored)):
+            rows.append(
+                {
+                    "victim": "v",
+                    "transfer": "t",
+                    "labels": labels,
+                    "defense": "DCP",
+                    "method": "DCP",
+                    "param": "1.5",
+                    "seed": seed,
+                    "clone_acc": acc,
+                }
+            )
+    rows.append(
+        {
+            "victim": "v",
+            "transfer": "t",
+            "labels": "soft",
+            "defense": "MAD",
+            "method": "MAD",
+            "param": "0.5",
+            "seed": 0,
+            "clone_acc": 0.3,
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def test_the_worst_case_is_the_best_clone_of_each_seed_and_names_its_attacker() -> None:
+    out = with_worst_case(runs())
+    worst = out[out["labels"] == WORST].set_index(["defense", "seed"])
+    assert worst.loc[("DCP", 0), "clone_acc"] == 0.95 and worst.loc[("DCP", 0), "decided_by"] == "restored"
+    assert worst.loc[("DCP", 1), "clone_acc"] == 0.90 and worst.loc[("DCP", 1), "decided_by"] == "soft"
+    assert worst.loc[("DCP", 2), "decided_by"] == "soft"  # a tie goes to the simpler attacker
+    assert worst.loc[("MAD", 0), "decided_by"] == "soft"  # over the kinds that ran there
+    assert len(out) == len(runs()) + 4
+    assert (out.loc[out["labels"] != WORST, "decided_by"] == out.loc[out["labels"] != WORST, "labels"]).all()
+    note = deciding_note(out[out["labels"] == WORST], "DCP")
+    assert note == "deciding attacker at DCP 1.5: soft on 2 of 3 seeds, restored on 1"
+
+
+def test_one_kind_of_attacker_has_no_worst_case_rows() -> None:
+    soft = runs()[lambda d: d["labels"] == "soft"]
+    assert WORST not in set(with_worst_case(soft)["labels"])
+    assert attacker_name("soft") == "KnockoffNets (soft labels)"
+    assert attacker_name(WORST) == "KnockoffNets (worst case over attackers)"
