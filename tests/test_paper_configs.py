@@ -125,3 +125,23 @@ def test_one_seed_configs_merge_onto_the_default(tmp_path: Path) -> None:
     proc = _snakemake(default, tmp_path, "--dry-run", "--quiet", "rules", merged=(one_seed, dfme))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _planned(proc) == job_counts(_merged(tmp_path, default, one_seed, dfme))
+
+
+def test_the_attacker_overlay_adds_to_the_fashion_run_and_changes_nothing_else(tmp_path: Path) -> None:
+    """config/fashion_attackers.yaml on top of config/fashion.yaml: two defenses more and the
+    defense-aware attacker against the undefended oracle and DCP; every job of the two-hour run
+    stays as it was planned (same experiment, so a finished run continues)."""
+    fashion, overlay = ROOT / "config" / "fashion.yaml", ROOT / "config" / "fashion_attackers.yaml"
+    base, merged = resolved(fashion), _merged(tmp_path, fashion, overlay)
+    assert set(merged["defenses"]) - set(base["defenses"]) == {"TopK", "Rounding"}
+    assert merged["knockoff"]["labels"] == ["soft", "argmax", "restored"]
+    assert merged["knockoff"]["restored_defenses"] == ["undefended", "DCP"]
+    assert merged["experiment"] == base["experiment"]
+    for name in ("TopK", "Rounding"):
+        del merged["defenses"][name]
+    for key in ("labels", "restored_defenses", "defense_aware"):
+        merged["knockoff"].pop(key, None), base["knockoff"].pop(key, None)
+    assert merged == base
+    proc = _snakemake(fashion, tmp_path, "--dry-run", "--quiet", "rules", merged=(overlay,))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _planned(proc) == job_counts(_merged(tmp_path, fashion, overlay))
