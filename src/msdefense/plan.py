@@ -80,7 +80,7 @@ def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
     clones = max(
         (
             (
-                n * seeds * len(label_kinds(config["knockoff"], d, config["transfer_sets"][t]["source"])),
+                n * seeds * len(label_kinds(config["knockoff"], d, _labelled(config, v, t))),
                 f"defense {d} against {v} on {t}",
             )
             for (v, t, d), n in sweeps.items()
@@ -142,11 +142,17 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
     per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
     hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
     clones = sum(
-        len(label_kinds(config["knockoff"], d, config["transfer_sets"][t]["source"]))
-        for _, t, d, _ in knockoff_runs(config)
+        len(label_kinds(config["knockoff"], d, _labelled(config, v, t)))
+        for v, t, d, _ in knockoff_runs(config)
     )
     hours += seeds * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget
         hours += seeds * budget / 1e6 * HOURS_PER_UNIT["datafree_million_queries"]
     return hours
+
+
+def _labelled(config: Mapping[str, Any], victim: str, transfer: str) -> bool:
+    from .attacks.knockoff import labelled_for
+
+    return labelled_for(config["transfer_sets"][transfer], config["victims"][victim]["dataset"])

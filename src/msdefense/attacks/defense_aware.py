@@ -7,13 +7,15 @@ The attacker knows the defense's algorithm and options (Kerckhoffs), not the vic
 defender's models and not the defender's random seed. It
 
 1. trains ``shadows`` shadow models of the clone's architecture on its own labelled query images
-   (the transfer set: the attacker's own data; no oracle query);
+   (the transfer set: the attacker's own data; no oracle query), cross-fitted: each is trained
+   without one fold of the images and answers that fold, so every image's posterior comes from
+   a model that never saw it, as the victim's answers to the attacker's queries do;
 2. builds the defense's auxiliary models from its own data where the defense needs them
    (AdaptiveMisinformation's misinformation model; MAD's and GRAD's surrogates, distilled from
    its first shadow for the defense's ``surrogate_epochs``);
-3. answers its shadows' posteriors on the query images through the defense, for every sweep
-   value, and fits a restorer per value: a small network from a defended answer to the clean
-   posterior (selected on a held-out tenth of the pairs);
+3. answers these posteriors through the defense, for every sweep value, and fits a restorer per
+   value: a small network from a defended answer to the clean posterior (selected on a held-out
+   tenth of the images);
 4. trains the clone, as the naive attacker does, on the real oracle's answers mapped through the
    restorer.
 
@@ -33,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ..defenses import build_defense, required_aux_models
 from ..models import build_model
@@ -118,6 +120,10 @@ def fit_restorer(
     Adam steps on random batches, the one with the lowest cross-entropy on a held-out tenth of the
     pairs kept (checked every ``check_every`` steps); returns it and the held-out mean L1 distances
     to the clean posteriors before (``l1_defended``) and after restoration (``l1_restored``)."""
+    if len(clean) < 2:
+        raise ValueError(
+            f"a restorer needs at least 2 pairs (one to fit, one to select on), got {len(clean)}"
+        )
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(clean), generator=g)
     held = max(1, len(order) // 10)
@@ -147,9 +153,16 @@ def fit_restorer(
     return model, fit
 
 
+def shadow_folds(n: int, folds: int, seed: int) -> list[Tensor]:
+    """A random partition of ``range(n)`` into ``folds`` parts (the shadows' held-out folds)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return [part.sort().values for part in order.tensor_split(folds)]
+
+
 def train_shadows(
     images: Dataset,
     *,
+    folds: Sequence[Tensor],
     arch: str,
     classes: int,
     in_channels: int,
@@ -157,14 +170,20 @@ def train_shadows(
     device: torch.device,
     seed: int,
 ) -> list[nn.Module]:
-    """The attacker's shadow models: ``cfg.shadows`` fresh ``arch`` models trained on its own
-    labelled (augmented) query images, each from its own seed."""
+    """The attacker's shadow models, cross-fitted: shadow i is a fresh ``arch`` model trained on
+    its own labelled (augmented) query images outside ``folds[i]``, from its own seed, so that its
+    posteriors on ``folds[i]`` are those of a model that never saw these images, as the victim's
+    answers to the attacker's queries are (with one shadow: trained on every image)."""
     shadows = []
-    for i in range(cfg.shadows):
+    for i, held in enumerate(folds):
         s = derive_seed(seed, "shadow", i)
         seed_everything(s)
         model = build_model(arch, classes, in_channels)
-        train_classifier(model, images, {}, cfg.recipe, device=device, seed=s, desc=f"shadow {i}")
+        keep = torch.ones(len(images), dtype=torch.bool)
+        if len(folds) > 1:
+            keep[held] = False
+        train = Subset(images, keep.nonzero().flatten().tolist())
+        train_classifier(model, train, {}, cfg.recipe, device=device, seed=s, desc=f"shadow {i}")
         shadows.append(model.eval())
     return shadows
 
@@ -225,34 +244,44 @@ def restorers(
     """One restorer per sweep value (``None`` where the defense is inverted exactly) and its fit."""
     if defense_cfg["method"] in IDENTITY_METHODS:
         return [(None, {"l1_defended": 0.0, "l1_restored": 0.0}) for _ in params]
+    if len(plain) < 2 * cfg.shadows:
+        raise ValueError(
+            f"the defense-aware attacker needs at least {2 * cfg.shadows} query images for "
+            f"{cfg.shadows} cross-fitted shadows, got {len(plain)}"
+        )
     common = {"arch": arch, "classes": classes, "in_channels": in_channels, "cfg": cfg, "device": device}
-    shadows = train_shadows(images, seed=seed, **common)
+    folds = shadow_folds(len(plain), cfg.shadows, derive_seed(seed, "shadow-folds"))
+    shadows = train_shadows(images, folds=folds, seed=seed, **common)
     aux = attacker_aux_models(defense_cfg, images=images, plain=plain, shadows=shadows, seed=seed, **common)
     # the attacker's copy of the defense: same options, its own seed (Random's draws are not the defender's)
     defense = build_defense(
         defense_cfg, dataset, {k: m.to(device) for k, m in aux.items()}, derive_seed(seed, "attacker-defense")
     )
     x = torch.stack([plain[i][0] for i in range(len(plain))])
-    clean, defended = [], []
-    for shadow in shadows:
-        p = predict_probs(shadow, x, device)
-        clean.append(p)
-        parts = [
-            defense.perturb(xb.to(device), pb.to(device), list(params)).cpu()
-            for xb, pb in zip(x.split(batch_size), p.split(batch_size), strict=True)
-        ]
-        defended.append(torch.cat(parts, 1))  # [E, N, K]
-    clean_all, defended_all = torch.cat(clean), torch.cat(defended, 1).float()
+    clean = torch.empty(len(plain), classes)
+    for shadow, held in zip(
+        shadows, folds, strict=True
+    ):  # every image answered by the shadow that never saw it
+        clean[held] = predict_probs(shadow, x[held], device)
+    parts = [
+        defense.perturb(xb.to(device), pb.to(device), list(params)).cpu()
+        for xb, pb in zip(x.split(batch_size), clean.split(batch_size), strict=True)
+    ]
+    defended = torch.cat(
+        parts, 1
+    ).float()  # [E, N, K]: one pair per image, so a held-out pair is a held-out image
     return [
         fit_restorer(
-            defended_all[e],
-            clean_all.float(),
+            defended[e],
+            clean,
             steps=cfg.restorer_steps,
             width=cfg.restorer_width,
             lr=cfg.restorer_lr,
-            seed=derive_seed(seed, "restorer", e),
+            seed=derive_seed(
+                seed, "restorer", repr(float(p))
+            ),  # by value: DCP(β) and ReverseSigmoid(β) alike
         )
-        for e in range(len(params))
+        for e, p in enumerate(params)
     ]
 
 

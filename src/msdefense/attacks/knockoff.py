@@ -48,20 +48,25 @@ class KnockoffConfig:
         return cls(arch=cfg["arch"], recipe=SGDRecipe.from_config(cfg), labels=labels or label_kinds(cfg)[0])
 
 
-#: transfer sources without labels: the defense-aware attacker cannot train shadows on them
-UNLABELLED_SOURCES = ("photo_crops",)
+def labelled_for(transfer_cfg: Mapping[str, Any], victim_dataset: str) -> bool:
+    """Whether a transfer set carries labels in the victim's label space: held-out training
+    images, or a dataset source that is the victim's own dataset. The defense-aware attacker
+    trains its shadows on these labels; photo crops have none, and another dataset's labels name
+    other classes."""
+    source = transfer_cfg["source"]
+    return source == "heldout" or (source == "dataset" and transfer_cfg.get("dataset") == victim_dataset)
 
 
 def label_kinds(
-    cfg: Mapping[str, Any], defense: str | None = None, transfer_source: str | None = None
+    cfg: Mapping[str, Any], defense: str | None = None, labelled: bool | None = None
 ) -> tuple[str, ...]:
     """The label kinds the config's ``knockoff`` section trains clones on: ``labels`` as a name
     or a list of names (default ``soft``), each one of :data:`LABELS`. Given ``defense``, argmax
     is left out unless ``argmax_defenses`` (default: every defense) names it, and restored unless
     ``restored_defenses`` does: the label-only and the defense-aware attackers can be run against a
-    few defenses only, where clones cost too much for all. Given ``transfer_source``, restored is
-    left out on unlabelled transfer sets (:data:`UNLABELLED_SOURCES`): the attacker's shadow
-    models need its query images' labels."""
+    few defenses only, where clones cost too much for all. Given ``labelled`` false (a transfer
+    set without labels in the victim's label space, :func:`labelled_for`), restored is left out:
+    the attacker's shadow models need its query images' labels."""
     given = cfg.get("labels", "soft")
     kinds = (given,) if isinstance(given, str) else tuple(given)
     bad = [k for k in kinds if k not in LABELS]
@@ -72,7 +77,7 @@ def label_kinds(
             only = cfg.get(key)
             if only is not None and defense not in only:
                 kinds = tuple(k for k in kinds if k != kind) or kinds
-    if transfer_source in UNLABELLED_SOURCES:
+    if labelled is False:
         kinds = tuple(k for k in kinds if k != "restored") or kinds
     return kinds
 

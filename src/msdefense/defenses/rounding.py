@@ -39,11 +39,13 @@ class Rounding(Defense):
             )
 
     def _perturb(self, x: Tensor | None, probs: Tensor, params: Tensor) -> Tensor:
-        scale = (10.0**params).view(-1, 1, 1)  # [E, 1, 1]
-        rounded = torch.round(probs.unsqueeze(0) * scale) / scale  # [E, B, K]
+        work = torch.promote_types(probs.dtype, torch.float32)  # 10^7 overflows float16
+        scale = (10.0 ** params.to(work)).view(-1, 1, 1)  # [E, 1, 1]
+        rounded = torch.round(probs.to(work).unsqueeze(0) * scale) / scale  # [E, B, K]
         total = rounded.sum(-1, keepdim=True)
-        label = nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)  # [B, K]
-        return torch.where(total > 0, rounded / total.clamp_min(torch.finfo(probs.dtype).tiny), label)
+        label = nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(work)  # [B, K]
+        out = torch.where(total > 0, rounded / total.clamp_min(torch.finfo(work).tiny), label)
+        return out.to(probs.dtype)
 
 
 def _build(options: Mapping[str, object], dataset: str, aux: Mapping[str, nn.Module], seed: int) -> Defense:

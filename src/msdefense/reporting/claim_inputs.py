@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..sweeps import strength
 from .replicates import test_images_of
 from .verdicts import NOT_PUBLIC
 
@@ -43,9 +44,18 @@ def by_seed(df: pd.DataFrame, column: str) -> pd.Series:
     return df.set_index("seed")[column]
 
 
+def strengths(runs: pd.DataFrame) -> pd.Series:
+    """Each run's place along its defense's sweep, growing with protection (:func:`msdefense.sweeps.strength`)."""
+    return pd.Series(
+        [strength(m, p) for m, p in zip(runs["method"], runs["param"], strict=True)],
+        index=runs.index,
+        dtype=float,
+    )
+
+
 def strongest_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each seed's run at the largest swept value."""
-    runs = runs.assign(_p=runs["param"].astype(float))
+    """Each seed's run at the strongest swept value (the largest; TopK's and Rounding's smallest)."""
+    runs = runs.assign(_p=strengths(runs))
     return runs[runs["_p"] == runs["_p"].max()].drop(columns="_p")
 
 

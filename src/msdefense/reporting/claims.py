@@ -38,6 +38,7 @@ from .claim_inputs import (
     defense_drop,
     paired_arms,
     preset_attacks,
+    strengths,
     tables_test_images,
 )
 from .matching import strongest_within
@@ -236,6 +237,8 @@ def _comparison_rows(t: ClaimInputs) -> list[dict[str, object]]:
     methods = dict(zip(knockoff["defense"], knockoff["method"], strict=False))
     mine = knockoff[knockoff["victim"] == victim]
     for (transfer, labels), runs in mine.groupby(["transfer", "labels"], sort=False):
+        if labels == "restored":
+            continue  # compared through the worst case over attackers, one family member per comparison
         setting = f"{victim}, {attacker_name(labels)} on {transfer}"
         gate = validity(runs, "KnockoffNets")
         high = lambda r: r[r["param"].astype(float) > 1.0]  # noqa: E731
@@ -316,7 +319,8 @@ def _matched_gap(runs: pd.DataFrame, method: str, baselines: Sequence[str]) -> p
 
 def _clone_at(part: pd.DataFrame, undefended: pd.DataFrame, method: str, target: float) -> float:
     """The clone accuracy at ``method``'s strongest point within a defended accuracy of ``target``."""
-    sweep = part[part["method"] == method].sort_values("param", key=lambda s: s.astype(float))
+    sweep = part[part["method"] == method]
+    sweep = sweep.assign(_s=strengths(sweep)).sort_values("_s").drop(columns="_s")
     curve = pd.concat([undefended, sweep])
     point = strongest_within(list(curve["defender_acc"]), list(curve["clone_acc"]), target, at_least=True)
     return point.value(list(curve["clone_acc"].astype(float)))

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .claims import ATTACK_PAPERS
-from .summary import CLONE_COLUMNS, Quoted, _render
+from .summary import CLONE_COLUMNS, Quoted, _render, _strongest_rows, with_interval
 from .tables import read_table
+from .worst_case import WORST
 
 
 def views_section(tables: Path) -> str:
@@ -76,6 +77,7 @@ def convergence_section(tables: Path) -> str:
     """For docs/findings.md: how the KnockoffNets clones of the run stopped, per victim and label
     kind, over every defense, value and seed (``knockoff_seeds.csv``)."""
     k = read_table(tables / "knockoff_seeds.csv")
+    k = k[k["labels"] != WORST]  # the worst-case rows repeat clones counted under their own kind
     frame = (
         k.groupby(["victim", "labels"], sort=True)
         .agg(
@@ -95,12 +97,47 @@ def convergence_section(tables: Path) -> str:
     return f"**{q.title}** ({q.source}):\n\n{_render(q)}"
 
 
+def attackers_section(tables: Path) -> str:
+    """For docs/findings.md: each defense at its strongest swept value against every KnockoffNets
+    attacker the run trained (soft, label-only, defense-aware) and their worst case, from
+    ``knockoff.csv`` (clone accuracy, mean [95% interval] over seeds)."""
+    k = read_table(tables / "knockoff.csv")
+    if not (k["labels"] == WORST).any():
+        return "The run trained one kind of KnockoffNets attacker only.\n"
+    top = _strongest_rows(k, ["victim", "transfer", "labels"])
+    top = top.assign(
+        cell=[
+            with_interval(m, lo, hi)
+            for m, lo, hi in zip(
+                top["clone_acc"], top["clone_acc_ci_low"], top["clone_acc_ci_high"], strict=True
+            )
+        ]
+    )
+    keys = ["victim", "transfer", "defense", "param"]
+    frame = top.pivot_table(index=keys, columns="labels", values="cell", aggfunc="first", sort=False)
+    kinds = [c for c in ("soft", "argmax", "restored", WORST) if c in frame.columns]
+    frame = frame[kinds].reset_index().fillna("–")
+    worst = top[top["labels"] == WORST].set_index(keys)["decided_by"]
+    frame["decided_by"] = [worst.get(tuple(r), "") for r in frame[keys].itertuples(index=False)]
+    frame["defender_acc"] = [
+        top[(top[keys] == list(r)).all(axis=1)]["defender_acc"].iloc[0]
+        for r in frame[keys].itertuples(index=False)
+    ]
+    frame = frame[[*keys, "defender_acc", *kinds, "decided_by"]]
+    q = Quoted(
+        "Clone accuracy per attacker, each defense at its strongest swept value", "knockoff.csv", frame
+    )
+    link = tables.as_posix().removeprefix("docs/")
+    return f"**{q.title}** ([knockoff]({link}/knockoff.md)):\n\n{_render(q)}"
+
+
 #: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
 FINDINGS_BLOCKS = {
     "oracle-views": views_section,
     "verdict-stability": stability_section,
     "attack-validity": validity_section,
     "clone-convergence": convergence_section,
+    "attacker-axis": attackers_section,
 }
 #: The blocks of docs/findings.md written from the real-scale snapshot (:data:`FASHION_SNAPSHOT`).
 FASHION_FINDINGS_BLOCKS = {

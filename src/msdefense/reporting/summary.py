@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .claim_inputs import strengths
 from .claims import CLAIMS_COLUMNS
 from .tables import read_table, to_markdown
 from .worst_case import WORST
@@ -47,7 +48,7 @@ def _params(values: list[float]) -> str:
 
 def config_facts(config: Mapping[str, Any]) -> str:
     """The default experiment in numbers, from its (schema-validated) config."""
-    from ..attacks.knockoff import label_kinds
+    from ..attacks.knockoff import label_kinds, labelled_for
     from ..config import datafree_runs, knockoff_runs, victim_kind
 
     data = config["data"]
@@ -85,8 +86,10 @@ def config_facts(config: Mapping[str, Any]) -> str:
     lines.append(f"- **Defense sweeps:** {sweeps}.")
     k = config["knockoff"]
     labels = list(label_kinds(k))
-    src = {t: c["source"] for t, c in config["transfer_sets"].items()}
-    n_clones = sum(len(label_kinds(k, d, src[t])) for _, t, d, _ in knockoff_runs(config))
+    ts, vs = config["transfer_sets"], config["victims"]
+    n_clones = sum(
+        len(label_kinds(k, d, labelled_for(ts[t], vs[v]["dataset"]))) for v, t, d, _ in knockoff_runs(config)
+    )
     schedule = (
         f"{k['epochs']} epochs"
         if k.get("patience") is None
@@ -121,8 +124,8 @@ class Quoted:
 
 
 def _strongest_rows(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The undefended row and each defense's row at its largest swept value, per ``keys``."""
-    t = table.assign(_p=table["param"].astype(float))
+    """The undefended row and each defense's row at its strongest swept value, per ``keys``."""
+    t = table.assign(_p=strengths(table))
     top = t.groupby([*keys, "defense"], sort=False)["_p"].transform("max")
     return t[t["_p"] == top].drop(columns="_p")
 
@@ -252,7 +255,10 @@ def results_section(tables: Path, *, experiment: str = "default", command: str =
             f"**{q.title}** ([{q.source[:-4]}]({tables.as_posix()}/{q.source[:-4]}.md)):\n\n{_render(q)}"
         )
         if q.title.startswith("KnockoffNets, worst case"):
-            parts.append(survivors(q.frame) + "\n")
+            knock = read_table(tables / "knockoff.csv")
+            parts.append(
+                survivors(_strongest_rows(knock[knock["labels"] == WORST], ["victim", "transfer"])) + "\n"
+            )
     return "\n".join(parts)
 
 
@@ -261,11 +267,11 @@ def survivors(worst: pd.DataFrame) -> str:
     worst-case clone interval at their strongest value lies wholly below the undefended one's."""
     lines = []
     for (victim, transfer), part in worst.groupby(["victim", "transfer"], sort=False):
-        und = part[part["defense"] == "undefended"]
-        if und.empty:
+        und = part[part["method"] == "None"]
+        rest = part[part["method"] != "None"]
+        if und.empty or rest.empty:
             continue
         floor = float(und["clone_acc_ci_low"].iloc[0])
-        rest = part[part["defense"] != "undefended"]
         held = [
             f"{d} ({p})"
             for d, p, hi in zip(rest["defense"], rest["param"], rest["clone_acc_ci_high"], strict=True)

@@ -10,6 +10,8 @@ import pandas as pd
 
 from ..io import atomic_path
 from ..records import read_records
+from ..sweeps import API_GRANULARITY
+from .claim_inputs import strengths
 from .matching import UNMATCHED, Point, strongest_within
 from .replicates import TEST_IMAGES, summarise, test_images_of
 from .worst_case import with_worst_case
@@ -81,8 +83,9 @@ def knockoff_table(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 
 def _curve(undefended: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """A defense's curve: the undefended run, then the defense's runs in sweep order."""
-    return pd.concat([undefended, runs.sort_values("param", key=lambda s: s.astype(float))])
+    """A defense's curve: the undefended run, then the defense's runs from its weakest value to its
+    strongest (:func:`msdefense.sweeps.strength`)."""
+    return pd.concat([undefended, runs.assign(_s=strengths(runs)).sort_values("_s").drop(columns="_s")])
 
 
 def _at(curve: pd.DataFrame, point: Point, column: str) -> float:
@@ -335,9 +338,13 @@ def misleader_seeds(
     baseline's strongest point whose defended accuracy is at least MISLEADER's, interpolated
     where the curve crosses it (``param``, accuracies and fidelity at that point; ``match`` says
     how); and MISLEADER (the ensemble, undefended). Attacks: :func:`knockoff_attack_names` for each
-    transfer set and label kind of the ensemble, and every data-free attack run against it.
+    transfer set and label kind (soft, argmax) of the ensemble, and every data-free attack run
+    against it. Baselines: the papers' defenses (not the API-granularity ones, :mod:`msdefense.sweeps`).
     ``defender_acc_gap`` = the row's defended accuracy minus MISLEADER's. ``knockoff`` and
     ``datafree`` are :func:`knockoff_seeds` and :func:`datafree_seeds`."""
+    # soft and label-only clones: against an undefended victim the defense-aware clone is the soft
+    # one (the identity is inverted exactly), and the worst case repeats one of them
+    knockoff = knockoff[knockoff["labels"].isin(["soft", "argmax"])]
     attacks = knockoff.assign(attack=knockoff_attack_names(knockoff))
     frames = [attacks]
     if datafree is not None and not datafree.empty:
@@ -352,7 +359,8 @@ def misleader_seeds(
             base = runs[(runs["victim"] == teacher) & (runs["attack"] == attack) & (runs["seed"] == seed)]
             undefended = base[base["method"] == "None"].head(1)
             picks = [("undefended", undefended, Point(0, 0.0, "interpolated"))]
-            for defense, sweep in base[base["method"] != "None"].groupby("defense", sort=True):
+            baselines = base[~base["method"].isin(["None", *API_GRANULARITY])]  # the papers' defenses
+            for defense, sweep in baselines.groupby("defense", sort=True):
                 curve = _curve(undefended, sweep)
                 point = strongest_within(
                     list(curve["defender_acc"]), list(curve["clone_acc"]), target, at_least=True

@@ -14,7 +14,7 @@ from .claim_inputs import (
     by_seed,
 )
 from .verdicts import Claim, join_notes
-from .worst_case import attacker_name
+from .worst_case import REPEATS_UNDEFENDED, attacker_name
 
 
 def validity(runs: pd.DataFrame, attack: str) -> str:
@@ -68,6 +68,8 @@ def attack_rows(t: ClaimInputs) -> list[dict[str, object]]:
         return None if und.empty else (by_seed(und, "clone_acc") / by_seed(und, "defender_acc"))
 
     for (victim, transfer, labels), runs in knockoff.groupby(["victim", "transfer", "labels"], sort=False):
+        if labels in REPEATS_UNDEFENDED:
+            continue  # its undefended clones are the soft or label-only ones: the same row again
         claim = works("KnockoffNets", attacker_name(labels))
         reason = validity(runs, "KnockoffNets")
         rows.append(

@@ -11,22 +11,39 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .claim_inputs import strengths
+
 #: the label kind of the worst-case rows
 WORST = "worst"
+#: label kinds whose undefended clones repeat another kind's: the defense-aware attacker inverts
+#: the identity exactly (its clone is the soft one), the worst case takes one of them; their
+#: claims about the undefended victim alone would enter the Holm family twice
+REPEATS_UNDEFENDED = ("restored", WORST)
 #: the order in which ties go (the simpler attacker first)
 KIND_ORDER = ("soft", "argmax", "restored")
 
 
 def with_worst_case(per_seed: pd.DataFrame) -> pd.DataFrame:
     """``per_seed`` (KnockoffNets rows with ``labels``) with a ``decided_by`` column (a row's own
-    label kind) and, where the experiment ran more than one label kind, one ``labels: worst`` row
-    per victim × transfer set × defense × value × seed: the row of the highest ``clone_acc`` over
-    the kinds that ran there (ties: :data:`KIND_ORDER`), its ``decided_by`` the kind."""
+    label kind) and one ``labels: worst`` row per victim × transfer set × defense × value × seed
+    where that defense met every kind the victim and transfer set were attacked with, and there
+    were several: the row of the highest ``clone_acc`` over them (ties: :data:`KIND_ORDER`), its
+    ``decided_by`` the kind. A defense that some kind skipped (``knockoff.argmax_defenses``,
+    ``restored_defenses``) gets no worst-case row: a maximum over fewer attackers would not
+    compare with the others'."""
     per_seed = per_seed.assign(decided_by=per_seed["labels"])
     if per_seed["labels"].nunique() < 2:
         return per_seed
-    rank = per_seed["labels"].map({k: i for i, k in enumerate(KIND_ORDER)}).fillna(len(KIND_ORDER))
-    ordered = per_seed.assign(_rank=rank).sort_values(
+    # only where every kind of the victim and transfer set ran against the defense: a maximum over
+    # fewer attackers would not compare with the others'
+    group = ["victim", "transfer"]
+    all_kinds = per_seed.groupby(group)["labels"].transform("nunique")
+    ran = per_seed.groupby([*group, "defense"])["labels"].transform("nunique")
+    complete = per_seed[(ran == all_kinds) & (all_kinds > 1)]
+    if complete.empty:
+        return per_seed
+    rank = complete["labels"].map({k: i for i, k in enumerate(KIND_ORDER)}).fillna(len(KIND_ORDER))
+    ordered = complete.assign(_rank=rank).sort_values(
         ["clone_acc", "_rank"], ascending=[False, True], kind="stable"
     )
     keys = [c for c in ("victim", "transfer", "defense", "param", "seed") if c in per_seed]
@@ -61,6 +78,6 @@ def deciding_note(runs: pd.DataFrame, method: str) -> str:
     )
     if mine.empty:
         return ""
-    top = mine["param"].astype(float).max()
-    at = mine[mine["param"].astype(float) == top]
-    return f"deciding attacker at {method} {top:g}: {deciding_attackers(at)}"
+    s = strengths(mine)
+    at = mine[s == s.max()]
+    return f"deciding attacker at {method} {float(at['param'].iloc[0]):g}: {deciding_attackers(at)}"

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from .. import layout
 from ..artifacts import read_posteriors, sweep_index
 from ..attacks.defense_aware import RESTORED, DefenseAwareConfig, restore, restorers
-from ..attacks.knockoff import KnockoffConfig, label_kinds, run_knockoff
+from ..attacks.knockoff import KnockoffConfig, label_kinds, labelled_for, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -88,7 +88,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     order), so the clones of a sweep differ only by the defense and the labels they learn from.
     """
     r, cfg = request, request.victim_cfg
-    kinds = label_kinds(r.knockoff, r.defense, r.transfer_cfg["source"])
+    kinds = label_kinds(r.knockoff, r.defense, labelled_for(r.transfer_cfg, cfg["dataset"]))
     cseed = attack_stream_seed(r.seed, "knockoff", r.transfer)
     records = []
     with stage(r.device) as ctx:
