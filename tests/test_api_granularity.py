@@ -64,3 +64,13 @@ def test_library_calls_refuse_sweep_values_the_method_cannot_use(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         answers(method, bad)
+
+
+def test_the_reporting_knows_which_methods_are_strongest_at_their_smallest_value() -> None:
+    """msdefense.sweeps (read by the tables, which import no defense) names exactly the methods
+    whose sweep counts classes or decimals."""
+    from msdefense.defenses import DEFENSES
+    from msdefense.sweeps import API_GRANULARITY, strength
+
+    assert {n for n in DEFENSES if DEFENSES[n].integer_params} == set(API_GRANULARITY)
+    assert strength("TopK", 1) > strength("TopK", 3) and strength("DCP", 1.5) > strength("DCP", 0.8)
