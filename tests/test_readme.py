@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from msdefense.attacks.knockoff import label_kinds
+from msdefense.attacks.knockoff import label_kinds, labelled_for
 from msdefense.config import datafree_runs, knockoff_runs
 from msdefense.reporting import read_table, verdict
 from msdefense.reporting.claims import rule_threshold
@@ -21,8 +21,29 @@ from msdefense.reporting.summary import (
     load_config,
     results_section,
 )
+from msdefense.reporting.worst_case import WORST
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def asked_knockoff_rows(config: dict) -> set[tuple]:
+    """(victim, transfer, labels, defense, value) of every KnockoffNets row the config asks for: each
+    run's label kinds, and the worst case where a defense met every kind of its victim and transfer
+    set and there were several (msdefense.reporting.worst_case)."""
+    kinds, rows = {}, set()
+    for v, t, d, p in knockoff_runs(config):
+        ran = label_kinds(
+            config["knockoff"], d, labelled_for(config["transfer_sets"][t], config["victims"][v]["dataset"])
+        )
+        kinds.setdefault((v, t), {})[d] = set(ran)
+        rows |= {(v, t, k, d, float(p)) for k in ran}
+    for v, t, d, p in knockoff_runs(config):
+        every = set().union(*kinds[v, t].values())
+        if len(every) > 1 and kinds[v, t][d] == every:
+            rows.add((v, t, WORST, d, float(p)))
+    return rows
+
+
 README = (ROOT / "README.md").read_text()
 
 
@@ -54,7 +75,8 @@ def test_snapshot_was_made_with_this_config(config) -> None:
     knockoff = read_table(snap / "knockoff.csv")
     made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
                    knockoff["param"].astype(float), strict=True))  # fmt: skip
-    assert made == {(v, t, k, d, float(p)) for v, t, d, p in knockoff_runs(config) for k in labels}
+    assert made == asked_knockoff_rows(config)
+    assert {k for _, _, k, _, _ in made} <= {*labels, WORST}
     datafree = read_table(snap / "datafree.csv")
     made = set(zip(datafree["attack"], datafree["victim"], datafree["defense"], datafree["param"].astype(float),
                    strict=True))  # fmt: skip
@@ -89,12 +111,7 @@ def test_fashion_snapshot_was_made_with_its_config() -> None:
     knockoff = read_table(snap / "knockoff.csv")
     made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
                    knockoff["param"].astype(float), strict=True))  # fmt: skip
-    asked = {
-        (v, t, k, d, float(p))
-        for v, t, d, p in knockoff_runs(config)
-        for k in label_kinds(config["knockoff"], d)
-    }
-    assert made == asked
+    assert made == asked_knockoff_rows(config)
     datafree = read_table(snap / "datafree.csv")
     made = set(zip(datafree["attack"], datafree["victim"], datafree["defense"], datafree["param"].astype(float),
                    strict=True))  # fmt: skip
