@@ -103,7 +103,7 @@ def attackers_section(tables: Path) -> str:
     ``knockoff.csv`` (clone accuracy, mean [95% interval] over seeds)."""
     k = read_table(tables / "knockoff.csv")
     if not (k["labels"] == WORST).any():
-        return "The run trained one kind of KnockoffNets attacker only.\n"
+        return "The snapshot has no worst case over attackers (one kind of attacker, or made before it existed).\n"
     top = _strongest_rows(k, ["victim", "transfer", "labels"])
     top = top.assign(
         cell=[
