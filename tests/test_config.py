@@ -63,9 +63,28 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     }
     methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
     # ReverseSigmoid is not attacked data-free: above β = 1 it is DCP
-    assert methods_attacked == {"None", "DCP", "AdaptiveMisinformation", "Random", "MAD", "GRAD"}
+    assert methods_attacked == {
+        "None",
+        "DCP",
+        "AdaptiveMisinformation",
+        "Random",
+        "MAD",
+        "GRAD",
+        "TopK",
+        "Rounding",
+    }
     methods = {d["method"] for d in cfg["defenses"].values()}
-    assert methods == {"None", "DCP", "ReverseSigmoid", "AdaptiveMisinformation", "Random", "MAD", "GRAD"}
+    assert methods == {
+        "None",
+        "DCP",
+        "ReverseSigmoid",
+        "AdaptiveMisinformation",
+        "Random",
+        "MAD",
+        "GRAD",
+        "TopK",
+        "Rounding",
+    }
 
 
 def _set(cfg: dict, path: str, value) -> None:
@@ -194,12 +213,16 @@ def _set(cfg: dict, path: str, value) -> None:
         ("knockoff.argmax_defenses", ["nobody"], ConfigError, ["knockoff.argmax_defenses", "nobody"]),
         ("knockoff.argmax_defenses", ["DCP"], ConfigError, ["knockoff.argmax_defenses", "method: None"]),
         ("knockoff.labels", "soft", None, None),  # with argmax_defenses below: no argmax to restrict
+        ("knockoff.restored_defenses", ["nobody"], ConfigError, ["knockoff.restored_defenses", "nobody"]),
+        ("knockoff.restored_defenses", ["DCP"], ConfigError, ["knockoff.restored_defenses", "method: None"]),
+        ("knockoff.defense_aware.shadows", 0, WorkflowError, ["shadows", "minimum"]),
+        ("knockoff.labels", ["soft", "restored", "logits"], WorkflowError, ["labels"]),
     ],
 )
 def test_bad_config_names_the_key(default_config, path, value, error, must_mention) -> None:
     if error is None:  # argmax_defenses without argmax among the labels
         default_config["knockoff"]["argmax_defenses"] = ["undefended"]
-        error, must_mention = ConfigError, ["knockoff.argmax_defenses", "[soft, argmax]"]
+        error, must_mention = ConfigError, ["knockoff.argmax_defenses", "include soft and argmax"]
     _set(default_config, path, value)
     with pytest.raises(error) as info:
         validated(default_config)

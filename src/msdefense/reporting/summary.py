@@ -282,16 +282,13 @@ def survivors(worst: pd.DataFrame) -> str:
         ]
         lines.append(
             f"- **{victim} on {transfer}:** "
-            + (
-                f"worst-case clones below the undefended interval behind {', '.join(held)}"
-                if held
-                else "no defense keeps the worst-case clone below the undefended interval"
-            )
+            + (f"below it behind {', '.join(held)}" if held else "none of the defenses it met")
             + (f"; not behind {', '.join(others)}." if others and held else ".")
         )
     return (
-        "Which defenses survive every attacker (the worst-case interval wholly below the undefended one's):\n\n"
-        + "\n".join(lines)
+        "The defenses whose worst-case clone (over the attackers; among the defenses that met every "
+        "attacker) has an interval wholly below the undefended clone's; whether that drop is large "
+        "enough to stop the attack is the claims' threshold (docs/statistics.md):\n\n" + "\n".join(lines)
     )
 
 
