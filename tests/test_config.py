@@ -74,17 +74,7 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
         "Rounding",
     }
     methods = {d["method"] for d in cfg["defenses"].values()}
-    assert methods == {
-        "None",
-        "DCP",
-        "ReverseSigmoid",
-        "AdaptiveMisinformation",
-        "Random",
-        "MAD",
-        "GRAD",
-        "TopK",
-        "Rounding",
-    }
+    assert methods == methods_attacked | {"ReverseSigmoid"}
 
 
 def _set(cfg: dict, path: str, value) -> None:

@@ -159,16 +159,23 @@ def shadow_folds(n: int, folds: int, seed: int) -> list[Tensor]:
     return [part.sort().values for part in order.tensor_split(folds)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class AttackerModels:
+    """What every model the attacker builds shares: the clone's architecture, the victim's class
+    count and input channels, the recipe (:class:`DefenseAwareConfig`) and the device."""
+
+    arch: str
+    classes: int
+    in_channels: int
+    cfg: DefenseAwareConfig
+    device: torch.device
+
+    def fresh(self) -> nn.Module:
+        return build_model(self.arch, self.classes, self.in_channels)
+
+
 def train_shadows(
-    images: Dataset,
-    *,
-    folds: Sequence[Tensor],
-    arch: str,
-    classes: int,
-    in_channels: int,
-    cfg: DefenseAwareConfig,
-    device: torch.device,
-    seed: int,
+    images: Dataset, *, folds: Sequence[Tensor], models: AttackerModels, seed: int
 ) -> list[nn.Module]:
     """The attacker's shadow models, cross-fitted: shadow i is a fresh ``arch`` model trained on
     its own labelled (augmented) query images outside ``folds[i]``, from its own seed, so that its
@@ -178,12 +185,14 @@ def train_shadows(
     for i, held in enumerate(folds):
         s = derive_seed(seed, "shadow", i)
         seed_everything(s)
-        model = build_model(arch, classes, in_channels)
+        model = models.fresh()
         keep = torch.ones(len(images), dtype=torch.bool)
         if len(folds) > 1:
             keep[held] = False
         train = Subset(images, keep.nonzero().flatten().tolist())
-        train_classifier(model, train, {}, cfg.recipe, device=device, seed=s, desc=f"shadow {i}")
+        train_classifier(
+            model, train, {}, models.cfg.recipe, device=models.device, seed=s, desc=f"shadow {i}"
+        )
         shadows.append(model.eval())
     return shadows
 
@@ -194,11 +203,7 @@ def attacker_aux_models(
     images: Dataset,
     plain: Dataset,
     shadows: Sequence[nn.Module],
-    arch: str,
-    classes: int,
-    in_channels: int,
-    cfg: DefenseAwareConfig,
-    device: torch.device,
+    models: AttackerModels,
     seed: int,
 ) -> dict[str, nn.Module]:
     """The auxiliary models the defense needs, built by the attacker from its own data: the
@@ -208,18 +213,18 @@ def attacker_aux_models(
     for name in required_aux_models(defense_cfg):
         s = derive_seed(seed, "attacker-aux", name)
         seed_everything(s)
-        model = build_model(arch, classes, in_channels)
+        model, recipe, device = models.fresh(), models.cfg.recipe, models.device
         if name == "misinformation":
             from ..defenses.adaptive_misinformation import misinformation_loss
 
             train_classifier(
-                model, images, {}, cfg.recipe, device=device, seed=s, desc=name, loss_fn=misinformation_loss
+                model, images, {}, recipe, device=device, seed=s, desc=name, loss_fn=misinformation_loss
             )
         elif name.startswith("surrogate_e"):
             stop = int(name.removeprefix("surrogate_e"))
             targets = predict_probs(shadows[0], plain, device)
             if stop:
-                distill(model, images, targets, cfg.recipe, device=device, seed=s, desc=name, stop_after=stop)
+                distill(model, images, targets, recipe, device=device, seed=s, desc=name, stop_after=stop)
         else:
             raise ValueError(f"the defense-aware attacker cannot build the auxiliary model {name!r}")
         out[name] = model.eval()
@@ -249,10 +254,12 @@ def restorers(
             f"the defense-aware attacker needs at least {2 * cfg.shadows} query images for "
             f"{cfg.shadows} cross-fitted shadows, got {len(plain)}"
         )
-    common = {"arch": arch, "classes": classes, "in_channels": in_channels, "cfg": cfg, "device": device}
+    models = AttackerModels(arch=arch, classes=classes, in_channels=in_channels, cfg=cfg, device=device)
     folds = shadow_folds(len(plain), cfg.shadows, derive_seed(seed, "shadow-folds"))
-    shadows = train_shadows(images, folds=folds, seed=seed, **common)
-    aux = attacker_aux_models(defense_cfg, images=images, plain=plain, shadows=shadows, seed=seed, **common)
+    shadows = train_shadows(images, folds=folds, models=models, seed=seed)
+    aux = attacker_aux_models(
+        defense_cfg, images=images, plain=plain, shadows=shadows, models=models, seed=seed
+    )
     # the attacker's copy of the defense: same options, its own seed (Random's draws are not the defender's)
     defense = build_defense(
         defense_cfg, dataset, {k: m.to(device) for k, m in aux.items()}, derive_seed(seed, "attacker-defense")
