@@ -62,7 +62,7 @@ def _summary_columns(columns: list[str], metrics=INTERVAL_METRICS) -> list[str]:
 
 def test_tables_have_one_row_per_setting_and_one_per_seed_beside(finished_run: Path) -> None:
     for name, keys, columns in (
-        ("knockoff", KNOCKOFF_KEYS, [*KNOCKOFF_COLUMNS, "method"]),
+        ("knockoff", KNOCKOFF_KEYS, [*KNOCKOFF_COLUMNS, "method", "decided_by"]),
         ("datafree", DATAFREE_KEYS, DATAFREE_COLUMNS),
         ("misleader", MISLEADER_KEYS, MISLEADER_COLUMNS),
         ("quantization", QUANTIZATION_KEYS, QUANTIZATION_COLUMNS),
@@ -85,8 +85,16 @@ def test_tables_have_one_row_per_setting_and_one_per_seed_beside(finished_run: P
 
 def test_table_has_one_row_per_run(finished_run: Path) -> None:
     both = pd.read_csv(finished_run / "tables" / "knockoff.csv")
-    # the label-only attacker runs next to the soft-label one, behind the same answers
-    assert set(both["labels"]) == {"soft", "argmax"}
+    # the label-only attacker runs next to the soft-label one, behind the same answers, and the
+    # worst case over the two is the better clone of each seed, named by decided_by
+    assert set(both["labels"]) == {"soft", "argmax", "worst"}
+    seeds = pd.read_csv(finished_run / "tables" / "knockoff_seeds.csv")
+    keyed = seeds.pivot_table(index=["victim", "transfer", "defense", "param", "seed"], columns="labels",
+                              values="clone_acc", aggfunc="first")  # fmt: skip
+    np.testing.assert_array_equal(keyed["worst"], keyed[["soft", "argmax"]].max(axis=1))
+    worst = seeds[seeds["labels"] == "worst"].set_index(["victim", "transfer", "defense", "param", "seed"])
+    picked = [keyed.loc[i, kind] for i, kind in worst["decided_by"].items()]
+    np.testing.assert_array_equal(worst["clone_acc"], picked)
     keys = ["victim", "transfer", "defense", "param"]
     soft, argmax = (both[both["labels"] == k].set_index(keys).sort_index() for k in ("soft", "argmax"))
     assert soft.index.equals(argmax.index)
