@@ -114,7 +114,12 @@ def check_config(config: Mapping[str, Any]) -> None:
         if len(set(texts)) != len(texts):
             raise ConfigError(f"config key defenses.{name}.params has duplicate values: {d['params']}")
     _known("architecture", config["knockoff"]["arch"], ARCHITECTURES, "knockoff.arch")
-    _check_narrowed_labels(config)
+    from .attacks.knockoff import check_narrowing
+
+    try:  # knockoff.argmax_defenses / restored_defenses
+        check_narrowing(config["knockoff"], config["defenses"])
+    except ValueError as exc:
+        raise ConfigError(f"config key {exc}") from None
     if config["knockoff"].get("pretrained"):
         _pretrainable(config["knockoff"]["arch"], "knockoff.pretrained")
     check_datafree(config)
@@ -380,27 +385,3 @@ def pretrained_arch(entry: Mapping[str, Any]) -> str | None:
 def aux_models_of(config: Mapping[str, Any], defense: str) -> tuple[str, ...]:
     """Auxiliary model names the defense ``defense`` of ``config`` needs."""
     return required_aux_models(config["defenses"][defense])
-
-
-def _check_narrowed_labels(config: Mapping[str, Any]) -> None:
-    """``knockoff.argmax_defenses`` / ``restored_defenses``: known defenses, the undefended one among
-    them, next to soft clones."""
-    from .attacks.knockoff import NARROWING, label_kinds
-
-    kinds = label_kinds(config["knockoff"])
-    for kind, key in NARROWING.items():
-        only = config["knockoff"].get(key)
-        if only is None:
-            continue
-        if "soft" not in kinds or kind not in kinds:
-            raise ConfigError(
-                f"config key knockoff.{key} narrows the {kind} clones next to the soft ones: "
-                f"set knockoff.labels to include soft and {kind}, or drop the key"
-            )
-        for name in only:
-            _known("defense", name, config["defenses"], f"knockoff.{key}")
-        if not any(config["defenses"][name]["method"] == "None" for name in only):
-            raise ConfigError(
-                f"config key knockoff.{key} must name the undefended oracle (a defense with "
-                f"method: None): every {kind} row is compared with it"
-            )

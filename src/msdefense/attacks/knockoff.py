@@ -82,6 +82,31 @@ def label_kinds(
     return kinds
 
 
+def check_narrowing(cfg: Mapping[str, Any], defenses: Mapping[str, Mapping[str, Any]]) -> None:
+    """``argmax_defenses`` / ``restored_defenses`` of the ``knockoff`` section ``cfg``: known
+    defenses, the undefended one among them, next to soft clones (``ValueError`` naming the key)."""
+    kinds = label_kinds(cfg)
+    for kind, key in NARROWING.items():
+        only = cfg.get(key)
+        if only is None:
+            continue
+        if "soft" not in kinds or kind not in kinds:
+            raise ValueError(
+                f"knockoff.{key} narrows the {kind} clones next to the soft ones: "
+                f"set knockoff.labels to include soft and {kind}, or drop the key"
+            )
+        unknown = [name for name in only if name not in defenses]
+        if unknown:
+            raise ValueError(
+                f"knockoff.{key}: unknown defense {unknown[0]!r}; known defenses: {', '.join(sorted(defenses))}"
+            )
+        if not any(defenses[name]["method"] == "None" for name in only):
+            raise ValueError(
+                f"knockoff.{key} must name the undefended oracle (a defense with method: None): "
+                f"every {kind} row is compared with it"
+            )
+
+
 @dataclass
 class KnockoffResult:
     """The selected clone, the clone after the last epoch, and the selection's bookkeeping."""
