@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format venv report readme readme-fashion clean fashion
+.PHONY: run test lint format venv report readme readme-fashion clean fashion fashion-attackers
 
 # through msdefense.launch: after a kill, the next run removes the stale lock and resumes
 run: $(STAMP)
@@ -14,6 +14,10 @@ run: $(STAMP)
 # the real-scale experiment (Fashion-MNIST, offline; under two hours on a 2-core CPU): README
 fashion: $(STAMP)
 	$(BIN)/python -m msdefense.launch --cores all --configfile config/fashion.yaml
+
+# the attacker axis on Fashion-MNIST (about 90 minutes on a 2-core CPU): config/fashion_attackers.yaml
+fashion-attackers: $(STAMP)
+	$(BIN)/python -m msdefense.launch --cores all --configfile config/fashion.yaml config/fashion_attackers.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
