@@ -1,6 +1,6 @@
 rule train_knockoff:
-    """KnockoffNets soft-label clones for every value of one defense's sweep and every replicate
-    seed, in one process.
+    """KnockoffNets clones for every value of one defense's sweep, label kind and replicate seed,
+    in one process, and the soft-label clones at the nested budgets of knockoff.budgets.
 
     The transfer set is read once per seed; each value's clone gets the same seed (same
     initialisation and data order), so the clones of a seed differ only by the defense.
@@ -11,6 +11,7 @@ rule train_knockoff:
         weights=knockoff_weights,
     output:
         metrics=seeds_out(layout.KNOCKOFF_METRICS),
+        budgets=seeds_out(layout.KNOCKOFF_BUDGETS),
         clones=directory(seeds_out(layout.KNOCKOFF_CLONES)),
     log:
         log("train_knockoff", "{victim}/{transfer}/{defense}"),
@@ -22,12 +23,12 @@ rule train_knockoff:
     resources:
         **needs("train_knockoff"),
     params:
-        **every_seed("posteriors", "metrics", "clones"),
+        **every_seed("posteriors", "metrics", "budgets", "clones"),
         code=code_version("train_knockoff.py", defenses="wildcard"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
         defense_cfg=defense_cfg,
-        knockoff=config["knockoff"],
+        knockoff=knockoff_cfg,
         params=sweep_texts,
     script:
         "../workflow/scripts/train_knockoff.py"

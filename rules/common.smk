@@ -14,6 +14,7 @@ from msdefense.config import (
     victim_defenses,
     victims_of_kind,
 )
+from msdefense.attacks.knockoff import knockoff_for, labelled_for
 from msdefense.data import get_dataset_spec
 from msdefense.fingerprint import code_fingerprint
 from msdefense.preflight import NAME_WILDCARD
@@ -115,6 +116,15 @@ def victim_cfg(wc):
 
 def transfer_cfg(wc):
     return config["transfer_sets"][wc.transfer]
+
+
+def knockoff_cfg(wc):
+    """The knockoff section as this sweep job sees it (its own label kinds only)."""
+    return knockoff_for(
+        config["knockoff"],
+        wc.defense,
+        labelled_for(transfer_cfg(wc), config["victims"][wc.victim]["dataset"]),
+    )
 
 
 def defense_cfg(wc):
@@ -247,6 +257,23 @@ def knockoff_metrics():
     ]
 
 
+def knockoff_budgets():
+    """The budget-curve records of every KnockoffNets sweep and seed (knockoff.budgets)."""
+    return [path.replace("metrics.json", "budgets.json") for path in knockoff_metrics()]
+
+
+def datafree_histories():
+    """Every data-free run's checkpoint history, in the order of datafree_metrics()."""
+    return [path.replace("metrics.json", "history.csv") for path in datafree_metrics()]
+
+
+def budget_victims():
+    """The victims with a budget curve: every victim a KnockoffNets or data-free attack meets."""
+    attacked = [v for v, _, _, _ in knockoff_runs(config)]
+    attacked += [v for _, v, _, _ in datafree_runs(config)]
+    return list(dict.fromkeys(attacked))
+
+
 def sweep_texts(wc):
     """The canonical texts of the sweep values put in front of the victim."""
     return [format_param(p) for p in victim_defenses(config, wc.victim)[wc.defense]]
@@ -280,8 +307,19 @@ def final_targets():
 
 def table_targets():
     """Every table and figure but the resources table."""
-    tables = ["knockoff", "interpolation", "latency", "claims"]
-    figures = ["knockoff_tradeoff", "latency"]
+    tables = [
+        "knockoff",
+        "interpolation",
+        "latency",
+        "claims",
+        "budget",
+        "budget_curves",
+    ]
+    figures = [
+        "knockoff_tradeoff",
+        "latency",
+        *(f"budget_{v}" for v in budget_victims()),
+    ]
     if datafree_metrics():
         tables.append("datafree")
         figures.append("datafree_tradeoff")

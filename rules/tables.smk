@@ -103,6 +103,47 @@ rule datafree_table:
         "../workflow/scripts/datafree_table.py"
 
 
+rule budget_table:
+    """Budget curves: clone accuracy against oracle queries (KnockoffNets at the nested budgets of
+    knockoff.budgets, DFME / MAZE at their checkpoints), their areas and reach, one figure per victim.
+    """
+    input:
+        knockoff=knockoff_metrics(),
+        budgets=knockoff_budgets(),
+        datafree=datafree_metrics(),
+        histories=datafree_histories(),
+    output:
+        csv=report(
+            layout.table(OUT, "budget", "csv"),
+            caption="../workflow/report/budget_table.rst",
+            category="Tables",
+        ),
+        md=layout.table(OUT, "budget", "md"),
+        seeds=layout.seeds_table(OUT, "budget"),
+        curves=layout.table(OUT, "budget_curves", "csv"),
+        curves_md=layout.table(OUT, "budget_curves", "md"),
+        png=report(
+            [layout.figure(OUT, f"budget_{v}", "png") for v in budget_victims()],
+            caption="../workflow/report/budget_figure.rst",
+            category="Figures",
+        ),
+        pdf=[layout.figure(OUT, f"budget_{v}", "pdf") for v in budget_victims()],
+    log:
+        log("tables", "budget"),
+    benchmark:
+        bench("budget_table", "budget")
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        **needs("budget_table"),
+    params:
+        code=code_version("budget_table.py"),
+        victims=budget_victims(),
+    script:
+        "../workflow/scripts/budget_table.py"
+
+
 rule quantization_table:
     """Quantized victims (Khaled et al. 2023): fp32 vs int8 victims (accuracy, weight size, ms per query)."""
     input:

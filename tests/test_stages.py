@@ -178,6 +178,7 @@ def _knockoff_request(dcp_answers: str, params: list[str], folder: Path) -> atta
         params=params,
         in_posteriors=dcp_answers,
         out_metrics=str(folder / "metrics.json"),
+        out_budgets=str(folder / "budgets.json"),
         out_clones=str(folder / "clones"),
         **COMMON,
     )
@@ -277,6 +278,39 @@ def test_two_victims_meet_the_same_attacker_under_one_seed(out: Path, dcp_answer
     for name, weight in seen["v"]["init"].items():
         assert torch.equal(weight, seen["m"]["init"][name]), name  # the same initial clone
     assert seen["v"]["batches"] == seen["m"]["batches"]  # the same images, augmentations and order
+
+
+def test_a_budget_clone_saw_exactly_the_first_b_answers(out: Path, dcp_answers: str) -> None:
+    """knockoff.budgets: a clone per budget and value, from scratch on the first b queries of the
+    attacker's order. Changing every other answer leaves it byte-identical; changing one of the
+    first b changes it; the full clone is the sweep's own."""
+    from msdefense.attacks.knockoff import query_order
+    from msdefense.seeding import derive_seed
+
+    def run(answers_file: str, name: str) -> tuple[list, bytes]:
+        request = dataclasses.replace(
+            _knockoff_request(answers_file, ["1.5"], out / "budget" / name),
+            knockoff={**KNOCKOFF, "budgets": [0.25]},
+        )
+        attacks.train_knockoff(request)
+        clone = out / "budget" / name / "clones" / "budget" / "50" / "soft" / "1.5.safetensors"
+        return load_json(out / "budget" / name / "budgets.json"), clone.read_bytes()
+
+    records, clone = run(dcp_answers, "as_answered")
+    assert [(r["queries"], r["labels"], r["param"]) for r in records] == [(50, "soft", "1.5")]
+    assert load_json(out / "budget" / "as_answered" / "metrics.json")[0]["queries"] == 200
+    request = _knockoff_request(dcp_answers, ["1.5"], out / "unused")
+    first = query_order(200, derive_seed(request.stream_seed, "query-order"))[:50]
+    rest = np.setdiff1d(np.arange(200), first)
+    arrays = load_arrays(dcp_answers)
+    for name, rows in (("other_rest", rest), ("other_first", first[-1:])):
+        changed = {k: v.copy() for k, v in arrays.items()}
+        changed["transfer"][:, rows] = changed["transfer"][:, rows, ::-1]  # other answers to those queries
+        save_arrays(out / f"{name}.npz", changed)
+        records_changed, clone_changed = run(str(out / f"{name}.npz"), name)
+        assert (clone_changed == clone) == (name == "other_rest"), name
+        if name == "other_rest":
+            assert records_changed[0]["clone_acc"] == records[0]["clone_acc"]
 
 
 def test_knockoff_request_refuses_repeated_values(out: Path, dcp_answers: str) -> None:

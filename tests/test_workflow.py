@@ -118,6 +118,32 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
     assert (finished_run / "tables" / "knockoff.md").read_text().startswith("| victim | transfer |")
 
 
+def test_budget_tables_end_where_the_attack_tables_do(finished_run: Path) -> None:
+    """The budget curves: KnockoffNets at 30% of the 400 queries (tiny.yaml) and every query; the
+    data-free checkpoints up to the spent budget; a figure per attacked victim."""
+    tables = finished_run / "tables"
+    per_seed = pd.read_csv(tables / "budget_seeds.csv")
+    curves = pd.read_csv(tables / "budget_curves.csv")
+    table = pd.read_csv(tables / "budget.csv")
+    knock = per_seed[per_seed["attack"] == "knockoff"]
+    assert set(knock.groupby(["victim", "transfer", "defense", "param", "seed"])["queries"].apply(tuple)) == {
+        (120, 400)
+    }
+    # the full-budget point is the soft-label clone of the KnockoffNets table, seed by seed
+    soft = pd.read_csv(tables / "knockoff_seeds.csv").query("labels == 'soft'")
+    keys = ["victim", "transfer", "defense", "param", "seed"]
+    full = knock[knock["queries"] == 400].astype({"param": float}).set_index(keys)["clone_acc"].sort_index()
+    np.testing.assert_allclose(full, soft.set_index(keys)["clone_acc"].sort_index().loc[full.index])
+    free = per_seed[per_seed["transfer"] == "-"]
+    assert set(free["attack"]) == {"dfme", "maze"}
+    spent = pd.read_csv(tables / "datafree_seeds.csv").groupby("attack")["queries"].max()
+    assert (free.groupby("attack")["queries"].max() <= spent.loc[["dfme", "maze"]]).all()
+    assert len(curves) == len(per_seed.drop_duplicates([*keys[:4], "attack", "queries"]))
+    assert (table["budgets"] >= 2).all() and table["auc"].between(0, 1).all()
+    for victim in set(per_seed["victim"]):
+        assert (finished_run / "figures" / f"budget_{victim}.png").stat().st_size > 0
+
+
 def test_datafree_table_defends_every_query(finished_run: Path) -> None:
     table = pd.read_csv(finished_run / "tables" / "datafree.csv")
     # {dfme, maze} × ({undefended, GRAD 0.5} on the victim + the undefended ensemble)

@@ -75,6 +75,14 @@ RECORDS: dict[str, RecordSchema] = {
         required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
         unique=("victim", "transfer", "labels", "defense", "param", "seed"),
     ),
+    "knockoff_budget": RecordSchema(
+        "KnockoffNets budget-curve metrics",
+        layout.KNOCKOFF_BUDGETS,
+        many=True,
+        fields=field_checks(KnockoffRecord),
+        required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
+        unique=("victim", "transfer", "labels", "defense", "param", "queries", "seed"),
+    ),
     "datafree": RecordSchema(
         "data-free attack metrics",
         layout.DATAFREE_METRICS,

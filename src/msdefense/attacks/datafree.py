@@ -204,6 +204,7 @@ def run_datafree(
     image_shape: tuple[int, int, int],
     device: torch.device | str = "cpu",
     val_data: tuple[Tensor, Tensor] | None = None,
+    test_data: tuple[Tensor, Tensor] | None = None,
     generator: nn.Module | None = None,
     progress: bool = True,
 ) -> DataFreeResult:
@@ -211,7 +212,8 @@ def run_datafree(
 
     ``image_shape`` = (C, H, W) of the victim input (builds the generator unless ``generator`` is given).
     ``val_data`` = (x, y) tensors, already in the victim's input space, used every ``cfg.eval_every`` iterations
-    and at the end for model selection; never pass the test set (the caller evaluates that).
+    and at the end for model selection; never pass the test set there. ``test_data``: evaluated at
+    the same checkpoints for the budget curves only (history column ``test_acc``), never selected on.
     The budget is min(``cfg.query_budget``, ``oracle.queries_left``); ``oracle`` must hold one defense parameter.
     """
     device = torch.device(device)
@@ -324,11 +326,15 @@ def run_datafree(
             if val_data is not None:
                 val_acc = accuracy(predict_logits(student, val_data[0], device, amp=False), val_data[1])
                 best.update(student, val_acc, it)
+            test_acc = math.nan
+            if test_data is not None:
+                test_acc = accuracy(predict_logits(student, test_data[0], device, amp=False), test_data[1])
             row = {
                 "iteration": it,
                 "queries_used": ask.sent,
                 **{k: v / n_since for k, v in sums.items()},
                 "val_acc": val_acc,
+                "test_acc": test_acc,
                 "lr_S": opt_s.param_groups[0]["lr"],
                 "lr_G": opt_g.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - start,

@@ -12,13 +12,14 @@ on the answers through a restorer the defense-aware attacker learned
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from ..models import build_model
 from ..training import BestOnValidation, SGDRecipe, attacker_labels, distill
@@ -82,6 +83,20 @@ def label_kinds(
     return kinds
 
 
+def knockoff_for(cfg: Mapping[str, Any], defense: str, labelled: bool) -> dict[str, Any]:
+    """The ``knockoff`` section as one sweep job (``defense``; ``labelled``: :func:`labelled_for`
+    its transfer set) sees it: ``labels`` its own kinds (:func:`label_kinds`), without the keys
+    that narrow the kinds to defenses, and without ``defense_aware`` where it trains no restored
+    clone. A job's parameters are this view, so adding a kind for one defense, or retuning the
+    defense-aware attacker, reruns only the jobs it changes."""
+    kinds = label_kinds(cfg, defense, labelled)
+    view = {key: value for key, value in cfg.items() if key not in NARROWING.values()}
+    view["labels"] = list(kinds)
+    if "restored" not in kinds:
+        view.pop("defense_aware", None)
+    return view
+
+
 def check_narrowing(cfg: Mapping[str, Any], defenses: Mapping[str, Mapping[str, Any]]) -> None:
     """``argmax_defenses`` / ``restored_defenses`` of the ``knockoff`` section ``cfg``: known
     defenses, the undefended one among them, next to soft clones (``ValueError`` naming the key)."""
@@ -105,6 +120,34 @@ def check_narrowing(cfg: Mapping[str, Any], defenses: Mapping[str, Mapping[str, 
                 f"knockoff.{key} must name the undefended oracle (a defense with method: None): "
                 f"every {kind} row is compared with it"
             )
+
+
+def budget_sizes(fractions: Sequence[float], n: int) -> list[int]:
+    """The nested query budgets of ``knockoff.budgets`` (fractions of a query set of ``n``
+    images, each in (0, 1)): ``round(f · n)`` queries, at least one, ascending and distinct; the
+    full set itself is the sweep's own clone, not one of them."""
+    bad = [f for f in fractions if not 0 < f < 1]
+    if bad:
+        raise ValueError(f"knockoff.budgets: fractions of the query set in (0, 1), got {bad[0]!r}")
+    return sorted({max(1, round(f * n)) for f in fractions} - {n})
+
+
+def query_order(n: int, seed: int) -> np.ndarray:
+    """The order in which the attacker spends its queries: a permutation of the ``n`` query
+    images drawn from ``seed`` (the attack's stream), so that the first ``b`` queries are a random
+    sample of the set whatever its stored order, and the budgets are nested."""
+    return np.random.default_rng(seed).permutation(n)
+
+
+def first_queries(
+    transfer: Dataset, answers: Tensor, order: np.ndarray, budget: int
+) -> tuple[Dataset, Tensor]:
+    """The first ``budget`` queries of ``order`` and their answers: all a clone at that budget
+    sees (the answers of the other queries are never read)."""
+    if not 0 < budget <= len(order):
+        raise ValueError(f"a budget of {budget} queries: the query set has {len(order)}")
+    picked = order[:budget]
+    return Subset(transfer, picked.tolist()), answers[torch.from_numpy(picked)]
 
 
 @dataclass

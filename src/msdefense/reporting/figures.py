@@ -215,3 +215,57 @@ def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Pat
         ax.set_title(f"{dataset}: clone accuracy at MISLEADER's defended accuracy ({_seeds_note(part)})")
         ax.legend(title="attack (hatched: not matched exactly)", fontsize="small", title_fontsize="small")
     save_figure(fig, png_path, pdf_path)
+
+
+def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_path: str | Path) -> None:
+    """One victim's budget curves (:mod:`.budgets`): clone accuracy against oracle queries (log
+    axis), one panel per attack (and transfer set), one line per defense at its strongest swept
+    value (:func:`msdefense.sweeps.strength`), bands the 95% intervals over the seeds; the dotted
+    line is the undefended victim's mean test accuracy."""
+    from .claim_inputs import strengths
+
+    data = curves[curves["victim"] == victim]
+    data = data.assign(
+        panel=data["attack"].where(data["transfer"] == "-", data["attack"] + " / " + data["transfer"]),
+        _s=strengths(data),
+    )
+    panels = list(dict.fromkeys(data["panel"]))
+    defenses = list(dict.fromkeys(curves["defense"]))
+    palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(
+        1,
+        max(1, len(panels)),
+        figsize=(4.2 * max(1, len(panels)) + 1.5, 3.4),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    for ax, panel in zip(axes[0], panels, strict=False):
+        part = data[data["panel"] == panel]
+        for defense in defenses:
+            runs = part[part["defense"] == defense]
+            if runs.empty:
+                continue
+            curve = runs[runs["_s"] == runs["_s"].max()].sort_values("queries")
+            label = defense if curve["method"].iloc[0] == "None" else f"{defense} {curve['param'].iloc[0]}"
+            ax.plot(
+                curve["queries"], curve["clone_acc"], marker="o", ms=3, color=palette[defense], label=label
+            )
+            if "clone_acc_ci_low" in curve and curve["clone_acc_ci_low"].notna().any():
+                ax.fill_between(
+                    curve["queries"],
+                    curve["clone_acc_ci_low"],
+                    curve["clone_acc_ci_high"],
+                    color=palette[defense],
+                    alpha=0.15,
+                )
+        if part["victim_acc"].notna().any():
+            ax.axhline(part["victim_acc"].mean(), color="0.3", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(panel)
+        ax.set_xlabel("oracle queries")
+        ax.set_ylabel("clone test accuracy" if ax is axes[0][0] else "")
+        ax.legend(fontsize="x-small", ncol=2)
+    fig.suptitle(f"{victim}: clone accuracy against the attacker's budget ({_seeds_note(data)}, bands)")
+    save_figure(fig, png_path, pdf_path)

@@ -21,7 +21,15 @@ from torch.utils.data import Dataset
 from .. import layout
 from ..artifacts import read_posteriors, sweep_index
 from ..attacks.defense_aware import RESTORED, DefenseAwareConfig, restore, restorers
-from ..attacks.knockoff import KnockoffConfig, label_kinds, labelled_for, run_knockoff
+from ..attacks.knockoff import (
+    KnockoffConfig,
+    budget_sizes,
+    first_queries,
+    label_kinds,
+    labelled_for,
+    query_order,
+    run_knockoff,
+)
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -70,14 +78,24 @@ class KnockoffRequest(VictimRequest):
     params: Sequence[str]
     in_posteriors: str
     out_metrics: str
+    out_budgets: str
     out_clones: str
 
     def __post_init__(self) -> None:
         if not self.params or len(set(self.params)) != len(self.params):
             raise ValueError(f"a KnockoffNets sweep needs distinct values, got {list(self.params)}")
 
-    def clone_path(self, labels: str, param: str) -> str:
-        return str(Path(self.out_clones) / layout.KNOCKOFF_CLONE_FILE.format(labels=labels, param=param))
+    @property
+    def stream_seed(self) -> int:
+        """The seed of the clones' streams (:func:`attack_stream_seed`)."""
+        return attack_stream_seed(self.seed, "knockoff", self.transfer)
+
+    def clone_path(self, labels: str, param: str, *, budget: int | None = None) -> str:
+        """A clone's file; ``budget``: a budget-curve clone's (:data:`~msdefense.layout.KNOCKOFF_BUDGET_DIR`)."""
+        name = layout.KNOCKOFF_CLONE_FILE.format(labels=labels, param=param)
+        if budget is not None:
+            name = f"{layout.KNOCKOFF_BUDGET_DIR.format(queries=budget)}/{name}"
+        return str(Path(self.out_clones) / name)
 
 
 def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
@@ -89,7 +107,7 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
     """
     r, cfg = request, request.victim_cfg
     kinds = label_kinds(r.knockoff, r.defense, labelled_for(r.transfer_cfg, cfg["dataset"]))
-    cseed = attack_stream_seed(r.seed, "knockoff", r.transfer)
+    cseed = r.stream_seed
     records = []
     with stage(r.device) as ctx:
         answers = read_posteriors(r.in_posteriors, r.params)
@@ -126,47 +144,133 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
             ):
                 if labels == "soft":
                     soft[param] = (result, seconds)
-                best, final = (
-                    clone_scores(result.clone, test, answers, ctx.device),
-                    clone_scores(result.final, test, answers, ctx.device),
+                record = _clone_record(
+                    r, attack, answers, e, param, result, seconds=seconds, fit=fit, test=test, ctx=ctx
                 )
                 save_classifier(
                     result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
                 )
-                record = KnockoffRecord(
-                    victim=r.victim,
-                    transfer=r.transfer,
-                    defense=r.defense,
-                    method=r.defense_cfg["method"],
-                    param=param,
-                    defender_acc=float(answers["defender_acc"][e]),
-                    clone_acc=best["acc"],
-                    fidelity=best["fidelity"],
-                    agreement_defended=float((best["pred"] == answers["test"][e].argmax(-1)).mean()),
-                    clone_acc_final=final["acc"],
-                    fidelity_final=final["fidelity"],
-                    best_val_acc=result.best_val_acc,
-                    best_epoch=result.best_epoch,
-                    l1_distance=float(answers["l1_distance"][e]),
-                    queries=int(answers["queries"]),
-                    test_images=len(answers["test_labels"]),
-                    clone_arch=attack.arch,
-                    labels=attack.labels,
-                    epochs=attack.recipe.epochs,  # the cap when the recipe has a patience
-                    patience=attack.recipe.patience,
-                    epochs_run=result.epochs_run,
-                    stop_reason=result.stop_reason,
-                    val_curve=result.val_curve(),
-                    seed=r.seed,
-                    stream_seed=cseed,
-                    # wall_seconds / peak memory count from the start of the sweep job; this value
-                    # alone:
-                    clone_seconds=round(seconds, 2),
-                    restorer_l1_defended=fit.get("l1_defended"),
-                    restorer_l1_restored=fit.get("l1_restored"),
-                )
-                records.append(ctx.record(**record.fields()))
+                records.append(record)
+        budgets = _budget_clones(
+            r, answers, indices, train=train, val=val, test=test, data=data, ctx=ctx, seed=cseed
+        )
     save_json(records, r.out_metrics)
+    save_json(budgets, r.out_budgets)
+    return records
+
+
+def _clone_record(
+    r: KnockoffRequest,
+    attack: KnockoffConfig,
+    answers: Mapping[str, np.ndarray],
+    e: int,
+    param: str,
+    result: Any,
+    *,
+    seconds: float,
+    fit: Mapping[str, float],
+    test: Dataset,
+    ctx: Any,
+    queries: int | None = None,
+) -> dict[str, Any]:
+    """The metrics record of one clone (sweep index ``e``) that saw ``queries`` answers (default:
+    every answer of the query set)."""
+    best, final = (
+        clone_scores(result.clone, test, answers, ctx.device),
+        clone_scores(result.final, test, answers, ctx.device),
+    )
+    record = KnockoffRecord(
+        victim=r.victim,
+        transfer=r.transfer,
+        defense=r.defense,
+        method=r.defense_cfg["method"],
+        param=param,
+        defender_acc=float(answers["defender_acc"][e]),
+        clone_acc=best["acc"],
+        fidelity=best["fidelity"],
+        agreement_defended=float((best["pred"] == answers["test"][e].argmax(-1)).mean()),
+        clone_acc_final=final["acc"],
+        fidelity_final=final["fidelity"],
+        best_val_acc=result.best_val_acc,
+        best_epoch=result.best_epoch,
+        l1_distance=float(answers["l1_distance"][e]),
+        queries=int(answers["queries"]) if queries is None else queries,
+        test_images=len(answers["test_labels"]),
+        clone_arch=attack.arch,
+        labels=attack.labels,
+        epochs=attack.recipe.epochs,  # the cap when the recipe has a patience
+        patience=attack.recipe.patience,
+        epochs_run=result.epochs_run,
+        stop_reason=result.stop_reason,
+        val_curve=result.val_curve(),
+        seed=r.seed,
+        stream_seed=r.stream_seed,
+        # wall_seconds / peak memory count from the start of the sweep job; this value alone:
+        clone_seconds=round(seconds, 2),
+        restorer_l1_defended=fit.get("l1_defended"),
+        restorer_l1_restored=fit.get("l1_restored"),
+    )
+    return ctx.record(**record.fields())
+
+
+def _budget_clones(
+    r: KnockoffRequest,
+    answers: Mapping[str, np.ndarray],
+    indices: Sequence[int],
+    *,
+    train: Dataset,
+    val: Dataset,
+    test: Dataset,
+    data: VictimData,
+    ctx: Any,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Soft-label clones at the nested budgets of ``knockoff.budgets`` (the budget curves,
+    docs/methods.md): for every budget ``b`` and value, a clone trained from scratch, with the
+    sweep's clone seed, on the first ``b`` queries of the attacker's query order and their answers."""
+    attack = KnockoffConfig.from_config(r.knockoff, "soft")
+    spec = data.spec
+    order = query_order(len(train), derive_seed(seed, "query-order"))
+    records = []
+    for budget in budget_sizes(r.knockoff.get("budgets", []), len(train)):
+        for param, e in zip(r.params, indices, strict=True):
+            images, seen = first_queries(train, torch.from_numpy(answers["transfer"][e]), order, budget)
+            seed_everything(seed)
+            start = time.perf_counter()
+            result = run_knockoff(
+                seen,
+                images,
+                attack,
+                val=val,
+                num_classes=spec.num_classes,
+                in_channels=spec.in_channels,
+                device=ctx.device,
+                seed=seed,
+                desc=f"knockoff {r.defense}={param} (soft labels, {budget} queries)",
+                backbone=r.weights,
+            )
+            seconds = time.perf_counter() - start
+            records.append(
+                _clone_record(
+                    r,
+                    attack,
+                    answers,
+                    e,
+                    param,
+                    result,
+                    seconds=seconds,
+                    fit={},
+                    test=test,
+                    ctx=ctx,
+                    queries=budget,
+                )
+            )
+            save_classifier(
+                result.clone,
+                r.clone_path("soft", param, budget=budget),
+                arch=attack.arch,
+                dataset=r.victim_cfg["dataset"],
+            )
     return records
 
 
@@ -286,6 +390,7 @@ def run_datafree(request: DataFreeRequest) -> dict[str, Any]:
             image_shape=data.image_shape(),
             device=ctx.device,
             val_data=(val_x, val_y),
+            test_data=dataset_tensors(test),  # the budget curves' checkpoints only
         )
         selected = load_best(result.student, result)
         final = clone_scores(result.student, test, answers, ctx.device)

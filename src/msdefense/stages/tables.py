@@ -38,6 +38,11 @@ class KnockoffTablesRequest(SeedTableOutputs, FigureOutputs):
     out_interpolation_seeds: str
 
 
+def _paths(value: str | Sequence[str]) -> list[str]:
+    """A rule's list input or output (a one-item list may come as its item)."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _write_seeded(per_seed, summary, seeds_path: str, csv_path: str, md_path: str) -> None:
     """A per-run table's two files: its per-seed rows and its summary over seeds."""
     reporting.write_csv(per_seed, seeds_path)
@@ -85,6 +90,40 @@ def datafree_table(request: SeedFigureTableRequest) -> None:
     table = reporting.datafree_table(per_seed)
     _write_seeded(per_seed, table, r.out_seeds, r.out_csv, r.out_md)
     reporting.datafree_figure(table, r.out_png, r.out_pdf)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetTableRequest(SeedTableOutputs):
+    in_knockoff: Sequence[str]
+    in_budgets: Sequence[str]
+    in_datafree: Sequence[str]
+    in_histories: Sequence[str]
+    victims: Sequence[str]
+    out_curves: str
+    out_curves_md: str
+    out_png: Sequence[str]
+    out_pdf: Sequence[str]
+
+
+def budget_table(request: BudgetTableRequest) -> None:
+    """The budget curves (:mod:`msdefense.reporting.budgets`): per-seed points, the curves over
+    the seeds, one row per curve, and one figure per victim."""
+    import pandas as pd
+
+    from ..reporting import budgets
+    from ..reporting.figures import budget_figure
+
+    r = request
+    points = [budgets.knockoff_points(_paths(r.in_knockoff), _paths(r.in_budgets))]
+    if r.in_datafree:
+        points.append(budgets.datafree_points(_paths(r.in_datafree), _paths(r.in_histories)))
+    per_seed = budgets.budget_seeds(pd.concat(points, ignore_index=True))
+    curves = budgets.budget_curves(per_seed)
+    reporting.write_csv(per_seed, r.out_seeds)
+    reporting.write_table(curves, r.out_curves, r.out_curves_md)
+    reporting.write_table(budgets.budget_table(per_seed, curves), r.out_csv, r.out_md)
+    for victim, png, pdf in zip(_paths(r.victims), _paths(r.out_png), _paths(r.out_pdf), strict=True):
+        budget_figure(curves, victim, png, pdf)
 
 
 @dataclass(frozen=True, kw_only=True)
