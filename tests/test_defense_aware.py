@@ -151,3 +151,24 @@ def test_reverse_sigmoid_and_dcp_answer_two_posteriors_alike() -> None:
         torch.testing.assert_close(
             out[0], torch.tensor([0.4266, 0.2867, 0.2867], dtype=torch.float64), atol=1e-4, rtol=0
         )
+
+
+def test_a_sweep_job_sees_only_its_own_label_kinds() -> None:
+    """The train_knockoff parameters (knockoff_for): adding the defense-aware attacker for one
+    defense, or retuning it, leaves the other defenses' jobs' parameters as they were."""
+    from msdefense.attacks.knockoff import knockoff_for, label_kinds
+
+    base = {"arch": "lenet5", "epochs": 5, "batch_size": 64, "lr": 0.05, "labels": ["soft", "argmax"]}
+    aware = {
+        **base,
+        "labels": ["soft", "argmax", "restored"],
+        "restored_defenses": ["undefended", "DCP"],
+        "defense_aware": {"shadows": 3},
+    }
+    assert knockoff_for(aware, "MAD", True) == knockoff_for(base, "MAD", True)
+    assert knockoff_for(base, "MAD", True)["labels"] == ["soft", "argmax"]
+    dcp = knockoff_for(aware, "DCP", True)
+    assert dcp["labels"] == ["soft", "argmax", "restored"] and dcp["defense_aware"] == {"shadows": 3}
+    assert "restored_defenses" not in dcp and label_kinds(dcp, "DCP", True) == label_kinds(aware, "DCP", True)
+    # photo crops carry no labels for the attacker's shadows: no restored clone, no defense_aware
+    assert knockoff_for(aware, "DCP", False) == knockoff_for(base, "DCP", False)

@@ -73,7 +73,6 @@ PLAN_BOUNDS = {"jobs": 5_000, "clones_per_job": 1_000, "datafree_iterations": 1_
 def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
     """The plan's size in the units of :data:`PLAN_BOUNDS`, each with where its largest value is."""
     from .attacks.datafree_config import from_config
-    from .attacks.knockoff import label_kinds
 
     jobs = sum(job_counts(config).values())
     sweeps: Counter = Counter((v, t, d) for v, t, d, _ in knockoff_runs(config))
@@ -81,7 +80,7 @@ def plan_size(config: Mapping[str, Any]) -> dict[str, tuple[int, str]]:
     clones = max(
         (
             (
-                n * seeds * len(label_kinds(config["knockoff"], d, _labelled(config, v, t))),
+                n * seeds * _clones_per_value(config, v, t, d),
                 f"defense {d} against {v} on {t}",
             )
             for (v, t, d), n in sweeps.items()
@@ -135,15 +134,17 @@ HOURS_PER_UNIT = {
 def gpu_hours(config: Mapping[str, Any]) -> float:
     """A rough GPU-hour estimate of a full run: job counts × :data:`HOURS_PER_UNIT`."""
     from .attacks.datafree_config import from_config
-    from .attacks.knockoff import label_kinds
 
     jobs = job_counts(config)
     seeds = len(config["seeds"])
     # an answer job serves every seed: its unit of work is one seed's answers
     per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
     hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
+    # a budget clone sees a fraction of the queries: about that fraction of a clone's work
     clones = sum(
-        len(label_kinds(config["knockoff"], d, _labelled(config, v, t)))
+        _clones_per_value(config, v, t, d)
+        - len(config["knockoff"].get("budgets", []))
+        + sum(config["knockoff"].get("budgets", []))
         for v, t, d, _ in knockoff_runs(config)
     )
     hours += seeds * clones * HOURS_PER_UNIT["clone"]
@@ -151,6 +152,15 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget
         hours += seeds * budget / 1e6 * HOURS_PER_UNIT["datafree_million_queries"]
     return hours
+
+
+def _clones_per_value(config: Mapping[str, Any], victim: str, transfer: str, defense: str) -> int:
+    """The clones a KnockoffNets job trains per sweep value and seed: one per label kind, and one
+    per budget of ``knockoff.budgets``."""
+    from .attacks.knockoff import label_kinds
+
+    kinds = label_kinds(config["knockoff"], defense, _labelled(config, victim, transfer))
+    return len(kinds) + len(config["knockoff"].get("budgets", []))
 
 
 def _labelled(config: Mapping[str, Any], victim: str, transfer: str) -> bool:
