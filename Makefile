@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format venv report readme readme-fashion clean fashion fashion-attackers
+.PHONY: run test lint format venv report readme readme-fashion readme-fashion-attackers clean fashion fashion-attackers
 
 # through msdefense.launch: after a kill, the next run removes the stale lock and resumes
 run: $(STAMP)
@@ -40,6 +40,10 @@ readme: $(STAMP)
 # after `make fashion`: quote the real-scale run's tables (snapshot in docs/results/fashion) in README.md
 readme-fashion: $(STAMP)
 	$(BIN)/python -m msdefense.reporting.readme README.md --fashion-tables results/fashion/tables
+
+# after `make fashion-attackers`: its tables into docs/results/fashion_attackers, quoted in README.md
+readme-fashion-attackers: $(STAMP)
+	$(BIN)/python -m msdefense.reporting.readme README.md --fashion-attackers-tables results/fashion_attackers/tables
 
 # the report needs a finished run: run (or finish) the default experiment first, then report
 report: $(STAMP)

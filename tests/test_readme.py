@@ -13,10 +13,12 @@ from msdefense.reporting import read_table, verdict
 from msdefense.reporting.claims import rule_threshold
 from msdefense.reporting.findings_blocks import FASHION_FINDINGS_BLOCKS, FINDINGS_BLOCKS
 from msdefense.reporting.summary import (
+    FASHION_ATTACKERS_SNAPSHOT,
     FASHION_SNAPSHOT,
     SNAPSHOT,
     block,
     config_facts,
+    fashion_attackers_section,
     fashion_section,
     load_config,
     results_section,
@@ -120,7 +122,30 @@ def test_fashion_snapshot_was_made_with_its_config() -> None:
         assert set(read_table(snap / f"{name}.csv")["n_seeds"]) == {len(config["seeds"])} == {5}, name
 
 
-@pytest.mark.parametrize("snapshot", [SNAPSHOT, FASHION_SNAPSHOT])
+def test_fashion_attackers_block_quotes_its_snapshot(monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert block(README, "fashion-attackers-results") == fashion_attackers_section(
+        Path(FASHION_ATTACKERS_SNAPSHOT)
+    ), "run `make readme-fashion-attackers`"
+
+
+def test_fashion_attackers_snapshot_was_made_with_its_config(tmp_path: Path) -> None:
+    """The attacker-axis snapshot holds every KnockoffNets row config/fashion.yaml with
+    config/fashion_attackers.yaml on top asks for (soft, label-only, defense-aware and their worst
+    case against every output-perturbation defense of the fp32 victim), over all its seeds."""
+    from test_paper_configs import _merged
+
+    config = _merged(tmp_path, ROOT / "config" / "fashion.yaml", ROOT / "config" / "fashion_attackers.yaml")
+    knockoff = read_table(ROOT / FASHION_ATTACKERS_SNAPSHOT / "knockoff.csv")
+    made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
+                   knockoff["param"].astype(float), strict=True))  # fmt: skip
+    assert made == asked_knockoff_rows(config)
+    restored = {d for v, t, k, d, _ in made if k == "restored" and v == "fashion_lenet5"}
+    assert restored == set(config["defenses"])  # every defense met the defense-aware attacker
+    assert set(knockoff["n_seeds"]) == {len(config["seeds"])} == {3}
+
+
+@pytest.mark.parametrize("snapshot", [SNAPSHOT, FASHION_SNAPSHOT, FASHION_ATTACKERS_SNAPSHOT])
 def test_snapshot_claims_follow_their_rules(snapshot: str) -> None:
     claims = read_table(ROOT / snapshot / "claims.csv")
     assert len(claims) >= 8
@@ -134,7 +159,7 @@ def test_snapshot_claims_follow_their_rules(snapshot: str) -> None:
 
 def _prose(text: str) -> str:
     """The README without its generated blocks and code blocks."""
-    for marker in ("config", "results", "fashion-results"):
+    for marker in ("config", "results", "fashion-results", "fashion-attackers-results"):
         text = text.replace(block(text, marker), "")
     return re.sub(r"```.*?```", "", text, flags=re.S)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from .claims import ATTACK_PAPERS
 from .summary import CLONE_COLUMNS, Quoted, _render, _strongest_rows, with_interval
 from .tables import read_table
@@ -131,6 +133,33 @@ def attackers_section(tables: Path) -> str:
     return f"**{q.title}** ([knockoff]({link}/knockoff.md)):\n\n{_render(q)}"
 
 
+def budgets_section(tables: Path) -> str:
+    """For docs/findings.md: per budget curve group (attack, victim, transfer set), the undefended
+    curve's area and reach, and the defenses (at their strongest swept value) whose area interval
+    lies wholly below the undefended one's, from ``budget.csv``."""
+    if not (tables / "budget.csv").exists():
+        return "The snapshot has no budget curves (made before they existed).\n"
+    b = _strongest_rows(read_table(tables / "budget.csv"), ["attack", "victim", "transfer"])
+    reach = next(c for c in b.columns if c.startswith("queries_to_"))
+    lines = []
+    for (attack, victim, transfer), part in b.groupby(["attack", "victim", "transfer"], sort=False):
+        und, rest = part[part["method"] == "None"], part[part["method"] != "None"]
+        if und.empty:
+            continue
+        u = und.iloc[0]
+        where = attack if transfer == "-" else f"{attack} on {transfer}"
+        got = "not within the budget" if pd.isna(u[reach]) else f"{u[reach]:,.0f} queries"
+        below = [f"{r.defense} ({r.auc:.3f})" for r in rest.itertuples() if r.auc_ci_high < u["auc_ci_low"]]
+        lines.append(
+            f"- **{victim}, {where}** (up to {u['queries']:,.0f} queries): undefended area "
+            f"{with_interval(u['auc'], u['auc_ci_low'], u['auc_ci_high'])}, {reach.removeprefix('queries_to_')} "
+            f"of the victim at {got}; area wholly below it behind "
+            + (", ".join(below) if below else "none of the defenses")
+            + f" of {len(rest)}."
+        )
+    return "\n".join(lines) + "\n"
+
+
 #: The generated blocks of docs/findings.md (marker -> what writes it from the snapshot).
 FINDINGS_BLOCKS = {
     "oracle-views": views_section,
@@ -138,6 +167,7 @@ FINDINGS_BLOCKS = {
     "attack-validity": validity_section,
     "clone-convergence": convergence_section,
     "attacker-axis": attackers_section,
+    "budget-curves": budgets_section,
 }
 #: The blocks of docs/findings.md written from the real-scale snapshot (:data:`FASHION_SNAPSHOT`).
 FASHION_FINDINGS_BLOCKS = {

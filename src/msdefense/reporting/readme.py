@@ -10,9 +10,11 @@ from pathlib import Path
 
 from .findings_blocks import FASHION_FINDINGS_BLOCKS, FINDINGS_BLOCKS
 from .summary import (
+    FASHION_ATTACKERS_SNAPSHOT,
     FASHION_SNAPSHOT,
     SNAPSHOT,
     config_facts,
+    fashion_attackers_section,
     fashion_section,
     load_config,
     results_section,
@@ -34,15 +36,26 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="the real-scale run's tables/ to snapshot into " + FASHION_SNAPSHOT,
     )
+    parser.add_argument(
+        "--fashion-attackers-tables",
+        type=Path,
+        help="the Fashion-MNIST attacker-axis run's tables/ to snapshot into " + FASHION_ATTACKERS_SNAPSHOT,
+    )
     args = parser.parse_args(argv)
     if args.tables:
         snapshot(args.tables, args.snapshot)
     if args.fashion_tables:
         snapshot(args.fashion_tables, Path(FASHION_SNAPSHOT))
+    if args.fashion_attackers_tables:
+        snapshot(args.fashion_attackers_tables, Path(FASHION_ATTACKERS_SNAPSHOT))
     text = splice(args.readme.read_text(), "config", config_facts(load_config(args.config, args.schema)))
     text = splice(text, "results", results_section(args.snapshot))
     if (Path(FASHION_SNAPSHOT) / "claims.csv").exists():
         text = splice(text, "fashion-results", fashion_section(Path(FASHION_SNAPSHOT)))
+    if (Path(FASHION_ATTACKERS_SNAPSHOT) / "claims.csv").exists():
+        text = splice(
+            text, "fashion-attackers-results", fashion_attackers_section(Path(FASHION_ATTACKERS_SNAPSHOT))
+        )
     args.readme.write_text(text)
     findings = args.readme.parent / "docs" / "findings.md"
     if findings.exists():

@@ -27,6 +27,8 @@ from .worst_case import WORST
 
 SNAPSHOT = "docs/results"  # the default run's tables the README quotes
 FASHION_SNAPSHOT = "docs/results/fashion"  # the real-scale experiment's (config/fashion.yaml)
+#: the attacker axis on Fashion-MNIST (config/fashion_attackers.yaml)
+FASHION_ATTACKERS_SNAPSHOT = "docs/results/fashion_attackers"
 
 
 def _num(v: float, digits: int = 3) -> str:
@@ -96,9 +98,16 @@ def config_facts(config: Mapping[str, Any]) -> str:
         else f"trained until the validation accuracy plateaus (patience {k['patience']} epochs, "
         f"lr {k['lr']:g}, cap {k['epochs']} epochs)"
     )
+    budgets = sorted(k.get("budgets", []))
+    at_budgets = (
+        f"; and soft-label clones at {', '.join(f'{f:.0%}' for f in budgets)} of the queries (the budget "
+        f"curves): {len(budgets) * sum(1 for _ in knockoff_runs(config))} more"
+        if budgets
+        else ""
+    )
     lines.append(
         f"- **KnockoffNets:** {k['arch']} clones, {schedule}, {' and '.join(labels)} labels: "
-        f"{n_clones} clones per seed."
+        f"{n_clones} clones per seed{at_budgets}."
     )
     df = config.get("datafree")
     if df:
@@ -177,6 +186,21 @@ def quoted_tables(tables: Path) -> list[Quoted]:
         d = read_table(tables / "datafree.csv")
         cols = ["attack", "oracle_view", "victim", "defense", "param", *CLONE_COLUMNS]
         out.append(Quoted("Data-free attacks", "datafree.csv", d[cols]))
+    if have("budget"):
+        b = read_table(tables / "budget.csv")
+        reach = [c for c in b.columns if c.startswith("queries_to_")]
+        cols = ["attack", "victim", "transfer", "defense", "param", "n_seeds", "queries", "clone_acc"]
+        out.append(
+            Quoted(
+                "Budget curves (each defense at its strongest swept value; auc: mean clone accuracy over "
+                "log-spaced budgets up to `queries`; queries_to_*: the fewest queries at which the mean "
+                "clone reaches that fraction of the victim, blank: not within the budget)",
+                "budget.csv",
+                _strongest_rows(b, ["attack", "victim", "transfer"])[
+                    [*cols, "auc", "auc_ci_low", "auc_ci_high", *reach]
+                ],
+            )
+        )
     if have("misleader"):
         m = read_table(tables / "misleader.csv")
         cols = ["row", "attack", "param", "match", *CLONE_COLUMNS]
@@ -295,6 +319,11 @@ def survivors(worst: pd.DataFrame) -> str:
 def fashion_section(tables: Path) -> str:
     """The README's block of the real-scale experiment (``config/fashion.yaml``)."""
     return results_section(tables, experiment="fashion", command="make readme-fashion")
+
+
+def fashion_attackers_section(tables: Path) -> str:
+    """The README's block of the attacker axis on Fashion-MNIST (``config/fashion_attackers.yaml``)."""
+    return results_section(tables, experiment="fashion_attackers", command="make readme-fashion-attackers")
 
 
 def splice(text: str, marker: str, content: str) -> str:
