@@ -120,7 +120,11 @@ rule budget_table:
         ),
         md=layout.table(OUT, "budget", "md"),
         seeds=layout.seeds_table(OUT, "budget"),
-        curves=layout.table(OUT, "budget_curves", "csv"),
+        curves=report(
+            layout.table(OUT, "budget_curves", "csv"),
+            caption="../workflow/report/budget_curves.rst",
+            category="Tables",
+        ),
         curves_md=layout.table(OUT, "budget_curves", "md"),
         png=report(
             [layout.figure(OUT, f"budget_{v}", "png") for v in budget_victims()],
