@@ -21,8 +21,8 @@ from ..registry import Registry
 from .base import Defense
 from .options import Option, OptionError, finite_number, resolve
 
-# (options, dataset, aux models, seed) -> Defense; ``options`` are resolved (defaults filled in).
-Builder = Callable[[Mapping[str, Any], str, Mapping[str, nn.Module], int], Defense]
+# (options, dataset or None, aux models, seed) -> Defense; ``options`` are resolved (defaults filled in).
+Builder = Callable[[Mapping[str, Any], str | None, Mapping[str, nn.Module], int], Defense]
 # Keys of every config entry that are not options of the method: checked by check_defense_config.
 ENTRY_KEYS = ("method", "params")
 #: The largest sweep value of any method (a method may declare a smaller one, ``param_max``): the
@@ -150,9 +150,13 @@ def required_aux_models(cfg: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def build_defense(
-    cfg: Mapping[str, Any], dataset: str, aux: Mapping[str, nn.Module] | None = None, seed: int = 0
+    cfg: Mapping[str, Any],
+    dataset: str | None = None,
+    aux: Mapping[str, nn.Module] | None = None,
+    seed: int = 0,
 ) -> Defense:
-    """Build the defense of config entry ``cfg`` (key ``method``) for a victim trained on ``dataset``.
+    """Build the defense of config entry ``cfg`` (key ``method``) for a victim trained on ``dataset``
+    (needed only where an option depends on it, ``gamma_by_dataset``).
 
     ``cfg`` may be partial (``{"method": "DCP"}``): missing options take their declared defaults.
     """

@@ -34,7 +34,7 @@ CLIP_ODDS = Option(
 )
 
 
-def gamma_for(options: Mapping[str, Any], dataset: str) -> float:
+def gamma_for(options: Mapping[str, Any], dataset: str | None) -> float:
     """γ of a reverse-sigmoid method from resolved options: ``gamma_by_dataset[dataset]``, else ``gamma``."""
     return float(options["gamma_by_dataset"].get(dataset, options["gamma"]))
 
