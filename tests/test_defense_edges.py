@@ -89,9 +89,16 @@ class _OffSimplex(Defense):
 
 
 def test_an_answer_off_the_simplex_is_an_error_naming_the_method() -> None:
+    """A defense defined outside the package (here: in this test module) is told what to fix; the
+    package is not blamed for it."""
     x, y = batch(K)
-    with pytest.raises(RuntimeError, match="OffSimplex returned answers off the probability simplex"):
+    with pytest.raises(RuntimeError, match="OffSimplex returned answers off the probability simplex") as err:
         _OffSimplex().perturb(x, y, [0.1])
+    assert "bug in the package" not in str(err.value) and f"in {__name__}" in str(err.value)
+    from msdefense.defenses.base import check_simplex
+
+    with pytest.raises(RuntimeError, match="bug in the package's defense"):
+        check_simplex(y * 2, "DCP", "msdefense.defenses.dcp")
 
 
 @pytest.mark.parametrize(

@@ -59,17 +59,24 @@ def output_classes(model: nn.Module) -> int | None:
     return linears[-1].out_features if linears else None
 
 
-def check_simplex(out: Tensor, method: str) -> None:
-    """Raise ``RuntimeError`` unless every row of ``out`` ``[..., K]`` is a probability vector (one sync)."""
+def check_simplex(out: Tensor, method: str, module: str = __name__) -> None:
+    """Raise ``RuntimeError`` unless every row of ``out`` ``[..., K]`` is a probability vector (one
+    sync). ``module``: where the defense's class is defined; the message says whom to ask for a fix
+    (the package for its own methods, the defense's author for one registered from outside)."""
     if out.numel() == 0:
         return
     ok = (
         torch.isfinite(out).all() & (out.min() >= -SIMPLEX_ATOL) & ((out.sum(-1) - 1).abs().max() <= SUM_ATOL)
     )
     if not bool(ok):
+        fix = (
+            "this is a bug in the package's defense: please report it with the inputs"
+            if module.split(".")[0] == "msdefense"
+            else f"its _perturb (in {module}) must return rows on the simplex: non-negative, summing to 1"
+        )
         raise RuntimeError(
-            f"{method} returned answers off the probability simplex (non-finite, negative or rows not "
-            f"summing to 1); this is a bug in the defense: please report it with the inputs"
+            f"defense {method} returned answers off the probability simplex (non-finite, negative or "
+            f"rows not summing to 1); {fix}"
         )
 
 
@@ -127,7 +134,7 @@ class Defense(ABC):
             raise RuntimeError(
                 f"{self.method} returned shape {tuple(out.shape)}, expected {(len(p), *probs.shape)}"
             )
-        check_simplex(out, self.method)
+        check_simplex(out, self.method, type(self).__module__)
         return out
 
     def __call__(self, x: Tensor | None, probs: Tensor, param: float) -> Tensor:
