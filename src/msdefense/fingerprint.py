@@ -171,11 +171,14 @@ def closure(script: Path, *, defenses: Iterable[str] | None = None) -> list[Path
     lookup (:data:`msdefense.defenses.registry.METHOD_MODULES`); None: all of them. A method
     module imported by a statement is reached whatever ``defenses`` says.
     """
+    from .registry import is_import_path
+
     methods = _method_modules()
-    unknown = sorted(set(defenses or ()) - methods.keys())
+    outside = sorted(d for d in defenses or () if is_import_path(d))
+    unknown = sorted(set(defenses or ()) - methods.keys() - set(outside))
     if unknown:
         raise KeyError(f"no defense method {unknown}; known: {', '.join(sorted(methods))}")
-    chosen = methods.keys() if defenses is None else set(defenses)
+    chosen = methods.keys() if defenses is None else set(defenses) - set(outside)
     looked_up = {module for method, module in methods.items() if method not in chosen}
     seen: set[str] = set()
     todo = sorted(imports(script))
@@ -188,7 +191,20 @@ def closure(script: Path, *, defenses: Iterable[str] | None = None) -> list[Path
         if name == DEFENSE_REGISTRY:
             reached = (reached - looked_up) | {methods[m] for m in chosen}
         todo.extend(sorted(reached - seen))
-    return [script.resolve(), *sorted({module_file(n) for n in seen})]  # type: ignore[type-var]
+    # a method defined outside the package (an import path): its module's own file, so that an
+    # edit to it reruns its jobs (what that module imports in turn is not followed)
+    files = {module_file(n) for n in seen} | {_outside_file(path) for path in outside}
+    return [script.resolve(), *sorted(files)]  # type: ignore[type-var]
+
+
+def _outside_file(path: str) -> Path:
+    """The source file of the module of import path ``path`` (``package.module:name``)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(path.partition(":")[0])
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise KeyError(f"defense method {path!r}: no Python source file for its module")
+    return Path(spec.origin).resolve()
 
 
 def _without_docstrings(tree: ast.Module) -> ast.Module:

@@ -80,8 +80,19 @@ METHOD_MODULES: Mapping[str, str] = {
 }
 
 
-#: name → :class:`DefenseMethod` of every method (built-in ones imported on first lookup)
-DEFENSES: Registry[DefenseMethod] = Registry(kind="defense method", modules=METHOD_MODULES)
+def _outside(found: Any, path: str) -> DefenseMethod:
+    """The method an import path names: a :class:`DefenseMethod`, filed under the path."""
+    if not isinstance(found, DefenseMethod):
+        raise TypeError(
+            f"names a {type(found).__name__}, not a msdefense.defenses.DefenseMethod (docs/api.md, "
+            '"A defense of your own")'
+        )
+    return found
+
+
+#: name → :class:`DefenseMethod` of every method (built-in ones imported on first lookup; a name
+#: ``package.module:NAME`` imports the method defined there)
+DEFENSES: Registry[DefenseMethod] = Registry(kind="defense method", modules=METHOD_MODULES, imported=_outside)
 
 
 def register(method: DefenseMethod) -> DefenseMethod:
@@ -135,7 +146,7 @@ def check_defense_config(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
                 f"{key}.params: {method.name} takes whole numbers (e.g. {method.example_sweep()[:2]}), "
                 f"got {fractional}"
             )
-    return {"method": method.name, "params": sweep, **method.resolve(entry, key=key)}
+    return {"method": entry["method"], "params": sweep, **method.resolve(entry, key=key)}
 
 
 def defense_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
