@@ -1,6 +1,6 @@
 rule train_knockoff:
     """KnockoffNets clones for every value of one defense's sweep, label kind and replicate seed,
-    in one process, and the soft-label clones at the nested budgets of knockoff.budgets.
+    in one process.
 
     The transfer set is read once per seed; each value's clone gets the same seed (same
     initialisation and data order), so the clones of a seed differ only by the defense.
@@ -11,7 +11,6 @@ rule train_knockoff:
         weights=knockoff_weights,
     output:
         metrics=seeds_out(layout.KNOCKOFF_METRICS),
-        budgets=seeds_out(layout.KNOCKOFF_BUDGETS),
         clones=directory(seeds_out(layout.KNOCKOFF_CLONES)),
     log:
         log("train_knockoff", "{victim}/{transfer}/{defense}"),
@@ -23,7 +22,7 @@ rule train_knockoff:
     resources:
         **needs("train_knockoff"),
     params:
-        **every_seed("posteriors", "metrics", "budgets", "clones"),
+        **every_seed("posteriors", "metrics", "clones"),
         code=code_version("train_knockoff.py", defenses="wildcard"),
         victim_cfg=victim_cfg,
         transfer_cfg=transfer_cfg,
@@ -32,6 +31,38 @@ rule train_knockoff:
         params=sweep_texts,
     script:
         "../workflow/scripts/train_knockoff.py"
+
+
+rule train_knockoff_budgets:
+    """The budget curves: soft-label clones of every value of one defense's sweep and every seed
+    at the nested budgets of knockoff.budgets, each from scratch on the first queries.
+    """
+    input:
+        data=victim_and_transfer_data,
+        posteriors=rules.answer_queries.output.posteriors,
+        weights=knockoff_weights,
+    output:
+        budgets=seeds_out(layout.KNOCKOFF_BUDGETS),
+        clones=directory(seeds_out(layout.KNOCKOFF_BUDGET_CLONES)),
+    log:
+        log("train_knockoff_budgets", "{victim}/{transfer}/{defense}"),
+    benchmark:
+        bench("train_knockoff_budgets", "{victim}/{transfer}/{defense}")
+    conda:
+        "../envs/msdefense.yaml"
+    threads: THREADS
+    resources:
+        **needs("train_knockoff_budgets"),
+    params:
+        **every_seed("posteriors", "budgets", "clones"),
+        code=code_version("train_knockoff_budgets.py", defenses="wildcard"),
+        victim_cfg=victim_cfg,
+        transfer_cfg=transfer_cfg,
+        defense_cfg=defense_cfg,
+        knockoff=knockoff_budget_cfg,
+        params=sweep_texts,
+    script:
+        "../workflow/scripts/train_knockoff_budgets.py"
 
 
 rule run_datafree:

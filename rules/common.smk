@@ -258,8 +258,19 @@ def knockoff_metrics():
 
 
 def knockoff_budgets():
-    """The budget-curve records of every KnockoffNets sweep and seed (knockoff.budgets)."""
+    """The budget-curve records of every KnockoffNets sweep and seed (none without knockoff.budgets)."""
+    if not config["knockoff"].get("budgets"):
+        return []
     return [path.replace("metrics.json", "budgets.json") for path in knockoff_metrics()]
+
+
+def knockoff_budget_cfg(wc):
+    """What the budget clones read of the knockoff section: the clone recipe and the budgets."""
+    return {
+        k: v
+        for k, v in config["knockoff"].items()
+        if k not in ("labels", "argmax_defenses", "restored_defenses", "defense_aware")
+    }
 
 
 def datafree_histories():

@@ -39,6 +39,10 @@ def test_first_queries_take_a_prefix_of_one_seeded_order() -> None:
     assert torch.equal(seen_large[:10], seen_small)  # nested: the larger budget starts with the smaller
     with pytest.raises(ValueError, match="budget of 51"):
         first_queries(images, answers, order, 51)
+    # an epoch of the full set's length cycles through the budget's queries, answers alongside
+    cycled, seen_cycled = first_queries(images, answers, order, 10, epoch=50)
+    assert len(cycled) == 50 and [float(cycled[i][0]) for i in range(50)] == order[:10].tolist() * 5
+    assert torch.equal(seen_cycled[:, 0], torch.from_numpy(np.resize(order[:10], 50)).float())
 
 
 def test_curve_area_is_the_mean_accuracy_over_log_budgets() -> None:

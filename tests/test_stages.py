@@ -178,7 +178,6 @@ def _knockoff_request(dcp_answers: str, params: list[str], folder: Path) -> atta
         params=params,
         in_posteriors=dcp_answers,
         out_metrics=str(folder / "metrics.json"),
-        out_budgets=str(folder / "budgets.json"),
         out_clones=str(folder / "clones"),
         **COMMON,
     )
@@ -281,24 +280,32 @@ def test_two_victims_meet_the_same_attacker_under_one_seed(out: Path, dcp_answer
 
 
 def test_a_budget_clone_saw_exactly_the_first_b_answers(out: Path, dcp_answers: str) -> None:
-    """knockoff.budgets: a clone per budget and value, from scratch on the first b queries of the
-    attacker's order. Changing every other answer leaves it byte-identical; changing one of the
-    first b changes it; the full clone is the sweep's own."""
+    """knockoff.budgets (train_knockoff_budgets): a clone per budget and value, from scratch on the
+    first b queries of the attacker's order. Changing every other answer leaves it byte-identical;
+    changing one of the first b changes it."""
     from msdefense.attacks.knockoff import query_order
     from msdefense.seeding import derive_seed
+    from msdefense.stages import budgets
 
     def run(answers_file: str, name: str) -> tuple[list, bytes]:
-        request = dataclasses.replace(
-            _knockoff_request(answers_file, ["1.5"], out / "budget" / name),
-            knockoff={**KNOCKOFF, "budgets": [0.25]},
+        folder = out / "budget" / name
+        sweep = _knockoff_request(answers_file, ["1.5"], folder)
+        fields = {f.name: getattr(sweep, f.name) for f in dataclasses.fields(budgets.KnockoffBudgetRequest)
+                  if f.name != "out_budgets"}  # fmt: skip
+        request = budgets.KnockoffBudgetRequest(
+            **{
+                **fields,
+                "knockoff": {**KNOCKOFF, "budgets": [0.25]},
+                "out_clones": str(folder / "budget_clones"),
+            },
+            out_budgets=str(folder / "budgets.json"),
         )
-        attacks.train_knockoff(request)
-        clone = out / "budget" / name / "clones" / "budget" / "50" / "soft" / "1.5.safetensors"
-        return load_json(out / "budget" / name / "budgets.json"), clone.read_bytes()
+        records = budgets.train_knockoff_budgets(request)
+        assert load_json(folder / "budgets.json") == records
+        return records, (folder / "budget_clones" / "50" / "1.5.safetensors").read_bytes()
 
     records, clone = run(dcp_answers, "as_answered")
     assert [(r["queries"], r["labels"], r["param"]) for r in records] == [(50, "soft", "1.5")]
-    assert load_json(out / "budget" / "as_answered" / "metrics.json")[0]["queries"] == 200
     request = _knockoff_request(dcp_answers, ["1.5"], out / "unused")
     first = query_order(200, derive_seed(request.stream_seed, "query-order"))[:50]
     rest = np.setdiff1d(np.arange(200), first)

@@ -43,7 +43,9 @@ KNOCKOFF_CLONE_FILE = "{labels}/{param}.safetensors"  # inside KNOCKOFF_CLONES; 
 KNOCKOFF_CLONE = f"{KNOCKOFF_CLONES}/{KNOCKOFF_CLONE_FILE}"
 # the budget-curve clones (knockoff.budgets): the soft clones that saw the first {queries} queries
 KNOCKOFF_BUDGETS = f"{KNOCKOFF_SWEEP}/budgets.json"
-KNOCKOFF_BUDGET_DIR = "budget/{queries}"  # inside KNOCKOFF_CLONES, above KNOCKOFF_CLONE_FILE
+KNOCKOFF_BUDGET_CLONES = f"{KNOCKOFF_SWEEP}/budget_clones"
+KNOCKOFF_BUDGET_CLONE_FILE = "{queries}/{param}.safetensors"  # inside KNOCKOFF_BUDGET_CLONES
+KNOCKOFF_BUDGET_CLONE = f"{KNOCKOFF_BUDGET_CLONES}/{KNOCKOFF_BUDGET_CLONE_FILE}"
 DATAFREE_RUN = SEED_DIR + "/attacks/datafree/{attack}/{victim}/{defense}/{param}"
 DATAFREE_METRICS = f"{DATAFREE_RUN}/metrics.json"
 DATAFREE_STUDENT = f"{DATAFREE_RUN}/student.safetensors"
@@ -77,7 +79,8 @@ WRITERS: dict[str, tuple[str, ...]] = {
     POSTERIORS: ("answer_queries",),
     KNOCKOFF_METRICS: ("train_knockoff",),
     KNOCKOFF_CLONE: ("train_knockoff",),
-    KNOCKOFF_BUDGETS: ("train_knockoff",),
+    KNOCKOFF_BUDGETS: ("train_knockoff_budgets",),
+    KNOCKOFF_BUDGET_CLONE: ("train_knockoff_budgets",),
     DATAFREE_METRICS: ("run_datafree",),
     DATAFREE_STUDENT: ("run_datafree",),
     DATAFREE_HISTORY: ("run_datafree",),

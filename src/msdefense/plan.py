@@ -45,6 +45,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     # one job serves every seed (the rule's params.seeds): one per sweep
     jobs["answer_queries"] = len(answers)
     jobs["train_knockoff"] = len({(v, t, d) for v, t, d, _ in knockoff_runs(config)})
+    jobs["train_knockoff_budgets"] = jobs["train_knockoff"] if config["knockoff"].get("budgets") else 0
     jobs["run_datafree"] = seeds * len(datafree)
     aux = {
         (name, aux_owner(config, v), None if name == "misinformation" else t)
@@ -140,13 +141,8 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
     # an answer job serves every seed: its unit of work is one seed's answers
     per_job = {rule: h * (seeds if rule == "answer_queries" else 1) for rule, h in HOURS_PER_UNIT.items()}
     hours = sum(jobs[rule] * h for rule, h in per_job.items() if rule in jobs)
-    # a budget clone sees a fraction of the queries: about that fraction of a clone's work
-    clones = sum(
-        _clones_per_value(config, v, t, d)
-        - len(config["knockoff"].get("budgets", []))
-        + sum(config["knockoff"].get("budgets", []))
-        for v, t, d, _ in knockoff_runs(config)
-    )
+    # a budget clone's epoch cycles to the full query set's length: a clone's work each
+    clones = sum(_clones_per_value(config, v, t, d) for v, t, d, _ in knockoff_runs(config))
     hours += seeds * clones * HOURS_PER_UNIT["clone"]
     for attack, *_ in datafree_runs(config):
         budget = from_config(config["datafree"]["attacks"][attack]).query_budget
@@ -155,8 +151,8 @@ def gpu_hours(config: Mapping[str, Any]) -> float:
 
 
 def _clones_per_value(config: Mapping[str, Any], victim: str, transfer: str, defense: str) -> int:
-    """The clones a KnockoffNets job trains per sweep value and seed: one per label kind, and one
-    per budget of ``knockoff.budgets``."""
+    """The clones per sweep value and seed of a (victim, transfer set, defense): one per label kind
+    (train_knockoff), one per budget of ``knockoff.budgets`` (train_knockoff_budgets)."""
     from .attacks.knockoff import label_kinds
 
     kinds = label_kinds(config["knockoff"], defense, _labelled(config, victim, transfer))

@@ -42,6 +42,7 @@ RULES: dict[str, RuleNeeds] = {
     "train_surrogate": RuleNeeds(gpu=True, **_COMPUTE),
     "answer_queries": RuleNeeds(gpu=True, **_COMPUTE),
     "train_knockoff": RuleNeeds(gpu=True, **_COMPUTE),
+    "train_knockoff_budgets": RuleNeeds(gpu=True, **_COMPUTE),
     "run_datafree": RuleNeeds(gpu=True, **_COMPUTE),
     "measure_latency": RuleNeeds(gpu=True, **_COMPUTE),
     "tables": RuleNeeds(gpu=False, **_TABLE),

@@ -140,13 +140,17 @@ def query_order(n: int, seed: int) -> np.ndarray:
 
 
 def first_queries(
-    transfer: Dataset, answers: Tensor, order: np.ndarray, budget: int
+    transfer: Dataset, answers: Tensor, order: np.ndarray, budget: int, *, epoch: int | None = None
 ) -> tuple[Dataset, Tensor]:
     """The first ``budget`` queries of ``order`` and their answers: all a clone at that budget
-    sees (the answers of the other queries are never read)."""
+    sees (the answers of the other queries are never read). ``epoch``: cycle through them to this
+    many samples (the full query set's size), so that an epoch of a budget clone has as many SGD
+    steps as one of the full clone."""
     if not 0 < budget <= len(order):
         raise ValueError(f"a budget of {budget} queries: the query set has {len(order)}")
     picked = order[:budget]
+    if epoch is not None:
+        picked = np.resize(picked, max(epoch, budget))
     return Subset(transfer, picked.tolist()), answers[torch.from_numpy(picked)]
 
 

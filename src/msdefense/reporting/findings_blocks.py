@@ -148,14 +148,23 @@ def budgets_section(tables: Path) -> str:
             continue
         u = und.iloc[0]
         where = attack if transfer == "-" else f"{attack} on {transfer}"
-        got = "not within the budget" if pd.isna(u[reach]) else f"{u[reach]:,.0f} queries"
+        fraction = reach.removeprefix("queries_to_")
+        got = (
+            f"does not reach {fraction} of the victim within the budget"
+            if pd.isna(u[reach])
+            else f"reaches {fraction} of the victim at {u[reach]:,.0f} queries"
+        )
         below = [f"{r.defense} ({r.auc:.3f})" for r in rest.itertuples() if r.auc_ci_high < u["auc_ci_low"]]
+        others = (
+            "no defense on this curve"
+            if rest.empty
+            else (
+                f"area wholly below it behind {', '.join(below) if below else 'none'} of {len(rest)} defenses"
+            )
+        )
         lines.append(
             f"- **{victim}, {where}** (up to {u['queries']:,.0f} queries): undefended area "
-            f"{with_interval(u['auc'], u['auc_ci_low'], u['auc_ci_high'])}, {reach.removeprefix('queries_to_')} "
-            f"of the victim at {got}; area wholly below it behind "
-            + (", ".join(below) if below else "none of the defenses")
-            + f" of {len(rest)}."
+            f"{with_interval(u['auc'], u['auc_ci_low'], u['auc_ci_high'])}; the undefended clone {got}; {others}."
         )
     return "\n".join(lines) + "\n"
 

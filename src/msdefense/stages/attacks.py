@@ -21,15 +21,7 @@ from torch.utils.data import Dataset
 from .. import layout
 from ..artifacts import read_posteriors, sweep_index
 from ..attacks.defense_aware import RESTORED, DefenseAwareConfig, restore, restorers
-from ..attacks.knockoff import (
-    KnockoffConfig,
-    budget_sizes,
-    first_queries,
-    label_kinds,
-    labelled_for,
-    query_order,
-    run_knockoff,
-)
+from ..attacks.knockoff import KnockoffConfig, label_kinds, labelled_for, run_knockoff
 from ..io import save_csv, save_json
 from ..models import build_model
 from ..oracle import Oracle
@@ -64,11 +56,9 @@ def attack_stream_seed(seed: int, *attack: str) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class KnockoffRequest(VictimRequest):
-    """The values of one defense's sweep (``params``, canonical texts) on one transfer set: one
-    clone per label kind of ``knockoff.labels`` and value in ``out_clones``
-    (``<labels>/<param>.safetensors``, :data:`~msdefense.layout.KNOCKOFF_CLONE`) and one metrics
-    file holding the list of their records."""
+class KnockoffSweep(VictimRequest):
+    """The values of one defense's sweep (``params``, canonical texts) on one transfer set, and
+    where its clones go (``out_clones``)."""
 
     transfer: str
     defense: str
@@ -77,8 +67,6 @@ class KnockoffRequest(VictimRequest):
     knockoff: Mapping[str, Any]
     params: Sequence[str]
     in_posteriors: str
-    out_metrics: str
-    out_budgets: str
     out_clones: str
 
     def __post_init__(self) -> None:
@@ -90,12 +78,17 @@ class KnockoffRequest(VictimRequest):
         """The seed of the clones' streams (:func:`attack_stream_seed`)."""
         return attack_stream_seed(self.seed, "knockoff", self.transfer)
 
-    def clone_path(self, labels: str, param: str, *, budget: int | None = None) -> str:
-        """A clone's file; ``budget``: a budget-curve clone's (:data:`~msdefense.layout.KNOCKOFF_BUDGET_DIR`)."""
-        name = layout.KNOCKOFF_CLONE_FILE.format(labels=labels, param=param)
-        if budget is not None:
-            name = f"{layout.KNOCKOFF_BUDGET_DIR.format(queries=budget)}/{name}"
-        return str(Path(self.out_clones) / name)
+
+@dataclass(frozen=True, kw_only=True)
+class KnockoffRequest(KnockoffSweep):
+    """One clone per label kind of ``knockoff.labels`` and value in ``out_clones``
+    (``<labels>/<param>.safetensors``, :data:`~msdefense.layout.KNOCKOFF_CLONE`) and one metrics
+    file holding the list of their records."""
+
+    out_metrics: str
+
+    def clone_path(self, labels: str, param: str) -> str:
+        return str(Path(self.out_clones) / layout.KNOCKOFF_CLONE_FILE.format(labels=labels, param=param))
 
 
 def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
@@ -144,23 +137,19 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
             ):
                 if labels == "soft":
                     soft[param] = (result, seconds)
-                record = _clone_record(
+                record = clone_record(
                     r, attack, answers, e, param, result, seconds=seconds, fit=fit, test=test, ctx=ctx
                 )
                 save_classifier(
                     result.clone, r.clone_path(labels, param), arch=attack.arch, dataset=cfg["dataset"]
                 )
                 records.append(record)
-        budgets = _budget_clones(
-            r, answers, indices, train=train, val=val, test=test, data=data, ctx=ctx, seed=cseed
-        )
     save_json(records, r.out_metrics)
-    save_json(budgets, r.out_budgets)
     return records
 
 
-def _clone_record(
-    r: KnockoffRequest,
+def clone_record(
+    r: KnockoffSweep,
     attack: KnockoffConfig,
     answers: Mapping[str, np.ndarray],
     e: int,
@@ -211,67 +200,6 @@ def _clone_record(
         restorer_l1_restored=fit.get("l1_restored"),
     )
     return ctx.record(**record.fields())
-
-
-def _budget_clones(
-    r: KnockoffRequest,
-    answers: Mapping[str, np.ndarray],
-    indices: Sequence[int],
-    *,
-    train: Dataset,
-    val: Dataset,
-    test: Dataset,
-    data: VictimData,
-    ctx: Any,
-    seed: int,
-) -> list[dict[str, Any]]:
-    """Soft-label clones at the nested budgets of ``knockoff.budgets`` (the budget curves,
-    docs/methods.md): for every budget ``b`` and value, a clone trained from scratch, with the
-    sweep's clone seed, on the first ``b`` queries of the attacker's query order and their answers."""
-    attack = KnockoffConfig.from_config(r.knockoff, "soft")
-    spec = data.spec
-    order = query_order(len(train), derive_seed(seed, "query-order"))
-    records = []
-    for budget in budget_sizes(r.knockoff.get("budgets", []), len(train)):
-        for param, e in zip(r.params, indices, strict=True):
-            images, seen = first_queries(train, torch.from_numpy(answers["transfer"][e]), order, budget)
-            seed_everything(seed)
-            start = time.perf_counter()
-            result = run_knockoff(
-                seen,
-                images,
-                attack,
-                val=val,
-                num_classes=spec.num_classes,
-                in_channels=spec.in_channels,
-                device=ctx.device,
-                seed=seed,
-                desc=f"knockoff {r.defense}={param} (soft labels, {budget} queries)",
-                backbone=r.weights,
-            )
-            seconds = time.perf_counter() - start
-            records.append(
-                _clone_record(
-                    r,
-                    attack,
-                    answers,
-                    e,
-                    param,
-                    result,
-                    seconds=seconds,
-                    fit={},
-                    test=test,
-                    ctx=ctx,
-                    queries=budget,
-                )
-            )
-            save_classifier(
-                result.clone,
-                r.clone_path("soft", param, budget=budget),
-                arch=attack.arch,
-                dataset=r.victim_cfg["dataset"],
-            )
-    return records
 
 
 def _restorers(
