@@ -267,5 +267,9 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
         ax.set_xlabel("oracle queries")
         ax.set_ylabel("clone test accuracy" if ax is axes[0][0] else "")
         ax.legend(fontsize="x-small", ncol=2)
-    fig.suptitle(f"{victim}: clone accuracy against the attacker's budget ({_seeds_note(data)}, bands)")
+    n = sorted(set(data["n_seeds"])) if "n_seeds" in data else [1]
+    spread = "bands: 95% intervals" if max(n) > 1 else "one seed, no interval"
+    fig.suptitle(
+        f"{victim}: clone accuracy against the attacker's budget (mean over {'/'.join(map(str, n))} seeds; {spread})"
+    )
     save_figure(fig, png_path, pdf_path)
