@@ -123,10 +123,12 @@ def test_fashion_snapshot_was_made_with_its_config() -> None:
 
 
 def test_fashion_attackers_block_quotes_its_snapshot(monkeypatch) -> None:
+    """The block quotes the attacker-axis snapshot, and is empty while there is none (the run has
+    not landed: README and docs/findings.md say so)."""
     monkeypatch.chdir(ROOT)
-    assert block(README, "fashion-attackers-results") == fashion_attackers_section(
-        Path(FASHION_ATTACKERS_SNAPSHOT)
-    ), "run `make readme-fashion-attackers`"
+    snapshot = Path(FASHION_ATTACKERS_SNAPSHOT)
+    expected = fashion_attackers_section(snapshot) if (snapshot / "claims.csv").exists() else ""
+    assert block(README, "fashion-attackers-results") == expected, "run `make readme-fashion-attackers`"
 
 
 def test_fashion_attackers_snapshot_was_made_with_its_config(tmp_path: Path) -> None:
@@ -135,6 +137,10 @@ def test_fashion_attackers_snapshot_was_made_with_its_config(tmp_path: Path) -> 
     case against every output-perturbation defense of the fp32 victim), over all its seeds."""
     from test_paper_configs import _merged
 
+    if not (ROOT / FASHION_ATTACKERS_SNAPSHOT / "knockoff.csv").exists():
+        pytest.skip(
+            "no attacker-axis snapshot yet: make fashion-attackers, then make readme-fashion-attackers"
+        )
     config = _merged(tmp_path, ROOT / "config" / "fashion.yaml", ROOT / "config" / "fashion_attackers.yaml")
     knockoff = read_table(ROOT / FASHION_ATTACKERS_SNAPSHOT / "knockoff.csv")
     made = set(zip(knockoff["victim"], knockoff["transfer"], knockoff["labels"], knockoff["defense"],
@@ -147,6 +153,10 @@ def test_fashion_attackers_snapshot_was_made_with_its_config(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("snapshot", [SNAPSHOT, FASHION_SNAPSHOT, FASHION_ATTACKERS_SNAPSHOT])
 def test_snapshot_claims_follow_their_rules(snapshot: str) -> None:
+    if snapshot == FASHION_ATTACKERS_SNAPSHOT and not (ROOT / snapshot / "claims.csv").exists():
+        pytest.skip(
+            "no attacker-axis snapshot yet: make fashion-attackers, then make readme-fashion-attackers"
+        )
     claims = read_table(ROOT / snapshot / "claims.csv")
     assert len(claims) >= 8
     for row in claims.itertuples():
