@@ -65,23 +65,27 @@ _ATTACK_REQUIRED = (
     "seed",
 )
 
+#: what a KnockoffNets clone's record holds, whichever rule wrote it
+_KNOCKOFF: dict[str, Any] = {
+    "many": True,
+    "fields": field_checks(KnockoffRecord),
+    "required": (*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
+}
+
 #: Every kind of metrics record a stage or a table reads.
 RECORDS: dict[str, RecordSchema] = {
     "knockoff": RecordSchema(
         "KnockoffNets metrics",
         layout.KNOCKOFF_METRICS,
-        many=True,
-        fields=field_checks(KnockoffRecord),
-        required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
         unique=("victim", "transfer", "labels", "defense", "param", "seed"),
+        **_KNOCKOFF,
     ),
+    # the budget clones (train_knockoff_budgets): one record per budget, value and seed
     "knockoff_budget": RecordSchema(
         "KnockoffNets budget-curve metrics",
         layout.KNOCKOFF_BUDGETS,
-        many=True,
-        fields=field_checks(KnockoffRecord),
-        required=(*_ATTACK_REQUIRED, "transfer", "labels", "l1_distance"),
         unique=("victim", "transfer", "labels", "defense", "param", "queries", "seed"),
+        **_KNOCKOFF,
     ),
     "datafree": RecordSchema(
         "data-free attack metrics",
