@@ -14,7 +14,7 @@ from msdefense.config import (
     victim_defenses,
     victims_of_kind,
 )
-from msdefense.attacks.knockoff import knockoff_for, labelled_for
+from msdefense.attacks.knockoff import budget_view, knockoff_for, labelled_for
 from msdefense.data import get_dataset_spec
 from msdefense.fingerprint import code_fingerprint
 from msdefense.preflight import NAME_WILDCARD
@@ -261,21 +261,26 @@ def knockoff_budgets():
     """The budget-curve records of every KnockoffNets sweep and seed (none without knockoff.budgets)."""
     if not config["knockoff"].get("budgets"):
         return []
-    return [path.replace("metrics.json", "budgets.json") for path in knockoff_metrics()]
+    sweeps = dict.fromkeys((v, t, d) for v, t, d, _ in knockoff_runs(config))
+    return [
+        out(layout.KNOCKOFF_BUDGETS, victim=v, transfer=t, defense=d, seed=s)
+        for s in SEEDS
+        for v, t, d in sweeps
+    ]
 
 
 def knockoff_budget_cfg(wc):
-    """What the budget clones read of the knockoff section: the clone recipe and the budgets."""
-    return {
-        k: v
-        for k, v in config["knockoff"].items()
-        if k not in ("labels", "argmax_defenses", "restored_defenses", "defense_aware")
-    }
+    """What the budget clones read of the knockoff section (msdefense.attacks.knockoff.budget_view)."""
+    return budget_view(config["knockoff"])
 
 
 def datafree_histories():
     """Every data-free run's checkpoint history, in the order of datafree_metrics()."""
-    return [path.replace("metrics.json", "history.csv") for path in datafree_metrics()]
+    return [
+        out(layout.DATAFREE_HISTORY, attack=a, victim=v, defense=d, param=p, seed=s)
+        for s in SEEDS
+        for a, v, d, p in datafree_runs(config)
+    ]
 
 
 def budget_victims():

@@ -170,5 +170,9 @@ def test_a_sweep_job_sees_only_its_own_label_kinds() -> None:
     dcp = knockoff_for(aware, "DCP", True)
     assert dcp["labels"] == ["soft", "argmax", "restored"] and dcp["defense_aware"] == {"shadows": 3}
     assert "restored_defenses" not in dcp and label_kinds(dcp, "DCP", True) == label_kinds(aware, "DCP", True)
+    # the budget clones read only the recipe and the budgets: no attacker's options rerun them
+    from msdefense.attacks.knockoff import budget_view
+
+    assert budget_view({**aware, "budgets": [0.1]}) == {**budget_view(base), "budgets": [0.1]}
     # photo crops carry no labels for the attacker's shadows: no restored clone, no defense_aware
     assert knockoff_for(aware, "DCP", False) == knockoff_for(base, "DCP", False)

@@ -97,6 +97,12 @@ def knockoff_for(cfg: Mapping[str, Any], defense: str, labelled: bool) -> dict[s
     return view
 
 
+def budget_view(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``knockoff`` section as the budget clones see it: the clone recipe and ``budgets``,
+    without the label kinds and the attackers only the full-budget clones meet."""
+    return {k: v for k, v in cfg.items() if k not in ("labels", "defense_aware", *NARROWING.values())}
+
+
 def check_narrowing(cfg: Mapping[str, Any], defenses: Mapping[str, Mapping[str, Any]]) -> None:
     """``argmax_defenses`` / ``restored_defenses`` of the ``knockoff`` section ``cfg``: known
     defenses, the undefended one among them, next to soft clones (``ValueError`` naming the key)."""
