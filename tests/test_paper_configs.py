@@ -127,20 +127,26 @@ def test_one_seed_configs_merge_onto_the_default(tmp_path: Path) -> None:
     assert _planned(proc) == job_counts(_merged(tmp_path, default, one_seed, dfme))
 
 
-def test_the_attacker_overlay_adds_to_the_fashion_run_and_changes_nothing_else(tmp_path: Path) -> None:
-    """config/fashion_attackers.yaml on top of config/fashion.yaml: two defenses more and the
-    defense-aware attacker against the undefended oracle and DCP; every job of the two-hour run
-    stays as it was planned (same experiment, so a finished run continues)."""
+def test_the_attacker_overlay_adds_the_attacker_axis_and_cuts_only_what_it_says(tmp_path: Path) -> None:
+    """config/fashion_attackers.yaml on top of config/fashion.yaml: its own experiment folder, the
+    two API-granularity defenses and the defense-aware attacker added; cut, as its comment says,
+    only breadth (three of the five seeds, the int8 copy undefended only); every other setting,
+    the attacks' budgets and recipes included, is fashion.yaml's."""
     fashion, overlay = ROOT / "config" / "fashion.yaml", ROOT / "config" / "fashion_attackers.yaml"
     base, merged = resolved(fashion), _merged(tmp_path, fashion, overlay)
+    assert merged["experiment"] != base["experiment"]
     assert set(merged["defenses"]) - set(base["defenses"]) == {"TopK", "Rounding"}
     assert merged["knockoff"]["labels"] == ["soft", "argmax", "restored"]
-    assert merged["knockoff"]["restored_defenses"] == ["undefended", "DCP"]
-    assert merged["experiment"] == base["experiment"]
+    assert "restored_defenses" not in merged["knockoff"]  # against every defense
+    assert set(merged["seeds"]) < set(base["seeds"]) and len(merged["seeds"]) == 3
+    ptq = "fashion_lenet5_ptq_x86"
+    assert merged["victims"][ptq]["defenses"] == {"undefended": [0.0]}
+    for config in (base, merged):
+        del config["experiment"], config["seeds"], config["victims"][ptq]["defenses"]
+        for key in ("labels", "defense_aware"):
+            config["knockoff"].pop(key, None)
     for name in ("TopK", "Rounding"):
         del merged["defenses"][name]
-    for key in ("labels", "restored_defenses", "defense_aware"):
-        merged["knockoff"].pop(key, None), base["knockoff"].pop(key, None)
     assert merged == base
     proc = _snakemake(fashion, tmp_path, "--dry-run", "--quiet", "rules", merged=(overlay,))
     assert proc.returncode == 0, proc.stderr[-3000:]
