@@ -176,3 +176,51 @@ def test_a_sweep_job_sees_only_its_own_label_kinds() -> None:
     assert budget_view({**aware, "budgets": [0.1]}) == {**budget_view(base), "budgets": [0.1]}
     # photo crops carry no labels for the attacker's shadows: no restored clone, no defense_aware
     assert knockoff_for(aware, "DCP", False) == knockoff_for(base, "DCP", False)
+
+
+def _one_value_alone(defended, clean, *, seed, steps, width, lr, batch_size=256, check_every=50):
+    """The restorer of one value fitted by itself, written out plainly (nn.Linear layers, one Adam
+    per value): what the stacked fit of a whole sweep must reproduce for each of its values."""
+    from msdefense.attacks.restorer import Restorer
+
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(clean), generator=g)
+    held = max(1, len(order) // 10)
+    val, train = order[:held], order[held:]
+    torch.manual_seed(seed)
+    model = Restorer(clean.shape[1], width)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    best, best_state = float("inf"), None
+
+    def loss_of(idx):
+        return -(clean[idx] * torch.log_softmax(model(defended[idx]), -1)).sum(-1).mean()
+
+    for step in range(1, steps + 1):
+        idx = train[torch.randint(len(train), (min(batch_size, len(train)),), generator=g)]
+        opt.zero_grad(set_to_none=True)
+        loss_of(idx).backward()
+        opt.step()
+        if step % check_every == 0 or step == steps:
+            with torch.no_grad():
+                loss = float(loss_of(val))
+            if loss < best:
+                best, best_state = loss, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model.eval()
+
+
+def test_the_stacked_fit_of_a_sweep_equals_fitting_each_value_alone() -> None:
+    """fit_restorers fits every value of a sweep in one stacked model: each value's restorer must be
+    the one its own seed gives when it is fitted alone (to float rounding)."""
+    from msdefense.attacks.restorer import fit_restorers
+
+    clean = confident_posteriors(600)
+    defended = build_defense({"method": "DCP"}, "digits").perturb(None, clean, [0.4, 0.8, 1.5])
+    seeds, options = [11, 12, 13], {"steps": 300, "width": 32, "lr": 3e-3, "check_every": 50}
+    fitted = fit_restorers(defended, clean, seeds=seeds, **options)
+    probe = build_defense({"method": "DCP"}, "digits").perturb(None, confident_posteriors(200, seed=5), [0.8])[0]
+    outs = [r.restore(probe) for r, _ in fitted]
+    for e, seed in enumerate(seeds):
+        alone = _one_value_alone(defended[e], clean, seed=seed, **options)
+        torch.testing.assert_close(outs[e], alone.restore(probe), atol=2e-5, rtol=1e-4)
+    assert not torch.allclose(outs[0], outs[2], atol=1e-3)  # the values are not one restorer

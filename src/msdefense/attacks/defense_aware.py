@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
@@ -41,12 +40,12 @@ from ..defenses import build_defense, required_aux_models
 from ..models import build_model
 from ..seeding import derive_seed, seed_everything
 from ..training import SGDRecipe, distill, predict_probs, train_classifier
+from .restorer import Restorer, fit_restorer, fit_restorers, restore  # noqa: F401  (re-exported)
 
 #: the label kind of the defense-aware attacker's clones (``knockoff.labels``)
 RESTORED = "restored"
 #: methods whose answer is the posterior itself: inverted exactly, no restorer
 IDENTITY_METHODS = ("None",)
-LOG_FLOOR = 1e-6  # the restorer reads log(max(answer, LOG_FLOOR))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,82 +74,6 @@ class DefenseAwareConfig:
             restorer_width=int(cfg["restorer_width"]),
             restorer_lr=float(cfg["restorer_lr"]),
         )
-
-
-class Restorer(nn.Module):
-    """A defended answer ``[B, K]`` → logits of the clean posterior: an MLP on the answer's centred
-    log (log ỹ minus its mean over the classes, blind to the answer's scale)."""
-
-    def __init__(self, classes: int, width: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(classes, width),
-            nn.ReLU(),
-            nn.Linear(width, width),
-            nn.ReLU(),
-            nn.Linear(width, classes),
-        )
-
-    def forward(self, answers: Tensor) -> Tensor:
-        logs = answers.clamp_min(LOG_FLOOR).log()
-        return self.net(logs - logs.mean(-1, keepdim=True))
-
-    @torch.no_grad()
-    def restore(self, answers: Tensor) -> Tensor:
-        """The restored posteriors (rows on the simplex)."""
-        return torch.softmax(self(answers), -1)
-
-
-def _soft_ce(logits: Tensor, targets: Tensor) -> Tensor:
-    return -(targets * F.log_softmax(logits, -1)).sum(-1).mean()
-
-
-def fit_restorer(
-    defended: Tensor,
-    clean: Tensor,
-    *,
-    steps: int,
-    width: int,
-    lr: float,
-    seed: int,
-    batch_size: int = 256,
-    check_every: int = 100,
-) -> tuple[Restorer, dict[str, float]]:
-    """A :class:`Restorer` fitted on pairs ``defended`` → ``clean`` (``[M, K]`` each) by ``steps``
-    Adam steps on random batches, the one with the lowest cross-entropy on a held-out tenth of the
-    pairs kept (checked every ``check_every`` steps); returns it and the held-out mean L1 distances
-    to the clean posteriors before (``l1_defended``) and after restoration (``l1_restored``)."""
-    if len(clean) < 2:
-        raise ValueError(
-            f"a restorer needs at least 2 pairs (one to fit, one to select on), got {len(clean)}"
-        )
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(clean), generator=g)
-    held = max(1, len(order) // 10)
-    val, train = order[:held], order[held:]
-    torch.manual_seed(seed)
-    model = Restorer(clean.shape[1], width)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    best, best_state = float("inf"), None
-    for step in range(1, steps + 1):
-        model.train()
-        idx = train[torch.randint(len(train), (min(batch_size, len(train)),), generator=g)]
-        opt.zero_grad(set_to_none=True)
-        _soft_ce(model(defended[idx]), clean[idx]).backward()
-        opt.step()
-        if step % check_every == 0 or step == steps:
-            model.eval()
-            with torch.no_grad():
-                loss = float(_soft_ce(model(defended[val]), clean[val]))
-            if loss < best:
-                best, best_state = loss, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    model.eval()
-    fit = {
-        "l1_defended": float((defended[val] - clean[val]).abs().sum(-1).mean()),
-        "l1_restored": float((model.restore(defended[val]) - clean[val]).abs().sum(-1).mean()),
-    }
-    return model, fit
 
 
 def shadow_folds(n: int, folds: int, seed: int) -> list[Tensor]:
@@ -277,21 +200,8 @@ def restorers(
     defended = torch.cat(
         parts, 1
     ).float()  # [E, N, K]: one pair per image, so a held-out pair is a held-out image
-    return [
-        fit_restorer(
-            defended[e],
-            clean,
-            steps=cfg.restorer_steps,
-            width=cfg.restorer_width,
-            lr=cfg.restorer_lr,
-            seed=derive_seed(
-                seed, "restorer", repr(float(p))
-            ),  # by value: DCP(β) and ReverseSigmoid(β) alike
-        )
-        for e, p in enumerate(params)
-    ]
-
-
-def restore(restorer: Restorer | None, answers: Tensor) -> Tensor:
-    """The clone's targets: the answers through the restorer (themselves where inverted exactly)."""
-    return answers if restorer is None else restorer.restore(answers.float()).to(answers.dtype)
+    # one seed per value (DCP(β) and ReverseSigmoid(β) alike); all values fitted in one stacked model
+    seeds = [derive_seed(seed, "restorer", repr(float(p))) for p in params]
+    return fit_restorers(
+        defended, clean, seeds=seeds, steps=cfg.restorer_steps, width=cfg.restorer_width, lr=cfg.restorer_lr
+    )
