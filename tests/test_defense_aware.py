@@ -218,7 +218,9 @@ def test_the_stacked_fit_of_a_sweep_equals_fitting_each_value_alone() -> None:
     defended = build_defense({"method": "DCP"}, "digits").perturb(None, clean, [0.4, 0.8, 1.5])
     seeds, options = [11, 12, 13], {"steps": 300, "width": 32, "lr": 3e-3, "check_every": 50}
     fitted = fit_restorers(defended, clean, seeds=seeds, **options)
-    probe = build_defense({"method": "DCP"}, "digits").perturb(None, confident_posteriors(200, seed=5), [0.8])[0]
+    probe = build_defense({"method": "DCP"}, "digits").perturb(
+        None, confident_posteriors(200, seed=5), [0.8]
+    )[0]
     outs = [r.restore(probe) for r, _ in fitted]
     for e, seed in enumerate(seeds):
         alone = _one_value_alone(defended[e], clean, seed=seed, **options)

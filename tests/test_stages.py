@@ -320,6 +320,64 @@ def test_a_budget_clone_saw_exactly_the_first_b_answers(out: Path, dcp_answers: 
             assert records_changed[0]["clone_acc"] == records[0]["clone_acc"]
 
 
+def test_a_job_trains_each_distinct_clone_once(out: Path, dcp_answers: str, monkeypatch) -> None:
+    """Clones of one job share seed, data and recipe: two with the same targets are one clone. Where
+    the second value's answers keep every query's top class of the first's, the label-only targets
+    are the same: one argmax clone is trained for the sweep and stored at each value, identical to
+    training it alone."""
+    import msdefense.stages.attacks as stage_module
+
+    arrays = load_arrays(dcp_answers)
+    sharper = arrays["transfer"][0] ** 2
+    arrays["transfer"][1] = sharper / sharper.sum(-1, keepdims=True)  # the same top classes
+    save_arrays(out / "same_top.npz", arrays)
+    answers_file = str(out / "same_top.npz")
+
+    calls = []
+    real = stage_module.run_knockoff
+
+    def counting(answers, *args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real(answers, *args, **kwargs)
+
+    both = {**KNOCKOFF, "labels": ["soft", "argmax"]}
+    request = dataclasses.replace(
+        _knockoff_request(answers_file, ["0.0", "1.5"], out / "dedupe"), knockoff=both
+    )
+    monkeypatch.setattr(stage_module, "run_knockoff", counting)
+    records = attacks.train_knockoff(request)
+    assert [(r["labels"], r["param"]) for r in records] == [
+        ("soft", "0.0"), ("soft", "1.5"), ("argmax", "0.0"), ("argmax", "1.5")
+    ]  # fmt: skip
+    assert len(calls) == 3 and not any("argmax labels" in c and "=1.5" in c for c in calls)
+    clones = out / "dedupe" / "clones" / "argmax"
+    assert (clones / "0.0.safetensors").read_bytes() == (clones / "1.5.safetensors").read_bytes()
+    monkeypatch.setattr(stage_module, "run_knockoff", real)
+    alone = attacks.train_knockoff(
+        dataclasses.replace(_knockoff_request(answers_file, ["1.5"], out / "dedupe_alone"), knockoff=both)
+    )
+    assert (out / "dedupe_alone" / "clones" / "argmax" / "1.5.safetensors").read_bytes() == (
+        clones / "1.5.safetensors"
+    ).read_bytes()
+    assert alone[1]["clone_acc"] == records[3]["clone_acc"]
+
+
+def test_strongest_only_budgets_trains_the_strongest_value_alone(out: Path, dcp_answers: str) -> None:
+    from msdefense.stages import budgets
+
+    folder = out / "budget_strongest"
+    sweep = _knockoff_request(dcp_answers, ["0.0", "1.5"], folder)
+    fields = {f.name: getattr(sweep, f.name) for f in dataclasses.fields(budgets.KnockoffBudgetRequest)
+              if f.name != "out_budgets"}  # fmt: skip
+    request = budgets.KnockoffBudgetRequest(
+        **{**fields, "knockoff": {**KNOCKOFF, "budgets": [0.25], "strongest_only": ["budgets"]}},
+        out_budgets=str(folder / "budgets.json"),
+    )
+    records = budgets.train_knockoff_budgets(request)
+    assert [(r["queries"], r["param"]) for r in records] == [(50, "1.5")]
+    assert attacks.sweep_for(request, "soft") == ["0.0", "1.5"]  # the full-budget clones: every value
+
+
 def test_knockoff_request_refuses_repeated_values(out: Path, dcp_answers: str) -> None:
     with pytest.raises(ValueError, match="distinct values"):
         _knockoff_request(dcp_answers, ["1.5", "1.5"], out / "bad")

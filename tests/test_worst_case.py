@@ -58,3 +58,13 @@ def test_one_kind_of_attacker_has_no_worst_case_rows() -> None:
     assert WORST not in set(with_worst_case(soft)["labels"])
     assert attacker_name("soft") == "KnockoffNets (soft labels)"
     assert attacker_name(WORST) == "KnockoffNets (worst case over attackers)"
+
+
+def test_a_value_the_defense_aware_attacker_skipped_has_no_worst_case_row() -> None:
+    """knockoff.strongest_only: [restored]: the restored clone exists at DCP 1.5 only, so DCP 0.8
+    (soft and argmax alone) gets no worst-case row, while 1.5 keeps its own."""
+    weaker = runs()[lambda d: d["labels"] != "restored"].assign(param="0.8", clone_acc=0.99)
+    out = with_worst_case(pd.concat([runs(), weaker], ignore_index=True))
+    worst = out[out["labels"] == WORST]
+    assert set(worst["param"]) == {"1.5"} and len(worst) == 3
+    assert worst["clone_acc"].max() == 0.95  # the 0.99 clones at 0.8 are no worst case of 1.5

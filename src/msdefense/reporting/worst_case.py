@@ -28,17 +28,17 @@ def with_worst_case(per_seed: pd.DataFrame) -> pd.DataFrame:
     label kind) and one ``labels: worst`` row per victim × transfer set × defense × value × seed
     where that defense met every kind the victim and transfer set were attacked with, and there
     were several: the row of the highest ``clone_acc`` over them (ties: :data:`KIND_ORDER`), its
-    ``decided_by`` the kind. A defense that some kind skipped (``knockoff.argmax_defenses``,
-    ``restored_defenses``) gets no worst-case row: a maximum over fewer attackers would not
-    compare with the others'."""
+    ``decided_by`` the kind. A defense or value that some kind skipped (``knockoff.argmax_defenses``,
+    ``restored_defenses``, ``strongest_only``) gets no worst-case row: a maximum over fewer
+    attackers would not compare with the others'."""
     per_seed = per_seed.assign(decided_by=per_seed["labels"])
     if per_seed["labels"].nunique() < 2:
         return per_seed
-    # only where every kind of the victim and transfer set ran against the defense: a maximum over
-    # fewer attackers would not compare with the others'
+    # only where every kind of the victim and transfer set ran against the defense at that value: a
+    # maximum over fewer attackers would not compare with the others'
     group = ["victim", "transfer"]
     all_kinds = per_seed.groupby(group)["labels"].transform("nunique")
-    ran = per_seed.groupby([*group, "defense"])["labels"].transform("nunique")
+    ran = per_seed.groupby([*group, "defense", "param"])["labels"].transform("nunique")
     complete = per_seed[(ran == all_kinds) & (all_kinds > 1)]
     if complete.empty:
         return per_seed

@@ -7,6 +7,7 @@ selected on validation) and ``*_final`` (the last iterate).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from ..models import build_model
 from ..oracle import Oracle
 from ..record_types import DataFreeRecord, KnockoffRecord
 from ..seeding import derive_seed, seed_everything
-from ..training import dataset_tensors, predict_probs
+from ..sweeps import strongest
+from ..training import attacker_labels, dataset_tensors, predict_probs
 from ..victims import read_victim, save_classifier
 from .answers import OracleRequest, load_answers, load_defense
 from .context import stage, write_record
@@ -108,24 +110,26 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
         train = data.transfer(r.transfer_cfg, augment=True)
         test, val = data.test(), data.val()
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
-        indices = [sweep_index(answers, param, r.in_posteriors) for param in r.params]
-        soft: dict[str, tuple[Any, float]] = {}  # value -> (clone result, seconds) of the soft clones
+        trained: dict[str, tuple[Any, float]] = {}  # targets digest -> (clone result, seconds)
         for labels in kinds:
             attack = KnockoffConfig.from_config(r.knockoff, labels)
             (Path(r.out_clones) / labels).mkdir(exist_ok=True)
+            params = sweep_for(r, labels)
+            indices = [sweep_index(answers, param, r.in_posteriors) for param in params]
             restorers = (
-                _restorers(r, attack, train=train, data=data, device=ctx.device, seed=cseed)
+                _restorers(r, attack, params, train=train, data=data, device=ctx.device, seed=cseed)
                 if labels == RESTORED
-                else [(None, {}) for _ in r.params]
+                else [(None, {}) for _ in params]
             )
             for (param, e, result, seconds), (_, fit) in zip(
                 _knockoff_clones(
                     r,
                     attack,
                     answers,
+                    params,
                     indices,
                     restorers=[restorer for restorer, _ in restorers],
-                    soft=soft,
+                    trained=trained,
                     train=train,
                     val=val,
                     data=data,
@@ -135,8 +139,6 @@ def train_knockoff(request: KnockoffRequest) -> list[dict[str, Any]]:
                 restorers,
                 strict=True,
             ):
-                if labels == "soft":
-                    soft[param] = (result, seconds)
                 record = clone_record(
                     r, attack, answers, e, param, result, seconds=seconds, fit=fit, test=test, ctx=ctx
                 )
@@ -205,18 +207,19 @@ def clone_record(
 def _restorers(
     r: KnockoffRequest,
     attack: KnockoffConfig,
+    params: Sequence[str],
     *,
     train: Dataset,
     data: VictimData,
     device: torch.device,
     seed: int,
 ) -> list[tuple[Any, dict[str, float]]]:
-    """The defense-aware attacker's restorer for every value of the sweep, learned on its shadow
+    """The defense-aware attacker's restorer for every value of ``params``, learned on its shadow
     models (:mod:`msdefense.attacks.defense_aware`); its own seeds, none of them the victim's."""
     aware = DefenseAwareConfig.from_config(r.knockoff["defense_aware"])
     return restorers(
         r.defense_cfg,
-        [float(p) for p in r.params],
+        [float(p) for p in params],
         dataset=r.victim_cfg["dataset"],
         images=train,
         plain=data.transfer(r.transfer_cfg, augment=False),
@@ -233,40 +236,61 @@ def _knockoff_clones(
     r: KnockoffRequest,
     attack: KnockoffConfig,
     answers: Mapping[str, np.ndarray],
+    params: Sequence[str],
     indices: Sequence[int],
     *,
     restorers: Sequence[Any],
-    soft: Mapping[str, tuple[Any, float]],
+    trained: dict[str, tuple[Any, float]],
     train: Dataset,
     val: Dataset,
     data: VictimData,
     device: torch.device,
     seed: int,
 ) -> list[tuple[str, int, Any, float]]:
-    """(value, sweep index, clone result, seconds) for every value of the sweep, one clone at a
-    time, each starting from the global RNG seeded with ``seed``. A restored clone whose defense
-    the attacker inverts exactly (no restorer) trains on the answers themselves: it is the soft
-    clone of that value (same seed, same targets), taken from ``soft`` where that one ran."""
+    """(value, sweep index, clone result, seconds) for every value of ``params``, one clone at a
+    time, each starting from the global RNG seeded with ``seed``. Every clone of a job has the same
+    seed, data and recipe, so two with the same targets are the same clone: one is trained, the
+    other taken from ``trained`` (targets digest → result), which the job's kinds share. So a
+    restored clone whose defense the attacker inverts exactly (no restorer) is the soft clone of
+    its value, a label-only clone of a defense that keeps every query's top class is the one of
+    any other such value, and TopK's k = 1 soft clone is its label-only one."""
     spec = data.spec
     common = {"val": val, "num_classes": spec.num_classes, "in_channels": spec.in_channels, "device": device}
     out = []
-    for param, e, restorer in zip(r.params, indices, restorers, strict=True):
-        if attack.labels == RESTORED and restorer is None and param in soft:
-            out.append((param, e, *soft[param]))
-            continue
-        seed_everything(seed)
-        start = time.perf_counter()
-        result = run_knockoff(
-            restore(restorer, torch.from_numpy(answers["transfer"][e])),
-            train,
-            attack,
-            seed=seed,
-            desc=f"knockoff {r.defense}={param} ({attack.labels} labels)",
-            backbone=r.weights,
-            **common,
-        )
-        out.append((param, e, result, time.perf_counter() - start))
+    for param, e, restorer in zip(params, indices, restorers, strict=True):
+        answered = restore(restorer, torch.from_numpy(answers["transfer"][e]))
+        key = targets_digest(attacker_labels(answered, attack.labels))
+        if key not in trained:
+            seed_everything(seed)
+            start = time.perf_counter()
+            result = run_knockoff(
+                answered,
+                train,
+                attack,
+                seed=seed,
+                desc=f"knockoff {r.defense}={param} ({attack.labels} labels)",
+                backbone=r.weights,
+                **common,
+            )
+            trained[key] = (result, time.perf_counter() - start)
+        out.append((param, e, *trained[key]))
     return out
+
+
+def targets_digest(targets: torch.Tensor) -> str:
+    """A digest of a clone's training targets (their dtype, shape and bytes)."""
+    t = targets.detach().cpu().contiguous()
+    return hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode() + t.numpy().tobytes()).hexdigest()
+
+
+def sweep_for(r: KnockoffSweep, labels: str | None = None) -> list[str]:
+    """The values of ``r``'s sweep that the ``labels`` clones (``None``: the budget clones) are
+    trained at: every value, or the strongest alone (:func:`msdefense.sweeps.strongest`) where
+    ``knockoff.strongest_only`` names the kind (``restored``, ``budgets``)."""
+    kind = "budgets" if labels is None else labels
+    if kind in r.knockoff.get("strongest_only", ()):
+        return [strongest(r.defense_cfg["method"], r.params)]
+    return list(r.params)
 
 
 @dataclass(frozen=True, kw_only=True)

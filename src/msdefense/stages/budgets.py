@@ -23,7 +23,7 @@ from ..attacks.knockoff import KnockoffConfig, budget_sizes, first_queries, quer
 from ..io import save_json
 from ..seeding import derive_seed, seed_everything
 from ..victims import save_classifier
-from .attacks import KnockoffSweep, clone_record
+from .attacks import KnockoffSweep, clone_record, sweep_for
 from .context import stage
 from .requests import VictimData
 
@@ -42,7 +42,8 @@ class KnockoffBudgetRequest(KnockoffSweep):
 
 
 def train_knockoff_budgets(request: KnockoffBudgetRequest) -> list[dict[str, Any]]:
-    """Soft-label clones at the nested budgets of ``knockoff.budgets`` for every sweep value."""
+    """Soft-label clones at the nested budgets of ``knockoff.budgets`` for every sweep value (the
+    strongest alone where ``knockoff.strongest_only`` names ``budgets``: :func:`.attacks.sweep_for`)."""
     r, cfg = request, request.victim_cfg
     attack = KnockoffConfig.from_config(r.knockoff, "soft")
     seed = r.stream_seed
@@ -54,7 +55,7 @@ def train_knockoff_budgets(request: KnockoffBudgetRequest) -> list[dict[str, Any
         Path(r.out_clones).mkdir(parents=True, exist_ok=True)
         order = query_order(len(train), derive_seed(seed, "query-order"))
         for budget in budget_sizes(r.knockoff.get("budgets", []), len(train)):
-            for param in r.params:
+            for param in sweep_for(r):
                 e = sweep_index(answers, param, r.in_posteriors)
                 images, seen = first_queries(
                     train, torch.from_numpy(answers["transfer"][e]), order, budget, epoch=len(train)
