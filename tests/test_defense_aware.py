@@ -178,7 +178,9 @@ def test_a_sweep_job_sees_only_its_own_label_kinds() -> None:
     assert knockoff_for(aware, "DCP", False) == knockoff_for(base, "DCP", False)
 
 
-def _one_value_alone(defended, clean, *, seed, steps, width, lr, batch_size=256, check_every=50):
+def _one_value_alone(
+    defended, clean, *, seed, steps, width, lr, batch_size=256, check_every=50, patience=None
+):
     """The restorer of one value fitted by itself, written out plainly (nn.Linear layers, one Adam
     per value): what the stacked fit of a whole sweep must reproduce for each of its values."""
     from msdefense.attacks.restorer import Restorer
@@ -190,7 +192,7 @@ def _one_value_alone(defended, clean, *, seed, steps, width, lr, batch_size=256,
     torch.manual_seed(seed)
     model = Restorer(clean.shape[1], width)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    best, best_state = float("inf"), None
+    best, best_state, since = float("inf"), None, 0
 
     def loss_of(idx):
         return -(clean[idx] * torch.log_softmax(model(defended[idx]), -1)).sum(-1).mean()
@@ -204,25 +206,38 @@ def _one_value_alone(defended, clean, *, seed, steps, width, lr, batch_size=256,
             with torch.no_grad():
                 loss = float(loss_of(val))
             if loss < best:
-                best, best_state = loss, {k: v.clone() for k, v in model.state_dict().items()}
+                best, best_state, since = loss, {k: v.clone() for k, v in model.state_dict().items()}, 0
+            else:
+                since += 1
+            if patience is not None and since >= patience:
+                break
     model.load_state_dict(best_state)
-    return model.eval()
+    return model.eval(), step
 
 
 def test_the_stacked_fit_of_a_sweep_equals_fitting_each_value_alone() -> None:
-    """fit_restorers fits every value of a sweep in one stacked model: each value's restorer must be
-    the one its own seed gives when it is fitted alone (to float rounding)."""
-    from msdefense.attacks.restorer import fit_restorers
+    """fit_restorers fits every value of a sweep in one stacked model: each value's restorer is
+    exactly the one its own seed gives fitted alone, with a fixed step count and with the plateau
+    rule (each value stops on its own); and one value's fit is the plainly written algorithm
+    (nn.Linear layers, one Adam) to float rounding."""
+    from msdefense.attacks.restorer import fit_restorer, fit_restorers
 
     clean = confident_posteriors(600)
     defended = build_defense({"method": "DCP"}, "digits").perturb(None, clean, [0.4, 0.8, 1.5])
-    seeds, options = [11, 12, 13], {"steps": 300, "width": 32, "lr": 3e-3, "check_every": 50}
-    fitted = fit_restorers(defended, clean, seeds=seeds, **options)
     probe = build_defense({"method": "DCP"}, "digits").perturb(
         None, confident_posteriors(200, seed=5), [0.8]
     )[0]
-    outs = [r.restore(probe) for r, _ in fitted]
-    for e, seed in enumerate(seeds):
-        alone = _one_value_alone(defended[e], clean, seed=seed, **options)
-        torch.testing.assert_close(outs[e], alone.restore(probe), atol=2e-5, rtol=1e-4)
-    assert not torch.allclose(outs[0], outs[2], atol=1e-3)  # the values are not one restorer
+    seeds = [11, 12, 13]
+    for lr, steps, patience in ((3e-3, 60, None), (1e-2, 400, 2)):
+        options = {"steps": steps, "width": 32, "lr": lr, "check_every": 20, "patience": patience}
+        fitted = fit_restorers(defended, clean, seeds=seeds, **options)
+        outs = [r.restore(probe) for r, _ in fitted]
+        for e, seed in enumerate(seeds):
+            one, fit = fit_restorer(defended[e], clean, seed=seed, **options)
+            assert torch.equal(outs[e], one.restore(probe)) and fitted[e][1] == fit
+            plain, plain_steps = _one_value_alone(defended[e], clean, seed=seed, **options)
+            torch.testing.assert_close(outs[e], plain.restore(probe), atol=1e-5, rtol=1e-4)
+            assert fit["steps"] == plain_steps
+        assert not torch.allclose(outs[0], outs[2], atol=1e-3)  # the values are not one restorer
+        if patience is not None:  # at the higher learning rate every value overfits, stops early
+            assert all(fit["steps"] < steps for _, fit in fitted), [fit["steps"] for _, fit in fitted]

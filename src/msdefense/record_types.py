@@ -126,6 +126,8 @@ class KnockoffRecord(AttackRecord):
     #: mean L1 distance to the clean posterior of the defended and of the restored answers
     restorer_l1_defended: float | None = checked(or_null(between(0, 2)), default=None)
     restorer_l1_restored: float | None = checked(or_null(between(0, 2)), default=None)
+    #: the Adam steps the restorer took (it stops on its held-out plateau: ``restorer_patience``)
+    restorer_steps: int | None = checked(or_null(COUNT), default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -57,11 +57,17 @@ class DefenseAwareConfig:
     restorer_steps: int = 3000
     restorer_width: int = 128
     restorer_lr: float = 1e-3
+    restorer_patience: int | None = 10
 
     def __post_init__(self) -> None:
-        if self.shadows < 1 or self.restorer_steps < 1 or self.restorer_width < 1:
+        if (
+            self.shadows < 1
+            or self.restorer_steps < 1
+            or self.restorer_width < 1
+            or (self.restorer_patience is not None and self.restorer_patience < 1)
+        ):
             raise ValueError(
-                f"defense_aware: shadows, restorer_steps, restorer_width must be >= 1, got {self}"
+                f"defense_aware: shadows, restorer_steps, restorer_width, restorer_patience must be >= 1, got {self}"
             )
 
     @classmethod
@@ -73,6 +79,7 @@ class DefenseAwareConfig:
             restorer_steps=int(cfg["restorer_steps"]),
             restorer_width=int(cfg["restorer_width"]),
             restorer_lr=float(cfg["restorer_lr"]),
+            restorer_patience=None if cfg.get("restorer_patience") is None else int(cfg["restorer_patience"]),
         )
 
 
@@ -203,5 +210,11 @@ def restorers(
     # one seed per value (DCP(β) and ReverseSigmoid(β) alike); all values fitted in one stacked model
     seeds = [derive_seed(seed, "restorer", repr(float(p))) for p in params]
     return fit_restorers(
-        defended, clean, seeds=seeds, steps=cfg.restorer_steps, width=cfg.restorer_width, lr=cfg.restorer_lr
+        defended,
+        clean,
+        seeds=seeds,
+        steps=cfg.restorer_steps,
+        width=cfg.restorer_width,
+        lr=cfg.restorer_lr,
+        patience=cfg.restorer_patience,
     )

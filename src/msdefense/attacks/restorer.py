@@ -101,12 +101,16 @@ def fit_restorers(
     lr: float,
     batch_size: int = 256,
     check_every: int = 100,
+    patience: int | None = None,
 ) -> list[tuple[Restorer, dict[str, float]]]:
     """One :class:`Restorer` per value: ``defended[e]`` → ``clean`` (``[E, M, K]`` and ``[M, K]``)
-    by ``steps`` Adam steps on random batches, seeded by ``seeds[e]`` (initialisation, batches and a
-    held-out tenth of the pairs), the state with the lowest held-out cross-entropy kept (checked
-    every ``check_every`` steps). Each comes with the held-out mean L1 distances to the clean
-    posteriors before (``l1_defended``) and after restoration (``l1_restored``)."""
+    by Adam steps on random batches, seeded by ``seeds[e]`` (initialisation, batches and a held-out
+    tenth of the pairs), the state with the lowest held-out cross-entropy kept (checked every
+    ``check_every`` steps). A value stops on its plateau, ``patience`` checks without a lower
+    held-out loss, or at ``steps`` (``patience`` None: always ``steps``); the fit ends when every
+    value has stopped, and a stopped value's kept state no longer changes. Each comes with the
+    held-out mean L1 distances to the clean posteriors before (``l1_defended``) and after
+    restoration (``l1_restored``) and the Adam steps it took (``steps``)."""
     n_values, n, classes = defended.shape
     if len(seeds) != n_values:
         raise ValueError(f"fit_restorers: {n_values} sets of answers but {len(seeds)} seeds")
@@ -130,6 +134,8 @@ def fit_restorers(
     batch = min(batch_size, n - len(vals[0]))
     best = torch.full((n_values,), float("inf"))
     best_state = model.state()
+    since = torch.zeros(n_values, dtype=torch.long)  # checks since a value's last improvement
+    stopped_at = torch.full((n_values,), steps, dtype=torch.long)
     for step in range(1, steps + 1):
         idx = torch.stack(
             [t[torch.randint(len(t), (batch,), generator=g)] for t, g in zip(trains, gens, strict=True)]
@@ -140,12 +146,18 @@ def fit_restorers(
         if step % check_every == 0 or step == steps:
             with torch.no_grad():
                 losses = _soft_ce(model(val_in), val_target)
-            better = losses < best
+            running = stopped_at == steps
+            better = (losses < best) & running
             if better.any():
                 state = model.state()
                 for saved, now in zip(best_state, state, strict=True):
                     saved[better] = now[better]
                 best = torch.where(better, losses, best)
+            since = torch.where(better, 0, since + 1)
+            if patience is not None:
+                stopped_at = torch.where(running & (since >= patience), step, stopped_at)
+                if (stopped_at < steps).all():
+                    break
     out = []
     for e in range(n_values):
         restorer = model.member(e, best_state, classes=classes, width=width)
@@ -153,13 +165,14 @@ def fit_restorers(
         fit = {
             "l1_defended": float((d - c).abs().sum(-1).mean()),
             "l1_restored": float((restorer.restore(d) - c).abs().sum(-1).mean()),
+            "steps": int(stopped_at[e]),
         }
         out.append((restorer, fit))
     return out
 
 
 def fit_restorer(
-    defended: Tensor, clean: Tensor, *, seed: int, **options: int | float
+    defended: Tensor, clean: Tensor, *, seed: int, **options: int | float | None
 ) -> tuple[Restorer, dict[str, float]]:
     """One value's restorer: :func:`fit_restorers` for ``defended`` ``[M, K]`` alone."""
     return fit_restorers(defended[None], clean, seeds=[seed], **options)[0]  # type: ignore[arg-type]

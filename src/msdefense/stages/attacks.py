@@ -200,6 +200,7 @@ def clone_record(
         clone_seconds=round(seconds, 2),
         restorer_l1_defended=fit.get("l1_defended"),
         restorer_l1_restored=fit.get("l1_restored"),
+        restorer_steps=fit.get("steps"),
     )
     return ctx.record(**record.fields())
 
