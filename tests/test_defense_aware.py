@@ -81,7 +81,8 @@ def test_the_attacker_builds_its_own_models_and_never_the_victims(monkeypatch) -
 
 @pytest.fixture(scope="module")
 def aware_run(tmp_path_factory) -> Path:
-    """A small run: LeNet-5/5 on digits, held-out queries, soft and restored clones."""
+    """A small run: LeNet-5/5 on digits, held-out queries, soft clones and restored ones at each
+    defense's strongest value (knockoff.strongest_only)."""
     tiny = yaml.safe_load((Path(__file__).parent / "data" / "tiny.yaml").read_text())
     workdir = tmp_path_factory.mktemp("aware")
     config = {
@@ -91,13 +92,14 @@ def aware_run(tmp_path_factory) -> Path:
         "transfer_sets": {"heldout": {"source": "heldout"}},
         "defenses": {
             "undefended": {"method": "None", "params": [0.0]},
-            "DCP": {"method": "DCP", "params": [1.5]},
+            "DCP": {"method": "DCP", "params": [0.5, 1.5]},
             "TopK": {"method": "TopK", "params": [1]},
         },
         "latency": {"victims": []},
         "knockoff": {
             **tiny["knockoff"],
             "labels": ["soft", "restored"],
+            "strongest_only": ["restored"],
             "defense_aware": {"shadow": {"epochs": 2, "batch_size": 64, "lr": 0.05}, "restorer_steps": 50},
         },
     }
@@ -130,6 +132,23 @@ def test_restored_clones_spend_exactly_the_naive_attackers_queries(aware_run: Pa
             assert 0 <= r["restorer_l1_restored"] <= 2 and r["restorer_l1_defended"] > 0
     heldout = {r["queries"] for r in records}
     assert len(heldout) == 1  # every clone: one answer per held-out image
+
+
+def test_strongest_only_meets_the_strongest_value_alone_with_the_defense_aware_attacker(
+    aware_run: Path,
+) -> None:
+    """DCP is swept at 0.5 and 1.5: its restored clones exist at 1.5 alone, every seed; the worst
+    case over attackers has rows at 1.5 only (at 0.5 the soft attacker alone ran)."""
+    import pandas as pd
+
+    records = _records(aware_run)
+    restored = [r for r in records if r["labels"] == "restored" and r["method"] == "DCP"]
+    assert restored and {r["param"] for r in restored} == {"1.5"}
+    assert {r["param"] for r in records if r["labels"] == "soft" and r["method"] == "DCP"} == {"0.5", "1.5"}
+    assert all(1 <= r["restorer_steps"] <= 50 for r in restored)
+    table = pd.read_csv(aware_run / "tables" / "knockoff.csv")
+    worst = table[(table["labels"] == "worst") & (table["defense"] == "DCP")]
+    assert sorted(worst["param"].astype(float)) == [1.5]
 
 
 def test_against_the_undefended_oracle_the_restored_clone_is_the_soft_one(aware_run: Path) -> None:

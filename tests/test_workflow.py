@@ -119,13 +119,15 @@ def test_table_has_one_row_per_run(finished_run: Path) -> None:
 
 
 def test_budget_tables_end_where_the_attack_tables_do(finished_run: Path) -> None:
-    """The budget curves: KnockoffNets at 30% of the 400 queries (tiny.yaml) and every query; the
-    data-free checkpoints up to the spent budget; a figure per attacked victim."""
+    """The budget curves: KnockoffNets at 30% of the 400 queries (tiny.yaml) and every query, at
+    each defense's strongest value (strongest_only: [budgets]); the data-free checkpoints up to the
+    spent budget; a figure per attacked victim."""
     tables = finished_run / "tables"
     per_seed = pd.read_csv(tables / "budget_seeds.csv")
     curves = pd.read_csv(tables / "budget_curves.csv")
     table = pd.read_csv(tables / "budget.csv")
     knock = per_seed[per_seed["attack"] == "knockoff"]
+    assert set(knock.loc[knock["defense"] == "DCP", "param"].astype(float)) == {1.5}  # of 0, 0.5, 1.5
     assert set(knock.groupby(["victim", "transfer", "defense", "param", "seed"])["queries"].apply(tuple)) == {
         (120, 400)
     }
