@@ -200,3 +200,28 @@ def test_generator_channels_last_matches_default_layout(name: str, nz: int) -> N
         ref = gen.bn3(gen.conv3(h))
     assert out.is_contiguous(memory_format=torch.channels_last) and ref.is_contiguous()
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_every_gradient_has_its_parameters_layout(name: str) -> None:
+    """Outside the workflow a model's parameters are contiguous, and so must every gradient be,
+    as ``torch.autograd.grad`` returns it (no accumulation fixes its layout there): the original
+    GRAD code flattens them with ``view(-1)``. In the workflow's channels-last models each
+    gradient has its parameter's strides."""
+    from msdefense.training import prepare_model
+
+    size = 64 if name in IMAGENET else 32
+    x = torch.randn(2, 1 if name.startswith("lenet") else 3, size, size)
+    for prepared in (False, True):
+        torch.manual_seed(0)
+        model = build_model(name, 5, x.shape[1])
+        if prepared:
+            model = prepare_model(model, "cpu")
+        named = list(model.train().named_parameters())
+        grads = torch.autograd.grad(model(x).logsumexp(-1).sum(), [p for _, p in named])
+        for (pname, p), grad in zip(named, grads, strict=True):
+            if prepared:
+                assert grad.stride() == p.stride(), (pname, grad.stride(), p.stride())
+            else:
+                assert grad.is_contiguous(), pname
+                grad.view(-1)

@@ -35,9 +35,12 @@ def point_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
     output), computed as ``F.linear`` where :func:`fast_path` allows, else by ``conv`` itself."""
     if not fast_path(conv, x):
         return conv(x)
-    n = x.shape[0]
-    w = conv.weight
-    # channels-last input and weights flatten (h, w, c) without a copy
-    flat = x.permute(0, 2, 3, 1).reshape(n, -1)
-    out = F.linear(flat, w.permute(0, 2, 3, 1).reshape(w.shape[0], -1), conv.bias)
+    n, w = x.shape[0], conv.weight
+    if w.is_contiguous():  # a model in the default layout: flatten (c, h, w), the weight a view
+        flat, kernel = x.reshape(n, -1), w.reshape(w.shape[0], -1)
+    else:  # channels-last input and weights (the workflow's models) flatten (h, w, c) as views
+        flat, kernel = x.permute(0, 2, 3, 1).reshape(n, -1), w.permute(0, 2, 3, 1).reshape(w.shape[0], -1)
+    # either way the weight's gradient comes back in the weight's own layout (contiguous for a
+    # contiguous weight: ``p.grad.view(-1)``, ``parameters_to_vector`` work)
+    out = F.linear(flat, kernel, conv.bias)
     return out.view(n, w.shape[0], 1, 1)
