@@ -57,7 +57,7 @@ def code_version(script, defenses=()):
     """
     if not config["rerun_on_code_change"]:
         return "ignored"
-    path = Path(workflow.basedir) / "workflow" / "scripts" / script
+    path = WORKFLOW_DIR / "workflow" / "scripts" / script
     if defenses == "wildcard":
         return lambda wc: code_fingerprint(
             path, defenses=[config["defenses"][wc.defense]["method"]]
@@ -330,10 +330,13 @@ def table_targets():
         "claims",
         "budget",
         "budget_curves",
+        "leaderboard",
+        "results",
     ]
     figures = [
         "knockoff_tradeoff",
         "latency",
+        "leaderboard",
         *(f"budget_{v}" for v in budget_victims()),
     ]
     if datafree_metrics():
@@ -345,6 +348,16 @@ def table_targets():
         tables.append("misleader")
         figures.append("misleader")
     return [
-        *(layout.table(OUT, t, ext) for t in tables for ext in ("csv", "md")),
+        *(
+            layout.table(OUT, t, ext)
+            for t in tables
+            for ext in ("csv", "md")
+            if (t, ext) != ("results", "md")
+        ),
         *(layout.figure(OUT, f, ext) for f in figures for ext in ("png", "pdf")),
     ]
+
+
+def victim_datasets():
+    """Every victim's dataset (the results bundle's ``dataset`` column)."""
+    return {name: v["dataset"] for name, v in config["victims"].items()}

@@ -245,6 +245,47 @@ rule claims:
         "../workflow/scripts/claims_table.py"
 
 
+rule leaderboard:
+    """The results bundle (every attack outcome per seed: docs/results-schema.md) and the
+    leaderboard: defenses ranked by worst-case clone accuracy within the utility margin.
+    """
+    input:
+        knockoff=rules.tables.output.seeds,
+        interpolation=rules.tables.output.interpolation_seeds,
+        latency=rules.latency_table.output.csv,
+        datafree=rules.datafree_table.output.seeds if datafree_metrics() else [],
+        budgets=rules.budget_table.output.seeds,
+    output:
+        results=layout.table(OUT, "results", "csv"),
+        csv=report(
+            layout.table(OUT, "leaderboard", "csv"),
+            caption="../workflow/report/leaderboard_table.rst",
+            category="Tables",
+        ),
+        md=layout.table(OUT, "leaderboard", "md"),
+        png=report(
+            layout.figure(OUT, "leaderboard", "png"),
+            caption="../workflow/report/leaderboard_figure.rst",
+            category="Figures",
+        ),
+        pdf=layout.figure(OUT, "leaderboard", "pdf"),
+    log:
+        log("tables", "leaderboard"),
+    benchmark:
+        bench("leaderboard", "leaderboard")
+    conda:
+        "../envs/msdefense.yaml"
+    threads: 1
+    resources:
+        **needs("leaderboard"),
+    params:
+        code=code_version("leaderboard.py"),
+        experiment=config["experiment"],
+        datasets=victim_datasets(),
+    script:
+        "../workflow/scripts/leaderboard.py"
+
+
 rule resources_table:
     """Seconds and peak host / GPU memory of every job, next to the memory its rule declares."""
     input:

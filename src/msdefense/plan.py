@@ -57,6 +57,7 @@ def job_counts(config: Mapping[str, Any]) -> Counter:
     latency = config["latency"].get("victims", list(victims))
     jobs["measure_latency"] = len(latency) + len(config["latency"]["reference_victims"])
     jobs["tables"] = jobs["latency_table"] = jobs["claims"] = jobs["resources_table"] = 1
+    jobs["leaderboard"] = 1
     jobs["datafree_table"] = int(bool(datafree))
     jobs["budget_table"] = 1
     jobs["quantization_table"] = int(bool(victims_of_kind(config, "quantize")))

@@ -52,6 +52,7 @@ RULES: dict[str, RuleNeeds] = {
     "quantization_table": RuleNeeds(gpu=False, **_TABLE),
     "misleader_table": RuleNeeds(gpu=False, **_TABLE),
     "claims": RuleNeeds(gpu=False, **_TABLE),
+    "leaderboard": RuleNeeds(gpu=False, **_TABLE),
     "resources_table": RuleNeeds(gpu=False, **_TABLE),
 }
 
@@ -67,6 +68,7 @@ LOCAL_RULES = (
     "quantization_table",
     "misleader_table",
     "claims",
+    "leaderboard",
     "resources_table",
 )
 

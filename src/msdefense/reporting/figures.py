@@ -273,3 +273,39 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
         f"{victim}: clone accuracy against the attacker's budget (mean over {'/'.join(map(str, n))} seeds; {spread})"
     )
     save_figure(fig, png_path, pdf_path)
+
+
+def leaderboard_figure(table: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
+    """The leaderboard (:mod:`.leaderboard`): per victim and query set (panels wrapped two to a
+    row), the defenses' worst-case clone accuracy within the utility margin, best defense on top,
+    95% intervals clipped to [0, 1]; the undefended victim's bar is grey and each label carries the
+    latency ratio to the undefended pass."""
+    groups = list(dict.fromkeys(zip(table["victim"], table["transfer"], strict=True)))
+    cols = min(2, max(1, len(groups)))
+    rows = -(-len(groups) // cols)
+    height = max(2.0, 0.32 * table.groupby(["victim", "transfer"]).size().max() + 1.0)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.6 * cols + 0.8, height * rows), squeeze=False, constrained_layout=True
+    )
+    for ax, (victim, transfer) in zip(axes.flat, groups, strict=False):
+        part = table[(table["victim"] == victim) & (table["transfer"] == transfer)].sort_values("rank")
+        labels = [
+            (d if d == "undefended" else f"{d} {p:.3g}") + (f" ({r:.2f}×)" if pd.notna(r) else "")
+            for d, p, r in zip(part["defense"], part["param"], part["latency_ratio"], strict=True)
+        ]
+        colors = ["0.6" if d == "undefended" else sns.color_palette("tab10")[0] for d in part["defense"]]
+        y = list(range(len(part)))[::-1]
+        ax.barh(y, part["clone_acc"], color=colors, xerr=_errors(part, "clone_acc"), capsize=2)
+        ax.set_yticks(y, labels, fontsize="small")
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel("worst-case clone accuracy (lower is better)")
+        ax.set_title(f"{victim} / {transfer}", fontsize="small")
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    margin = table["utility_margin"].iloc[0] * 100 if "utility_margin" in table else float("nan")
+    fig.suptitle(
+        f"Defenses at ≤ {margin:g} point of accuracy cost ({_seeds_note(table)}; label: value, latency ratio)",
+        fontsize="small",
+    )
+    save_figure(fig, png_path, pdf_path)

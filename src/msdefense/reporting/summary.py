@@ -182,6 +182,18 @@ def quoted_tables(tables: Path) -> list[Quoted]:
                 worst[cols],
             )
         )
+    if have("leaderboard"):
+        lb = read_table(tables / "leaderboard.csv")
+        cols = ["rank", "victim", "transfer", "view", "defense", "param", "n_seeds", "clone_acc"]
+        out.append(
+            Quoted(
+                "Leaderboard (defenses ranked by worst-case clone accuracy at the strongest setting "
+                "within the utility margin of accuracy cost; latency_ratio: ms per query over the "
+                "undefended pass, one query at a time; its floor is 1.0)",
+                "leaderboard.csv",
+                lb[[*cols, "clone_acc_ci_low", "clone_acc_ci_high", "defender_acc", "latency_ratio"]],
+            )
+        )
     if have("datafree"):
         d = read_table(tables / "datafree.csv")
         cols = ["attack", "oracle_view", "victim", "defense", "param", *CLONE_COLUMNS]

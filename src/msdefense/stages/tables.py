@@ -205,3 +205,37 @@ def resources(request: ResourcesRequest) -> None:
 
     results = Path(request.out_csv).parents[1]  # layout.TABLE: <results>/tables/<name>.<ext>
     reporting.write_table(resources_table(results), request.out_csv, request.out_md)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaderboardRequest(TableOutputs, FigureOutputs):
+    experiment: str
+    datasets: dict[str, str]  # victim -> dataset
+    in_knockoff: str
+    in_interpolation: str
+    in_latency: str
+    in_datafree: Sequence[str] = ()
+    in_budgets: Sequence[str] = ()
+    out_results: str
+
+
+def leaderboard(request: LeaderboardRequest) -> None:
+    """The results bundle (``tables/results.csv``: one row per attack outcome and seed) and the
+    leaderboard (``tables/leaderboard``, ``figures/leaderboard``): :mod:`msdefense.reporting.leaderboard`."""
+    from ..reporting import leaderboard as board
+    from ..reporting.figures import leaderboard_figure
+
+    r = request
+    knockoff, latency = reporting.read_table(r.in_knockoff), reporting.read_table(r.in_latency)
+    bundle = board.results_bundle(
+        experiment=r.experiment,
+        datasets=dict(r.datasets),
+        knockoff=knockoff,
+        datafree=_optional_table(r.in_datafree),
+        budgets=_optional_table(r.in_budgets),
+        latency=latency,
+    )
+    reporting.write_csv(bundle, r.out_results)
+    table = board.leaderboard(reporting.read_table(r.in_interpolation), knockoff, latency)
+    reporting.write_table(table, r.out_csv, r.out_md)
+    leaderboard_figure(table, r.out_png, r.out_pdf)
