@@ -39,6 +39,33 @@ def _seeds_note(df: pd.DataFrame) -> str:
     return f"mean over {seeds} seed(s), bars: 95% t-interval" if max(n) > 1 else "one seed (no interval)"
 
 
+#: the widest a figure's panels may make it (inches, about a page at 150 dpi), and its columns
+PAGE_WIDTH, MAX_COLUMNS = 11.0, 3
+
+
+def panel_grid(
+    n: int, *, width: float, height: float, rows_each: int = 1
+) -> tuple[plt.Figure, list[list[plt.Axes]]]:
+    """``n`` panel groups wrapped into a grid at most :data:`MAX_COLUMNS` wide (and no wider than
+    :data:`PAGE_WIDTH`), each group ``rows_each`` panels stacked; returns the figure and, per
+    group, its axes. Unused axes are hidden."""
+    cols = max(1, min(n, MAX_COLUMNS, int(PAGE_WIDTH // width) or 1))
+    rows = -(-max(n, 1) // cols)
+    fig, axes = plt.subplots(
+        rows * rows_each,
+        cols,
+        figsize=(min(PAGE_WIDTH, width * cols), height * rows * rows_each),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    groups = [[axes[(i // cols) * rows_each + k, i % cols] for k in range(rows_each)] for i in range(n)]
+    used = {id(ax) for group in groups for ax in group}
+    for ax in axes.flat:
+        if id(ax) not in used:
+            ax.set_visible(False)
+    return fig, groups
+
+
 def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """Overhead over the undefended pass per defense (log scale), per victim and batch size, with
     the 95% interval of each ratio; hatched bars are rows whose interval stayed wider than the
@@ -47,10 +74,10 @@ def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path)
     victims = list(dict.fromkeys(df["victim"]))
     batches = sorted(df["batch_size"].unique())
     defenses = list(dict.fromkeys(df["defense"]))
-    fig, axes = plt.subplots(1, len(victims), figsize=(4.8 * len(victims), 3.4), squeeze=False)
+    fig, groups = panel_grid(len(victims), width=4.8, height=3.4)
     width = 0.8 / len(batches)
     colours = sns.color_palette(n_colors=len(batches))
-    for ax, victim in zip(axes[0], victims, strict=True):
+    for (ax,), victim in zip(groups, victims, strict=True):
         rows = df[df["victim"] == victim].set_index(["defense", "batch_size"])
         for j, (batch, colour) in enumerate(zip(batches, colours, strict=True)):
             for i, defense in enumerate(defenses):
@@ -77,7 +104,14 @@ def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path)
         ax.set_xticks(range(len(defenses)), defenses, rotation=35, ha="right", rotation_mode="anchor")
         ax.set_title(victim)
         ax.set_ylabel("time per query / undefended")
-    axes[0][0].legend(title="hatched: interval too wide", fontsize="small", title_fontsize="small")
+    fig.legend(
+        *groups[0][0].get_legend_handles_labels(),
+        title="hatched: interval too wide",
+        loc="outside lower center",
+        ncol=len(batches),
+        fontsize="small",
+        title_fontsize="small",
+    )
     save_figure(fig, png_path, pdf_path)
 
 
@@ -92,13 +126,11 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     defenses = list(dict.fromkeys(data["defense"]))
     palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        2, len(settings), figsize=(3.6 * len(settings) + 1.5, 6.4), squeeze=False, constrained_layout=True
-    )
-    for col, setting in enumerate(settings):
+    fig, groups = panel_grid(len(settings), width=3.6, height=3.0, rows_each=2)
+    for group, setting in zip(groups, settings, strict=True):
         part = data[data["setting"] == setting]
         for row, x in enumerate(("defender_acc", "l1_distance")):
-            ax = axes[row, col]
+            ax = group[row]
             for defense in defenses:
                 curve = part[part["defense"] == defense]
                 if curve.empty:
@@ -117,14 +149,20 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
             ax.set_xlabel(
                 "defender accuracy" if x == "defender_acc" else "effective ε (mean L1 to clean answer)"
             )
-            ax.set_ylabel("clone accuracy (KnockoffNets)" if col == 0 else "")
+            ax.set_ylabel("clone accuracy (KnockoffNets)")
             ax.set_ylim(0, 1.02)
             if row == 0:
-                ax.set_title(setting)
+                ax.set_title(setting.replace(" / ", "\n", 1), fontsize="small")
     legend = {}  # every panel's defenses (the argmax panels may hold fewer: knockoff.argmax_defenses)
-    for ax in axes.flat:
+    for ax in fig.axes:
         legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    fig.legend(list(legend.values()), list(legend), title="defense", loc="outside right center")
+    fig.legend(
+        list(legend.values()),
+        list(legend),
+        title="defense",
+        loc="outside lower center",
+        ncol=min(5, len(legend)),
+    )
     fig.suptitle(f"Utility vs. extraction along each defense's sweep ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
@@ -139,11 +177,8 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
     palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
     markers = dict(zip(defenses, "osD^vP*Xph<>", strict=False))
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        1, len(settings), figsize=(3.6 * len(settings) + 1.5, 3.4), squeeze=False, constrained_layout=True
-    )
-    for col, setting in enumerate(settings):
-        ax = axes[0, col]
+    fig, groups = panel_grid(len(settings), width=3.6, height=3.2)
+    for (ax,), setting in zip(groups, settings, strict=True):
         part = data[data["setting"] == setting]
         for defense in defenses:
             curve = part[part["defense"] == defense]
@@ -161,16 +196,17 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
                 label=defense,
             )
         ax.set_xlabel("defender accuracy")
-        ax.set_ylabel("clone accuracy (selected on validation)" if col == 0 else "")
+        ax.set_ylabel("clone accuracy (selected on validation)")
         ax.set_ylim(0, 1.02)
-        ax.set_title(setting)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(4))
+        ax.set_title(setting, fontsize="small")
     handles, labels = [], []
-    for ax in axes[0]:
+    for ax in fig.axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, title="defense", loc="outside right center")
+    fig.legend(handles, labels, title="defense", loc="outside lower center", ncol=min(5, len(labels)))
     fig.suptitle(f"Data-free extraction (DFME / MAZE) against each defended oracle ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
@@ -181,12 +217,9 @@ def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Pat
     defended accuracy (no bar) or only at a setting above it (``within``)."""
     sns.set_theme(style="whitegrid", context="paper")
     datasets = list(dict.fromkeys(df["dataset"]))
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(7.5 * len(datasets), 3.8), squeeze=False, constrained_layout=True
-    )
-    for col, dataset in enumerate(datasets):
+    fig, groups = panel_grid(len(datasets), width=7.5, height=3.8)
+    for (ax,), dataset in zip(groups, datasets, strict=True):
         part = df[df["dataset"] == dataset]
-        ax = axes[0, col]
         rows = list(dict.fromkeys(part["row"]))
         attacks = list(dict.fromkeys(part["attack"]))
         width = 0.8 / len(attacks)
@@ -211,9 +244,17 @@ def misleader_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Pat
                     ax.bar(x, bars["clone_acc"].fillna(0.0).iloc[i], width, fill=False, hatch="///", lw=0)
         ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", rotation_mode="anchor")
         ax.set_ylim(0, 1.02)
-        ax.set_ylabel("clone accuracy" if col == 0 else "")
+        ax.set_ylabel("clone accuracy")
         ax.set_title(f"{dataset}: clone accuracy at MISLEADER's defended accuracy ({_seeds_note(part)})")
-        ax.legend(title="attack (hatched: not matched exactly)", fontsize="small", title_fontsize="small")
+    handles, labels = groups[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        title="attack (hatched: not matched exactly)",
+        loc="outside right center",
+        fontsize="small",
+        title_fontsize="small",
+    )
     save_figure(fig, png_path, pdf_path)
 
 
@@ -233,14 +274,8 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
     defenses = list(dict.fromkeys(curves["defense"]))
     palette = dict(zip(defenses, sns.color_palette("tab10", len(defenses)), strict=True))
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        1,
-        max(1, len(panels)),
-        figsize=(4.2 * max(1, len(panels)) + 1.5, 3.4),
-        squeeze=False,
-        constrained_layout=True,
-    )
-    for ax, panel in zip(axes[0], panels, strict=False):
+    fig, groups = panel_grid(len(panels), width=3.6, height=3.0)
+    for (ax,), panel in zip(groups, panels, strict=True):
         part = data[data["panel"] == panel]
         for defense in defenses:
             runs = part[part["defense"] == defense]
@@ -265,8 +300,17 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
         ax.set_ylim(0, 1.02)
         ax.set_title(panel)
         ax.set_xlabel("oracle queries")
-        ax.set_ylabel("clone test accuracy" if ax is axes[0][0] else "")
-        ax.legend(fontsize="x-small", ncol=2)
+        ax.set_ylabel("clone test accuracy")
+    legend: dict = {}
+    for ax in fig.axes:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.legend(
+        list(legend.values()),
+        list(legend),
+        loc="outside lower center",
+        ncol=min(5, len(legend)),
+        fontsize="small",
+    )
     n = sorted(set(data["n_seeds"])) if "n_seeds" in data else [1]
     spread = "bands: 95% intervals" if max(n) > 1 else "one seed, no interval"
     fig.suptitle(
@@ -276,19 +320,15 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
 
 
 def leaderboard_figure(table: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
-    """The leaderboard (:mod:`.leaderboard`): per victim and query set (panels wrapped two to a
-    row), the defenses' worst-case clone accuracy within the utility margin, best defense on top,
+    """The leaderboard (:mod:`.leaderboard`): per victim and query set (panels wrapped, at most
+    :data:`MAX_COLUMNS` to a row), the defenses' worst-case clone accuracy within the utility margin, best defense on top,
     95% intervals clipped to [0, 1]; the undefended victim's bar is grey and each label carries the
     latency ratio to the undefended pass."""
     groups = list(dict.fromkeys(zip(table["victim"], table["transfer"], strict=True)))
-    cols = min(2, max(1, len(groups)))
-    rows = -(-len(groups) // cols)
     height = max(2.0, 0.32 * table.groupby(["victim", "transfer"]).size().max() + 1.0)
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.6 * cols + 0.8, height * rows), squeeze=False, constrained_layout=True
-    )
-    for ax, (victim, transfer) in zip(axes.flat, groups, strict=False):
+    fig, panels = panel_grid(len(groups), width=5.4, height=height)
+    for (ax,), (victim, transfer) in zip(panels, groups, strict=True):
         part = table[(table["victim"] == victim) & (table["transfer"] == transfer)].sort_values("rank")
         labels = [
             (d if d == "undefended" else f"{d} {p:.3g}") + (f" ({r:.2f}×)" if pd.notna(r) else "")
@@ -301,8 +341,6 @@ def leaderboard_figure(table: pd.DataFrame, png_path: str | Path, pdf_path: str 
         ax.set_xlim(0, 1.02)
         ax.set_xlabel("worst-case clone accuracy (lower is better)")
         ax.set_title(f"{victim} / {transfer}", fontsize="small")
-    for ax in list(axes.flat)[len(groups) :]:
-        ax.set_visible(False)
     margin = table["utility_margin"].iloc[0] * 100 if "utility_margin" in table else float("nan")
     fig.suptitle(
         f"Defenses at ≤ {margin:g} point of accuracy cost ({_seeds_note(table)}; label: value, latency ratio)",
