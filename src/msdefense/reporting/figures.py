@@ -321,9 +321,9 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
 
 def leaderboard_figure(table: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """The leaderboard (:mod:`.leaderboard`): per victim and query set (panels wrapped, at most
-    :data:`MAX_COLUMNS` to a row), the defenses' worst-case clone accuracy within the utility margin, best defense on top,
-    95% intervals clipped to [0, 1]; the undefended victim's bar is grey and each label carries the
-    latency ratio to the undefended pass."""
+    :data:`MAX_COLUMNS` to a row), the defenses' worst-case clone accuracy within the utility
+    margin, best defense on top, 95% intervals clipped to [0, 1]; the undefended victim's bar is
+    grey and each label carries the latency ratio to the undefended pass."""
     groups = list(dict.fromkeys(zip(table["victim"], table["transfer"], strict=True)))
     height = max(2.0, 0.32 * table.groupby(["victim", "transfer"]).size().max() + 1.0)
     sns.set_theme(style="whitegrid", context="paper")
