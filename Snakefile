@@ -13,8 +13,13 @@ from msdefense.resources import LOCAL_RULES
 
 min_version("9.20")
 
+# This checkout: its package code, config schema and scripts are found here, and every output
+# in the working directory. workflow.basedir would be the main Snakefile's folder, another
+# workflow's where this one is a Snakemake module (docs/architecture.md).
+WORKFLOW_DIR = Path(workflow.current_basedir)
+
 # every job imports the package from this checkout (also in a conda env: msdefense.deployment)
-export_job_pythonpath(workflow.basedir)
+export_job_pythonpath(WORKFLOW_DIR)
 
 
 # A config given with --configfile replaces the default experiment instead of being merged
@@ -25,10 +30,11 @@ if not workflow.overwrite_configfiles:
 
 
 # config files read strictly, names, finite numbers, schema, registries: before any job
+SCHEMA = WORKFLOW_DIR / "config" / "schema.yaml"
 preflight(
     config,
-    validate=lambda c: validate(c, "config/schema.yaml"),
-    schema=Path(workflow.basedir) / "config" / "schema.yaml",
+    validate=lambda c: validate(c, str(SCHEMA)),
+    schema=SCHEMA,
     files=workflow.configfiles,
 )
 

@@ -62,4 +62,4 @@ def test_the_workflow_sets_it_for_its_jobs(monkeypatch) -> None:
         == os.environ["PYTHONPATH"]
         == job_pythonpath(ROOT, {"PYTHONPATH": "/elsewhere"})
     )
-    assert "export_job_pythonpath(workflow.basedir)" in (ROOT / "Snakefile").read_text()
+    assert "export_job_pythonpath(WORKFLOW_DIR)" in (ROOT / "Snakefile").read_text()
