@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml envs/constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --constraint envs/constraints.txt --editable ".[dev]"
+	$(BIN)/python -m pip install --constraint envs/constraints.txt --editable ".[dev,art]"
 	touch $(STAMP)
 
 clean:
