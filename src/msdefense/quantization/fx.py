@@ -4,15 +4,14 @@
 ``get_default_qconfig_mapping(backend)`` / ``get_default_qat_qconfig_mapping(backend)``, on the
 registered fp32 architecture itself. The original (Khaled et al. 2023, ICMLA, ``df/quantize.py``)
 used eager mode on a separate "quantizable" network; docs/deviations.md (Quantized victims) lists
-the differences.
+the differences. torch deprecates this API (its ``DeprecationWarning`` is left to show); why the
+package has not moved to torchao's PT2E flow yet, with measurements: docs/quantization.md.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -29,25 +28,13 @@ from .recipe import QAT_MOMENTUM, QAT_WEIGHT_DECAY, QuantRecipe
 from .victim import QuantizedVictim, quantized_engine
 
 
-@contextmanager
-def fx_api() -> Iterator[None]:
-    """Silence only the ``DeprecationWarning`` that ``torch.ao.quantization``'s FX entry points emit.
-
-    Recent torch releases (2.14.1 here) mark ``prepare_fx`` / ``prepare_qat_fx`` / ``convert_fx`` deprecated
-    (migration target: torchao PT2E, a separate package, not a dependency here). The filter matches that
-    message and category only; every other warning still shows.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"torch\.ao\.quantization is deprecated", category=DeprecationWarning
-        )
-        yield
-
-
 def prepare_graph(model: nn.Module, mode: str, backend: str, example: Tensor) -> nn.Module:
     """Trace and fuse ``model`` with observers (``ptq``, eval mode) or fake quantization (``qat``, train mode).
 
-    Call inside :func:`quantized_engine` and :func:`fx_api`; ``model`` is traced in place.
+    Call inside :func:`quantized_engine`; ``model`` is traced in place. ``prepare_fx`` /
+    ``prepare_qat_fx`` / ``convert_fx`` emit torch's ``DeprecationWarning`` (``torch.ao.quantization``
+    is deprecated in favour of torchao's PT2E flow); it is deliberately not filtered here:
+    docs/quantization.md says why the package stays on FX for now and until when.
     """
     if mode == "ptq":
         return prepare_fx(model.eval(), get_default_qconfig_mapping(backend), (example,))
@@ -76,7 +63,7 @@ def quantize_ptq(
     recipe's ``calibration_images``.
     """
     example = _example(example_input)
-    with quantized_engine(backend), fx_api():
+    with quantized_engine(backend):
         prepared = prepare_graph(copy.deepcopy(model_fp32).cpu().float(), "ptq", backend, example)
         seen = 0
         for batch in calibration_batches:
@@ -134,7 +121,7 @@ def quantize_qat(
     example = _example(example_input)
     dev = torch.device(device)
     loader = make_loader(train_dataset, batch_size=recipe.qat_batch_size, device=dev, shuffle=True, seed=seed)
-    with quantized_engine(backend), fx_api():
+    with quantized_engine(backend):
         prepared = prepare_graph(copy.deepcopy(model_fp32).cpu().float(), "qat", backend, example)
     prepared = prepared.to(dev)
     # the optimizer is built on the prepared model, whose forward the loss differentiates
@@ -171,7 +158,7 @@ def quantize_qat(
                 {"epoch": epoch, "loss": total_loss / max(seen, 1), "accuracy": hits / max(seen, 1)}
             )
     change, compared = _weight_change(model_fp32, prepared)
-    with quantized_engine(backend), fx_api():
+    with quantized_engine(backend):
         quantized = convert_fx(prepared.cpu().eval())
     info: dict[str, Any] = {
         "weight_max_abs_change": change,

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.ao.quantization.quantize_fx import convert_fx
 
 from ..models import build_model
-from .fx import fx_api, prepare_graph
+from .fx import prepare_graph
 from .recipe import MODES
 from .victim import QuantizedVictim, quantized_engine
 
@@ -197,7 +197,7 @@ def rebuild_quantized(
     shape = tuple(int(s) for s in json.loads(meta["quant_input_shape"]))
     layout: dict[str, Any] = json.loads(meta["quant_layout"])
     versions: dict[str, int] = json.loads(meta["quant_state_versions"])
-    with quantized_engine(backend), fx_api(), torch.random.fork_rng(devices=[]):
+    with quantized_engine(backend), torch.random.fork_rng(devices=[]):
         model = build_model(meta["arch"], int(meta["num_classes"]), int(meta["in_channels"]))
         example = torch.zeros(shape)
         prepared = prepare_graph(model, mode, backend, example).eval()
