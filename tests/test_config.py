@@ -57,9 +57,7 @@ def test_default_config_is_valid_and_gets_defaults(default_config) -> None:
     # the original view's attack is scoped to the ensemble (its teacher read correctly: maze)
     as_logits = {(a, v, d, p) for a, v, d, p in df_runs if a.endswith("_as_logits")}
     assert as_logits == {
-        (a, v, "undefended", "0.0")
-        for a in ("maze_as_logits",)
-        for v in ("digits_misleader",)
+        (a, v, "undefended", "0.0") for a in ("maze_as_logits",) for v in ("digits_misleader",)
     }
     methods_attacked = {cfg["defenses"][d]["method"] for _, _, d, _ in df_runs}
     # ReverseSigmoid is not attacked data-free: above β = 1 it is DCP
