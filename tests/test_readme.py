@@ -30,19 +30,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def asked_knockoff_rows(config: dict) -> set[tuple]:
     """(victim, transfer, labels, defense, value) of every KnockoffNets row the config asks for: each
-    run's label kinds, and the worst case where a defense met every kind of its victim and transfer
-    set and there were several (msdefense.reporting.worst_case)."""
-    kinds, rows = {}, set()
-    for v, t, d, p in knockoff_runs(config):
-        ran = label_kinds(
+    run's label kinds (those of ``knockoff.strongest_only`` at the defense's strongest value only),
+    and the worst case where every kind of its victim and transfer set ran at that value and there
+    were several (msdefense.reporting.worst_case)."""
+    from msdefense.config import format_param
+    from msdefense.sweeps import strongest
+
+    runs = list(knockoff_runs(config))
+    sweeps: dict[tuple, list[str]] = {}
+    for v, t, d, p in runs:
+        sweeps.setdefault((v, t, d), []).append(format_param(float(p)))
+    only = set(config["knockoff"].get("strongest_only", ()))
+    ran: dict[tuple, set[str]] = {}
+    for v, t, d, p in runs:
+        kinds = label_kinds(
             config["knockoff"], d, labelled_for(config["transfer_sets"][t], config["victims"][v]["dataset"])
         )
-        kinds.setdefault((v, t), {})[d] = set(ran)
-        rows |= {(v, t, k, d, float(p)) for k in ran}
-    for v, t, d, p in knockoff_runs(config):
-        every = set().union(*kinds[v, t].values())
-        if len(every) > 1 and kinds[v, t][d] == every:
-            rows.add((v, t, WORST, d, float(p)))
+        top = strongest(config["defenses"][d]["method"], sweeps[v, t, d])
+        ran[v, t, d, float(p)] = {k for k in kinds if k not in only or format_param(float(p)) == top}
+    rows = {(v, t, k, d, p) for (v, t, d, p), kinds in ran.items() for k in kinds}
+    for (v, t, d, p), kinds in ran.items():
+        every = set().union(*(ks for (v2, t2, _, _), ks in ran.items() if (v2, t2) == (v, t)))
+        if len(every) > 1 and kinds == every:
+            rows.add((v, t, WORST, d, p))
     return rows
 
 
