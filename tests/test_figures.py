@@ -39,7 +39,7 @@ def test_a_figure_fits_a_page_and_is_no_strip(name: str, tmp_path: Path) -> None
     DRAW[name](png, pdf)
     width, height = Image.open(png).size
     assert width <= MAX_WIDTH_PX, (name, width)
-    assert 0.25 <= width / height <= 3.0, (name, width, height)  # 6,719 × 977 was the strip
+    assert 0.25 <= width / height <= 4.0, (name, width, height)  # 6,719 × 977 (6.9) was the strip
     assert pdf.stat().st_size > 0
 
 
