@@ -66,6 +66,16 @@ def panel_grid(
     return fig, groups
 
 
+def _figure_legend(fig: plt.Figure, **options: object) -> None:
+    """One legend below the panels for every label any panel drew (first handle of each label)."""
+    legend: dict = {}
+    for ax in fig.axes:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    fig.legend(
+        list(legend.values()), list(legend), loc="outside lower center", ncol=min(5, len(legend)), **options
+    )
+
+
 def latency_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path) -> None:
     """Overhead over the undefended pass per defense (log scale), per victim and batch size, with
     the 95% interval of each ratio; hatched bars are rows whose interval stayed wider than the
@@ -153,16 +163,7 @@ def tradeoff_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
             ax.set_ylim(0, 1.02)
             if row == 0:
                 ax.set_title(setting.replace(" / ", "\n", 1), fontsize="small")
-    legend = {}  # every panel's defenses (the argmax panels may hold fewer: knockoff.argmax_defenses)
-    for ax in fig.axes:
-        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    fig.legend(
-        list(legend.values()),
-        list(legend),
-        title="defense",
-        loc="outside lower center",
-        ncol=min(5, len(legend)),
-    )
+    _figure_legend(fig, title="defense")  # every panel's defenses (argmax panels may hold fewer)
     fig.suptitle(f"Utility vs. extraction along each defense's sweep ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
@@ -200,13 +201,7 @@ def datafree_figure(df: pd.DataFrame, png_path: str | Path, pdf_path: str | Path
         ax.set_ylim(0, 1.02)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(4))
         ax.set_title(setting, fontsize="small")
-    handles, labels = [], []
-    for ax in fig.axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, title="defense", loc="outside lower center", ncol=min(5, len(labels)))
+    _figure_legend(fig, title="defense")
     fig.suptitle(f"Data-free extraction (DFME / MAZE) against each defended oracle ({_seeds_note(df)})")
     save_figure(fig, png_path, pdf_path)
 
@@ -301,16 +296,7 @@ def budget_figure(curves: pd.DataFrame, victim: str, png_path: str | Path, pdf_p
         ax.set_title(panel)
         ax.set_xlabel("oracle queries")
         ax.set_ylabel("clone test accuracy")
-    legend: dict = {}
-    for ax in fig.axes:
-        legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-    fig.legend(
-        list(legend.values()),
-        list(legend),
-        loc="outside lower center",
-        ncol=min(5, len(legend)),
-        fontsize="small",
-    )
+    _figure_legend(fig, fontsize="small")
     n = sorted(set(data["n_seeds"])) if "n_seeds" in data else [1]
     spread = "bands: 95% intervals" if max(n) > 1 else "one seed, no interval"
     fig.suptitle(
