@@ -35,7 +35,8 @@ NO_TRANSFER = "-"
 def knockoff_points(metric_paths: Sequence[str | Path], budget_paths: Sequence[str | Path]) -> pd.DataFrame:
     """The soft-label KnockoffNets clones of every budget: the budget clones and the sweeps' own
     clones (every query) at the values that have budget clones (all, or each defense's strongest:
-    ``knockoff.strongest_only``), one row each."""
+    ``knockoff.strongest_only``; every value where the config has no ``knockoff.budgets``), one
+    row each."""
     columns = [
         "victim",
         "transfer",
@@ -49,9 +50,10 @@ def knockoff_points(metric_paths: Sequence[str | Path], budget_paths: Sequence[s
     ]
     full = [r for r in read_records(metric_paths, "knockoff", require=columns) if r["labels"] == "soft"]
     cut = read_records(budget_paths, "knockoff_budget", require=columns)
-    curve = ("victim", "transfer", "defense", "param", "seed")
-    with_budgets = {tuple(r[k] for k in curve) for r in cut}
-    full = [r for r in full if tuple(r[k] for k in curve) in with_budgets]
+    if cut:  # without knockoff.budgets every sweep's clone is a one-point curve, as before
+        curve = ("victim", "transfer", "defense", "param", "seed")
+        with_budgets = {tuple(r[k] for k in curve) for r in cut}
+        full = [r for r in full if tuple(r[k] for k in curve) in with_budgets]
     df = pd.DataFrame([*full, *cut], columns=[*columns, "defender_acc"])
     return df.assign(attack="knockoff")
 
