@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from workflow_runs import ROOT
 
-from msdefense.reporting import figures
+from msdefense.reporting import figures, read_table
 from msdefense.reporting.leaderboard import leaderboard
 
 SNAPSHOT = ROOT / "docs" / "results"
@@ -18,7 +18,7 @@ MAX_WIDTH_PX = int(figures.PAGE_WIDTH * 150) + 200  # the page, and the tight bo
 
 
 def _table(name: str) -> pd.DataFrame:
-    return pd.read_csv(SNAPSHOT / f"{name}.csv")
+    return read_table(SNAPSHOT / f"{name}.csv")
 
 
 DRAW = {

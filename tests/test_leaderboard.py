@@ -3,7 +3,6 @@ per-seed tables: what goes in, how it is ranked, what the latency ratio is measu
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,14 +15,14 @@ def _knockoff() -> pd.DataFrame:
     for seed in range(3):
         for labels in ("soft", WORST):
             for defense, method, param, clone in (
-                ("undefended", None, 0.0, 0.95),
+                ("undefended", "None", 0.0, 0.95),
                 ("DCP", "DCP", 1.5, 0.30 if labels == "soft" else 0.90),
                 ("Random", "Random", 1.0, 0.60),
             ):
                 rows.append(
                     {"victim": "v", "transfer": "t", "labels": labels, "defense": defense, "method": method,
                      "param": param, "seed": seed, "defender_acc": 0.97, "clone_acc": clone + 0.01 * seed,
-                     "fidelity": clone, "l1_distance": 0.0 if method is None else 0.5, "queries": 100,
+                     "fidelity": clone, "l1_distance": 0.0 if method == "None" else 0.5, "queries": 100,
                      "test_images": 300}
                 )  # fmt: skip
     return pd.DataFrame(rows)
@@ -48,7 +47,7 @@ def _latency() -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"victim": "v", "defense": d, "method": m, "batch_size": b, "ms_per_query": ms}
-            for d, m, ms in (("undefended", np.nan, 0.5), ("DCP", "DCP", 0.6), ("Random", "Random", 1.0))
+            for d, m, ms in (("undefended", "None", 0.5), ("DCP", "DCP", 0.6), ("Random", "Random", 1.0))
             for b in (1, 64)
         ]
     )

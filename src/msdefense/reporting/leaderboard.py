@@ -58,16 +58,11 @@ LATENCY_BATCH = 1
 UTILITY_BUDGET = f"defender_err_+{UTILITY_MARGIN * 100:g}pt"
 
 
-def _undefended(df: pd.DataFrame) -> pd.Series:
-    """Rows of the undefended oracle (``method`` ``None``, which a CSV reads back as empty)."""
-    return df["method"].isna() | (df["method"] == "None")
-
-
 def latency_ratios(latency: pd.DataFrame) -> pd.DataFrame:
     """Per victim and defense: ms per query at :data:`LATENCY_BATCH` over the undefended
-    victim's (``tables/latency``)."""
+    victim's (``tables/latency``, read with :func:`~msdefense.reporting.read_table`)."""
     one = latency[latency["batch_size"] == LATENCY_BATCH]
-    undefended = one[_undefended(one)]
+    undefended = one[one["method"] == "None"]
     base = undefended.groupby("victim")["ms_per_query"].first()
     ratio = one["ms_per_query"] / one["victim"].map(base)
     return one.assign(latency_ratio=ratio)[["victim", "defense", "latency_ratio"]]
@@ -136,7 +131,7 @@ def leaderboard(
             (knockoff["victim"] == victim)
             & (knockoff["transfer"] == transfer)
             & (knockoff["labels"] == view)
-            & _undefended(knockoff)
+            & (knockoff["method"] == "None")
         ].assign(match="undefended")
         keep = [
             "victim",
